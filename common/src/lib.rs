@@ -1,0 +1,18 @@
+//! Shared building blocks of the ppvnet services.
+//!
+//! Module map:
+//! - [`clock`]: one shiftable clock per run; token lifetimes, secret `nbf`/`exp` and soft-delete
+//!   purge dates all read it, so a scenario can "advance time by 2 hours" for every service at once.
+//! - [`net`]: how a service learns where a connection came from without knowing the fabric:
+//!   listeners carry an [`net::Ingress`] label (public endpoint or a named private endpoint) and
+//!   a [`net::PeerDirectory`] maps the socket peer to its emulated address and subnet.
+//! - [`serve`]: serves an axum router on any set of std listeners (loopback, bound inside a
+//!   network namespace, or in a container), plain HTTP or TLS, with graceful shutdown.
+
+pub mod clock;
+pub mod net;
+pub mod serve;
+
+pub use clock::Clock;
+pub use net::{Ingress, Peer, PeerDirectory};
+pub use serve::{Endpoint, serve};
