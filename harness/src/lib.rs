@@ -1,1 +1,20 @@
-//! placeholder
+//! ppvnet: the harness that runs "Secure Power Platform access to Azure resources" on one machine.
+//!
+//! Module map (the flow of one `ppvnet up`, top to bottom):
+//! - [`scenario`]: landscape files: YAML model, source locations, validation with Azure's wording.
+//! - [`landscape`]: the validated landscape: hosts that originate traffic, services, emulated addresses.
+//! - [`pki`]: the run's CA and the leaf certificates of every service host name and address.
+//! - [`ready`]: the ready file tests and tools read instead of parsing logs.
+//! - [`up`]: orchestration: start the landscape's services, write the ready file, stop cleanly.
+//! - [`fabric`]: network fabrics (loopback, netns) that carry and police the hosts' traffic.
+//! - [`control`]: the control API of a running landscape (clock, keys, network state).
+//! - [`cli`]: the `ppvnet` command line.
+
+pub mod cli;
+pub mod control;
+pub mod fabric;
+pub mod landscape;
+pub mod pki;
+pub mod ready;
+pub mod scenario;
+pub mod up;

@@ -1,1 +1,14 @@
-//! placeholder until filled
+//! Power Platform emulation.
+//!
+//! Module map:
+//! - [`geo`]: Power Platform geos (enterprise policy locations) and the Azure regions, single or
+//!   paired, whose vNets each geo accepts for subnet delegation.
+//! - [`keyvault_ref`]: Key Vault secret references, the value of a Secret environment variable.
+//!
+//! Environments, connections and the custom connector runtime build on these.
+
+pub mod geo;
+pub mod keyvault_ref;
+
+pub use geo::{Geo, geo};
+pub use keyvault_ref::{KeyVaultReference, KeyVaultReferenceError};

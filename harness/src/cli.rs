@@ -1,0 +1,136 @@
+//! The `ppvnet` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::fabric::FabricKind;
+use crate::scenario::{self, LoadError};
+use crate::up::{self, UpOptions};
+
+/// The seed landscape, used when no file is named.
+pub const DEFAULT_SCENARIO: &str = "scenarios/contoso.yaml";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ppvnet",
+    version,
+    about = "Run 'Secure Power Platform access to Azure resources' on one machine, offline"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check a landscape file; prints its counts, or every error with its file:line:col.
+    Validate {
+        #[arg(default_value = DEFAULT_SCENARIO)]
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Run a landscape in the foreground until SIGINT/SIGTERM.
+    Up {
+        #[arg(default_value = DEFAULT_SCENARIO)]
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = FabricKind::Loopback)]
+        network: FabricKind,
+        /// Where to write the ready file.
+        #[arg(long, default_value = ".ppvnet/ready.json")]
+        ready_file: PathBuf,
+        /// Port of the control API on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        control_port: u16,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Runs the CLI; the exit code is 0 on success, 1 on invalid input, 2 on a failure to run.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PPVNET_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Validate { file, format } => validate(&file, format),
+        Command::Up {
+            file,
+            network,
+            ready_file,
+            control_port,
+        } => {
+            let landscape = match scenario::load(&file) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let mut opts = UpOptions::new(network, ready_file);
+            opts.control_port = control_port;
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("ppvnet: cannot start the async runtime: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match runtime.block_on(up::run_until_signal(&landscape, &opts)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("ppvnet up: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`ppvnet validate | head`) is not an error worth a panic.
+fn print_out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+fn validate(file: &std::path::Path, format: Format) -> ExitCode {
+    match (scenario::load(file), format) {
+        (Ok(l), Format::Text) => {
+            let mut out = format!("{}: valid landscape '{}'\n", file.display(), l.scenario.name);
+            for (k, v) in l.summary().0 {
+                out.push_str(&format!("  {k:22} {v}\n"));
+            }
+            print_out(&out);
+            ExitCode::SUCCESS
+        }
+        (Ok(l), Format::Json) => {
+            let out = serde_json::json!({"valid": true, "name": l.scenario.name, "counts": l.summary().0});
+            print_out(&format!("{out}\n"));
+            ExitCode::SUCCESS
+        }
+        (Err(LoadError::Invalid { findings, .. }), Format::Json) => {
+            print_out(&format!("{}\n", serde_json::json!({"valid": false, "errors": findings})));
+            ExitCode::from(1)
+        }
+        (Err(e), Format::Json) => {
+            let out = serde_json::json!({"valid": false, "errors": [{"message": e.to_string()}]});
+            print_out(&format!("{out}\n"));
+            ExitCode::from(1)
+        }
+        (Err(e), Format::Text) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The harness control API: drive a running landscape (clock, and the parts each component
+//! contributes: Entra key rotation and secrets, network state).
+//!
+//! Plain HTTP on 127.0.0.1 only: it is the operator's and the tests' handle, not part of the
+//! emulated landscape, so no fabric rule applies to it.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ppvnet_common::Clock;
+use serde::Deserialize;
+
+/// What the control API can reach.
+#[derive(Clone)]
+pub struct ControlState {
+    pub clock: Clock,
+    pub summary: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Shift {
+    /// Seconds to move the clock by (negative moves it back).
+    seconds: i64,
+}
+
+/// The control router; component routers are nested under their prefixes by `up`.
+pub fn router(state: ControlState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/landscape", get(landscape))
+        .route("/clock", get(clock))
+        .route("/clock/shift", post(shift))
+        .route("/clock/reset", post(reset))
+        .with_state(state)
+}
+
+async fn landscape(State(s): State<ControlState>) -> Json<serde_json::Value> {
+    Json(s.summary.clone())
+}
+
+fn clock_json(clock: &Clock) -> serde_json::Value {
+    serde_json::json!({
+        "now_unix": clock.unix(),
+        "offset_seconds": clock.offset_millis() / 1000,
+    })
+}
+
+async fn clock(State(s): State<ControlState>) -> Json<serde_json::Value> {
+    Json(clock_json(&s.clock))
+}
+
+async fn shift(State(s): State<ControlState>, body: Option<Json<Shift>>) -> Response {
+    let Some(Json(shift)) = body else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({"error": "expected a JSON body {\"seconds\": N}"})),
+        )
+            .into_response();
+    };
+    s.clock.shift_secs(shift.seconds);
+    Json(clock_json(&s.clock)).into_response()
+}
+
+async fn reset(State(s): State<ControlState>) -> Json<serde_json::Value> {
+    s.clock.reset();
+    Json(clock_json(&s.clock))
+}

@@ -1,0 +1,121 @@
+//! Landscape files: parse, locate, validate.
+//!
+//! - [`model`]: the YAML format (serde types).
+//! - [`source_map`]: line and column of every item, for error messages.
+//! - [`validate`]: Azure's and Power Platform's rules with their wording.
+//!
+//! [`load`] runs all three and returns a [`crate::landscape::Landscape`] or every finding with
+//! its `file:line:col`.
+
+pub mod model;
+pub mod source_map;
+pub mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use model::Scenario;
+pub use source_map::{Location, SourceMap};
+pub use validate::Finding;
+
+use crate::landscape::Landscape;
+
+/// A finding placed in the file.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LocatedFinding {
+    #[serde(flatten)]
+    pub finding: Finding,
+    pub location: Option<Location>,
+}
+
+/// Why a landscape file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: cannot read the landscape file: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}{}: {message}", location.map(|l| format!(":{}:{}", l.line, l.col)).unwrap_or_default())]
+    Syntax {
+        path: PathBuf,
+        location: Option<Location>,
+        message: String,
+    },
+    #[error("{}", render_findings(path, findings))]
+    Invalid {
+        path: PathBuf,
+        findings: Vec<LocatedFinding>,
+    },
+}
+
+fn render_findings(path: &Path, findings: &[LocatedFinding]) -> String {
+    let mut out = format!(
+        "{}: {} validation error{}",
+        path.display(),
+        findings.len(),
+        if findings.len() == 1 { "" } else { "s" }
+    );
+    for f in findings {
+        out.push_str(&format!("\n{}", Located(path, f)));
+    }
+    out
+}
+
+struct Located<'a>(&'a Path, &'a LocatedFinding);
+
+impl fmt::Display for Located<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Located(path, lf) = self;
+        write!(f, "{}", path.display())?;
+        if let Some(l) = lf.location {
+            write!(f, ":{}:{}", l.line, l.col)?;
+        }
+        write!(
+            f,
+            ": {} ({}): {}",
+            lf.finding.code, lf.finding.path, lf.finding.message
+        )
+    }
+}
+
+/// Reads, parses and validates a landscape file.
+pub fn load(path: &Path) -> Result<Landscape, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_str(&text, path)
+}
+
+/// Parses and validates landscape text; `path` names it in messages and anchors relative paths.
+pub fn load_str(text: &str, path: &Path) -> Result<Landscape, LoadError> {
+    let scenario: Scenario = serde_norway::from_str(text).map_err(|e| LoadError::Syntax {
+        path: path.to_path_buf(),
+        location: e.location().map(|l| Location {
+            line: l.line(),
+            col: l.column(),
+        }),
+        message: e.to_string(),
+    })?;
+    let findings = validate::check(&scenario);
+    if !findings.is_empty() {
+        let map = SourceMap::build(text);
+        let findings = findings
+            .into_iter()
+            .map(|finding| LocatedFinding {
+                location: map.locate(&finding.path),
+                finding,
+            })
+            .collect();
+        return Err(LoadError::Invalid {
+            path: path.to_path_buf(),
+            findings,
+        });
+    }
+    let base_dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok(Landscape::new(scenario, path.to_path_buf(), base_dir))
+}

@@ -1,0 +1,274 @@
+//! `ppvnet up`: materialize the fabric, start every service on its hosts, write the ready file,
+//! and take it all down again.
+//!
+//! [`start`] is what tests call in-process; [`run_until_signal`] is the CLI around it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::control::{self, ControlState};
+use crate::fabric::{Fabric, FabricKind};
+use crate::landscape::Landscape;
+use crate::pki::Pki;
+use crate::ready::{self, ReadyFile};
+use ppvnet_common::Clock;
+
+/// Options of one run.
+#[derive(Clone, Debug)]
+pub struct UpOptions {
+    pub network: FabricKind,
+    /// Where to write the ready file.
+    pub ready_file: PathBuf,
+    /// Directory for the run's CA and other per-run files; removed at shutdown.
+    pub run_dir: PathBuf,
+    /// Port of the control API on 127.0.0.1 (0 = any free port).
+    pub control_port: u16,
+}
+
+impl UpOptions {
+    /// Defaults next to the ready file: `<ready file dir>/run-<pid>/`.
+    pub fn new(network: FabricKind, ready_file: PathBuf) -> Self {
+        let dir = ready_file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self {
+            network,
+            run_dir: dir.join(format!("run-{}", std::process::id())),
+            ready_file,
+            control_port: 0,
+        }
+    }
+}
+
+/// A running landscape.
+pub struct Running {
+    ready: ReadyFile,
+    ready_path: PathBuf,
+    run_dir: PathBuf,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<anyhow::Result<()>>,
+    fabric: Fabric,
+    pub clock: Clock,
+}
+
+/// A future that resolves when the run is told to stop.
+fn stopped(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let mut rx = rx.clone();
+    async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Starts the landscape and writes the ready file once every component is healthy.
+pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Running> {
+    let s = &landscape.scenario;
+    let clock = Clock::new();
+    let pki = Pki::create(&opts.run_dir, &s.name)?;
+    let fabric = Fabric::materialize(landscape, opts.network).await?;
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+
+    let control_listener = std::net::TcpListener::bind(("127.0.0.1", opts.control_port))
+        .with_context(|| format!("cannot bind the control API on 127.0.0.1:{}", opts.control_port))?;
+    let control_addr: SocketAddr = control_listener.local_addr()?;
+    let control_router = control::router(ControlState {
+        clock: clock.clone(),
+        summary: serde_json::to_value(landscape.summary())?,
+    });
+    let shutdown = stopped(&stop_rx);
+    tasks.spawn(async move {
+        ppvnet_common::serve(
+            vec![ppvnet_common::Endpoint::public(control_listener)],
+            control_router,
+            None,
+            shutdown,
+        )
+        .await
+        .context("control API")
+    });
+
+    let ready = ReadyFile {
+        scenario: s.name.clone(),
+        scenario_file: std::path::absolute(&landscape.file)?,
+        network: serde_json::to_value(opts.network)?
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        ca_cert: pki.ca_path().to_path_buf(),
+        tenant_id: s.tenant.id.clone(),
+        tenant_domain: s.tenant.domain.clone(),
+        pid: std::process::id(),
+        control_url: format!("http://{control_addr}"),
+        entra: None,
+        key_vaults: BTreeMap::new(),
+        apis: BTreeMap::new(),
+        apps: s
+            .apps
+            .iter()
+            .map(|a| {
+                (
+                    a.name.clone(),
+                    ready::AppEntry {
+                        client_id: a.client_id.clone(),
+                        client_secret: a.secrets.first().map(|x| x.value.clone()),
+                        identifier_uris: a.identifier_uris.clone(),
+                    },
+                )
+            })
+            .collect(),
+        users: s
+            .users
+            .iter()
+            .map(|u| {
+                (
+                    u.upn.clone(),
+                    ready::UserEntry {
+                        password: u.password.clone(),
+                        object_id: u.object_id.clone(),
+                        display_name: u.display_name.clone(),
+                    },
+                )
+            })
+            .collect(),
+        hosts: fabric
+            .hosts()
+            .into_iter()
+            .map(|(name, h)| {
+                (
+                    name,
+                    ready::HostEntry {
+                        address: h.address,
+                        azure_address: h.azure_address,
+                        namespace: h.namespace,
+                    },
+                )
+            })
+            .collect(),
+    };
+    wait_healthy(&ready.control_url).await?;
+    ready.write(&opts.ready_file)?;
+    Ok(Running {
+        ready,
+        ready_path: opts.ready_file.clone(),
+        run_dir: opts.run_dir.clone(),
+        stop,
+        tasks,
+        fabric,
+        clock,
+    })
+}
+
+/// Polls a health URL until it answers 200 (services start in the background).
+async fn wait_healthy(url: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .build()?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match client.get(format!("{url}/healthz")).send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            _ if tokio::time::Instant::now() > deadline => {
+                anyhow::bail!("{url} did not become healthy within 30 s")
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+}
+
+impl Running {
+    pub fn ready(&self) -> &ReadyFile {
+        &self.ready
+    }
+
+    pub fn fabric(&self) -> &Fabric {
+        &self.fabric
+    }
+
+    /// Stops every service, tears the fabric down and removes the run's files.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        let mut first_error = None;
+        while let Some(r) = self.tasks.join_next().await {
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e.into());
+                }
+            }
+        }
+        self.fabric.teardown().await?;
+        let _ = std::fs::remove_file(&self.ready_path);
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Waits until a service task ends on its own (a crash) and returns its error.
+    pub async fn crashed(&mut self) -> anyhow::Error {
+        match self.tasks.join_next().await {
+            Some(Ok(Ok(()))) => anyhow::anyhow!("a service stopped unexpectedly"),
+            Some(Ok(Err(e))) => e,
+            Some(Err(e)) => e.into(),
+            None => anyhow::anyhow!("no service is running"),
+        }
+    }
+}
+
+/// Prints the endpoints as a table.
+pub fn endpoint_table(ready: &ReadyFile) -> String {
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    if let Some(e) = &ready.entra {
+        rows.push(("entra".into(), "authority".into(), e.authority.clone()));
+    }
+    for (name, v) in &ready.key_vaults {
+        rows.push((name.clone(), format!("key vault ({})", v.public_network_access), v.url.clone()));
+    }
+    for (name, a) in &ready.apis {
+        rows.push((name.clone(), format!("api ({})", a.public_network_access), a.url.clone()));
+    }
+    for (name, h) in &ready.hosts {
+        rows.push((name.clone(), "host".into(), format!("{} (azure {})", h.address, h.azure_address)));
+    }
+    rows.push(("control".into(), "control api".into(), ready.control_url.clone()));
+    let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(4);
+    let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(4);
+    let mut out = format!("{:w0$}  {:w1$}  {}\n", "NAME", "KIND", "ENDPOINT");
+    for (a, b, c) in rows {
+        out.push_str(&format!("{a:w0$}  {b:w1$}  {c}\n"));
+    }
+    out
+}
+
+/// `ppvnet up`: start, print, wait for SIGINT/SIGTERM, stop.
+pub async fn run_until_signal(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut running = start(landscape, opts).await?;
+    print!("{}", endpoint_table(running.ready()));
+    println!(
+        "ready file: {}\nppvnet is up; stop with Ctrl-C or SIGTERM",
+        opts.ready_file.display()
+    );
+    let crash = tokio::select! {
+        _ = sigterm.recv() => None,
+        _ = sigint.recv() => None,
+        e = running.crashed() => Some(e),
+    };
+    let stopped = running.stop().await;
+    if let Some(e) = crash {
+        return Err(e.context("a component of the landscape failed"));
+    }
+    stopped?;
+    println!("ppvnet stopped; nothing left behind");
+    Ok(())
+}

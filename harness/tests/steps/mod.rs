@@ -1,0 +1,23 @@
+//! Step definitions of the acceptance suite, one module per feature area.
+//!
+//! - [`validation`]: landscape files and `ppvnet validate`.
+
+pub mod validation;
+
+use std::path::PathBuf;
+
+/// State of one scenario.
+#[derive(Debug, Default, cucumber::World)]
+pub struct PpvWorld {
+    /// The landscape file under test.
+    pub file: Option<PathBuf>,
+    /// Outcome of the last validation: the findings, or the summary counts.
+    pub validation: Option<validation::Outcome>,
+    /// Exit code and output of the last `ppvnet` command.
+    pub command: Option<(i32, String, String)>,
+}
+
+/// The repository's `scenarios/` folder.
+pub fn scenarios_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios"))
+}
