@@ -8,10 +8,14 @@
 //!   a [`net::PeerDirectory`] maps the socket peer to its emulated address and subnet.
 //! - [`serve`]: serves an axum router on any set of std listeners (loopback, bound inside a
 //!   network namespace, or in a container), plain HTTP or TLS, with graceful shutdown.
+//! - [`token`]: validation of Entra access tokens by a resource server (discovery + JWKS with a
+//!   rate-limited refresh, RS256 only, exact issuer, audience, lifetime on the run clock, tenant,
+//!   ID tokens refused), with ASP.NET-worded `WWW-Authenticate` descriptions.
 
 pub mod clock;
 pub mod net;
 pub mod serve;
+pub mod token;
 
 pub use clock::Clock;
 pub use net::{Ingress, Peer, PeerDirectory};

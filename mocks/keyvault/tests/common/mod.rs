@@ -1,0 +1,266 @@
+//! Test support: a tiny Entra stand-in (discovery, JWKS, token endpoint signing with a test
+//! RSA key), a test PKI, and a running fake vault.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Form, Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use ppvnet_common::{Clock, Endpoint};
+use ppvnet_keyvault::{EntraTokenCheck, KeyVault, KeyVaultConfig};
+use serde_json::{Value, json};
+
+pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+/// The test CA and a leaf for `*.vault.azure.net`, `localhost` and 127.0.0.1.
+pub struct Pki {
+    pub ca_pem: String,
+    pub server: Arc<rustls::ServerConfig>,
+}
+
+impl Pki {
+    pub fn new() -> Self {
+        ppvnet_common::serve::install_crypto_provider();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "ppvnet keyvault test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let mut leaf_params = rcgen::CertificateParams::new(vec![
+            "*.vault.azure.net".to_owned(),
+            "vault.azure.net".to_owned(),
+            "localhost".to_owned(),
+        ])
+        .unwrap();
+        leaf_params
+            .subject_alt_names
+            .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+        let issuer = rcgen::Issuer::from_ca_cert_der(ca.der(), &ca_key).unwrap();
+        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+        let server = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone(), ca.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+            )
+            .unwrap();
+        Self {
+            ca_pem: ca.pem(),
+            server: Arc::new(server),
+        }
+    }
+
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).unwrap())
+            .build()
+            .unwrap()
+    }
+}
+
+/// A signing key and the authority serving it.
+#[derive(Clone)]
+pub struct Authority {
+    pub base: String,
+    encoding: Arc<EncodingKey>,
+    kid: String,
+    clock: Clock,
+}
+
+#[derive(serde::Deserialize)]
+struct TokenForm {
+    client_id: String,
+    #[serde(default)]
+    scope: String,
+}
+
+impl Authority {
+    /// Starts the authority on loopback; HTTPS when `tls` is given.
+    pub async fn start(clock: Clock, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+        let encoding = EncodingKey::from_rsa_pem(pair.serialize_pem().as_bytes()).unwrap();
+        let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, Algorithm::RS256).unwrap();
+        let jwk = serde_json::to_value(&jwk).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base = format!("{scheme}://{}", listener.local_addr().unwrap());
+        let authority = Self {
+            base: base.clone(),
+            encoding: Arc::new(encoding),
+            kid: "test-kid".into(),
+            clock,
+        };
+        let keys = json!({"keys": [{"kty": "RSA", "use": "sig", "kid": "test-kid", "x5t": "test-kid",
+                                    "n": jwk["n"], "e": jwk["e"]}]});
+        let router = Router::new()
+            .route(
+                "/{tenant}/v2.0/.well-known/openid-configuration",
+                get(|State(a): State<Authority>, Path(tenant): Path<String>| async move {
+                    Json(json!({
+                        "issuer": format!("https://login.microsoftonline.com/{tenant}/v2.0"),
+                        "authorization_endpoint": format!("{}/{tenant}/oauth2/v2.0/authorize", a.base),
+                        "token_endpoint": format!("{}/{tenant}/oauth2/v2.0/token", a.base),
+                        "jwks_uri": format!("{}/{tenant}/discovery/v2.0/keys", a.base),
+                        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+                        "subject_types_supported": ["pairwise"],
+                        "id_token_signing_alg_values_supported": ["RS256"],
+                        "tenant_region_scope": "NA",
+                    }))
+                }),
+            )
+            .route(
+                "/{tenant}/discovery/v2.0/keys",
+                get(move || {
+                    let keys = keys.clone();
+                    async move { Json(keys) }
+                }),
+            )
+            .route(
+                "/{tenant}/oauth2/v2.0/token",
+                post(
+                    |State(a): State<Authority>,
+                     Path(tenant): Path<String>,
+                     Form(form): Form<TokenForm>| async move {
+                        // Client credentials: the app's service principal object id is derived
+                        // from its client id, so tests can grant roles to it.
+                        let aud = form
+                            .scope
+                            .split_whitespace()
+                            .find(|s| s.ends_with("/.default"))
+                            .map(|s| s.trim_end_matches("/.default").to_owned())
+                            .unwrap_or_else(|| "https://vault.azure.net".into());
+                        let token = a.token_for(&tenant, &sp_object_id(&form.client_id), &form.client_id, &aud);
+                        Json(json!({"token_type": "Bearer", "expires_in": 3599,
+                                    "ext_expires_in": 3599, "access_token": token}))
+                    },
+                ),
+            )
+            .with_state(authority.clone());
+        tokio::spawn(ppvnet_common::serve(
+            vec![Endpoint::public(listener)],
+            router,
+            tls,
+            std::future::pending(),
+        ));
+        authority
+    }
+
+    /// A v1 access token for Key Vault, as Entra issues for the `https://vault.azure.net`
+    /// resource.
+    pub fn token_for(&self, tenant: &str, oid: &str, app_id: &str, aud: &str) -> String {
+        let now = self.clock.unix();
+        self.sign(&json!({
+            "aud": aud, "iss": format!("https://sts.windows.net/{tenant}/"),
+            "iat": now, "nbf": now, "exp": now + 3600,
+            "appid": app_id, "appidacr": "1", "idtyp": "app",
+            "oid": oid, "sub": oid, "tid": tenant, "ver": "1.0",
+        }))
+    }
+
+    pub fn token(&self, oid: &str) -> String {
+        self.token_for(
+            TENANT,
+            oid,
+            "11111111-2222-3333-4444-555555555555",
+            "https://vault.azure.net",
+        )
+    }
+
+    pub fn sign(&self, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.kid.clone());
+        encode(&header, claims, &self.encoding).unwrap()
+    }
+
+    /// The production token check against this authority.
+    pub fn check(&self, client: reqwest::Client) -> Arc<EntraTokenCheck> {
+        Arc::new(EntraTokenCheck::new(
+            &self.base,
+            [TENANT],
+            client,
+            self.clock.clone(),
+        ))
+    }
+}
+
+/// The object id the test authority gives the service principal of `client_id`.
+pub fn sp_object_id(client_id: &str) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, client_id.as_bytes()).to_string()
+}
+
+/// A fake vault served on loopback.
+pub struct Running {
+    pub kv: KeyVault,
+    pub public: SocketAddr,
+    pub private: Option<SocketAddr>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Running {
+    /// Serves `kv` on a public listener and, when `private_endpoint` is given, on a second
+    /// listener tagged as that private endpoint.
+    pub fn serve(
+        kv: KeyVault,
+        listeners: (std::net::TcpListener, Option<(std::net::TcpListener, &str)>),
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Self {
+        let (public, private) = listeners;
+        let public_addr = public.local_addr().unwrap();
+        let mut endpoints = vec![Endpoint::public(public)];
+        let private_addr = private.map(|(l, name)| {
+            let addr = l.local_addr().unwrap();
+            endpoints.push(Endpoint::private(l, name));
+            addr
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(ppvnet_keyvault::run(
+            kv.clone(),
+            endpoints,
+            tls,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        Self {
+            kv,
+            public: public_addr,
+            private: private_addr,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+pub fn bind() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap()
+}
+
+pub fn new_kv(
+    config: KeyVaultConfig,
+    clock: &Clock,
+    check: Arc<dyn ppvnet_keyvault::AccessTokenCheck>,
+) -> KeyVault {
+    KeyVault::new(
+        config,
+        clock.clone(),
+        ppvnet_common::net::socket_peers(),
+        check,
+    )
+    .unwrap()
+}
