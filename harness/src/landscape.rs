@@ -112,6 +112,29 @@ impl Landscape {
         )
     }
 
+    /// The object id behind a principal name of the landscape: a user's UPN, a group, an app
+    /// (its service principal) or a service principal.
+    pub fn principal_object_id(&self, name: &str) -> Option<&str> {
+        let s = &self.scenario;
+        s.users
+            .iter()
+            .find(|u| u.upn.eq_ignore_ascii_case(name))
+            .map(|u| u.object_id.as_str())
+            .or_else(|| s.groups.iter().find(|g| g.name == name).map(|g| g.id.as_str()))
+            .or_else(|| {
+                s.apps
+                    .iter()
+                    .find(|a| a.name == name)
+                    .map(|a| a.service_principal_id.as_str())
+            })
+            .or_else(|| {
+                s.service_principals
+                    .iter()
+                    .find(|p| p.name == name)
+                    .map(|p| p.object_id.as_str())
+            })
+    }
+
     pub fn summary(&self) -> Summary {
         let s = &self.scenario;
         let mut m = BTreeMap::new();

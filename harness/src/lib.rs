@@ -5,6 +5,7 @@
 //! - [`landscape`]: the validated landscape: hosts that originate traffic, services, emulated addresses.
 //! - [`pki`]: the run's CA and the leaf certificates of every service host name and address.
 //! - [`ready`]: the ready file tests and tools read instead of parsing logs.
+//! - [`services`]: the landscape mapped onto each mock's own configuration.
 //! - [`up`]: orchestration: start the landscape's services, write the ready file, stop cleanly.
 //! - [`fabric`]: network fabrics (loopback, netns) that carry and police the hosts' traffic.
 //! - [`control`]: the control API of a running landscape (clock, keys, network state).
@@ -17,4 +18,5 @@ pub mod landscape;
 pub mod pki;
 pub mod ready;
 pub mod scenario;
+pub mod services;
 pub mod up;

@@ -716,6 +716,16 @@ fn check_vaults_and_apis(s: &Scenario, ix: &Index, f: &mut Findings) {
             if !ix.principal_exists(&p.principal) {
                 f.add("PrincipalNotFound", format!("{path}.accessPolicies[{j}].principal"), format!("Principal '{}' does not exist in the directory {}.", p.principal, s.tenant.id));
             }
+            const PERMISSIONS: &[&str] = &["get", "list", "set", "delete", "recover", "backup", "restore", "purge", "all"];
+            for (k, perm) in p.secrets.iter().enumerate() {
+                if !PERMISSIONS.contains(&perm.to_ascii_lowercase().as_str()) {
+                    f.add(
+                        "InvalidAccessPolicyPermission",
+                        format!("{path}.accessPolicies[{j}].secrets[{k}]"),
+                        format!("'{perm}' is not a secret permission; use {}.", PERMISSIONS.join(", ")),
+                    );
+                }
+            }
         }
         let mut secret_names = HashSet::new();
         for (j, sec) in v.secrets.iter().enumerate() {

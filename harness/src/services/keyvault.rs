@@ -1,0 +1,183 @@
+//! Landscape → `ppvnet_keyvault::KeyVaultConfig`.
+
+use std::path::PathBuf;
+
+use ppvnet_keyvault::{
+    AccessPolicy, Authorization, DefaultAction, KeyVaultConfig, KeyVaultRole, NetworkAcls,
+    PublicNetworkAccess, RoleAssignment, SecretPermission, SeedSecret, VaultConfig,
+};
+
+use crate::landscape::Landscape;
+use crate::scenario::model::{self, VaultAuthorization};
+
+/// The Key Vault configuration of a landscape. `host_aliases(vault)` names the `host[:port]`
+/// forms clients reach the vault at besides `{vault}.vault.azure.net` (fabric addresses).
+pub fn config(
+    landscape: &Landscape,
+    host_aliases: impl Fn(&str) -> Vec<String>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<KeyVaultConfig> {
+    let s = &landscape.scenario;
+    let mut vaults = Vec::new();
+    for v in &s.key_vaults {
+        let vault_id = landscape.vault_id(&v.name).to_ascii_lowercase();
+        let authorization = match v.authorization {
+            VaultAuthorization::Rbac => Authorization::Rbac {
+                role_assignments: s
+                    .role_assignments
+                    .iter()
+                    .filter_map(|ra| role_assignment(landscape, &vault_id, ra))
+                    .collect(),
+            },
+            VaultAuthorization::AccessPolicies => Authorization::AccessPolicies {
+                access_policies: v
+                    .access_policies
+                    .iter()
+                    .map(|p| {
+                        let permissions = p
+                            .secrets
+                            .iter()
+                            .map(|perm| {
+                                serde_json::from_value::<SecretPermission>(serde_json::json!(
+                                    perm.to_ascii_lowercase()
+                                ))
+                                .map_err(|_| {
+                                    anyhow::anyhow!(
+                                        "vault {}: unknown secret permission '{perm}'",
+                                        v.name
+                                    )
+                                })
+                            })
+                            .collect::<anyhow::Result<Vec<_>>>()?;
+                        Ok(AccessPolicy {
+                            object_id: landscape
+                                .principal_object_id(&p.principal)
+                                .unwrap_or_default()
+                                .to_string(),
+                            secret_permissions: permissions,
+                        })
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?,
+            },
+        };
+        let network_acls = match &v.network_acls {
+            None => NetworkAcls::default(),
+            Some(acls) => NetworkAcls {
+                default_action: match acls.default_action {
+                    model::Access::Allow => DefaultAction::Allow,
+                    model::Access::Deny => DefaultAction::Deny,
+                },
+                ip_rules: acls
+                    .ip_rules
+                    .iter()
+                    .map(|r| {
+                        // A bare address is a /32 rule, as in the portal.
+                        let text = if r.contains('/') { r.clone() } else { format!("{r}/32") };
+                        text.parse()
+                            .map_err(|e| anyhow::anyhow!("vault {}: ip rule {r}: {e}", v.name))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?,
+                virtual_network_rules: acls
+                    .virtual_network_rules
+                    .iter()
+                    .map(|r| ppvnet_common::net::SubnetRef {
+                        vnet: r.vnet.clone(),
+                        subnet: r.subnet.clone(),
+                    })
+                    .collect(),
+            },
+        };
+        vaults.push(VaultConfig {
+            name: v.name.clone(),
+            tenant_id: s.tenant.id.clone(),
+            subscription_id: s.subscription.clone(),
+            resource_group: s.resource_group.clone(),
+            region: v.region.clone(),
+            public_network_access: match v.public_network_access {
+                model::PublicNetworkAccess::Enabled => PublicNetworkAccess::Enabled,
+                model::PublicNetworkAccess::Disabled => PublicNetworkAccess::Disabled,
+            },
+            network_acls,
+            private_endpoints: landscape
+                .service(&v.name)
+                .map(|svc| svc.private_endpoints.clone())
+                .unwrap_or_default(),
+            host_aliases: host_aliases(&v.name),
+            authorization,
+            soft_delete_retention_days: v.soft_delete_retention_days,
+            purge_protection: v.purge_protection,
+            pending_operation_ms: 1500,
+            secrets: v
+                .secrets
+                .iter()
+                .map(|x| {
+                    let mut seed = SeedSecret::new(&x.name, &x.value);
+                    seed.content_type = x.content_type.clone();
+                    seed.tags = x.tags.clone();
+                    seed
+                })
+                .collect(),
+        });
+    }
+    Ok(KeyVaultConfig {
+        vaults,
+        data_dir,
+        ..serde_json::from_value(serde_json::json!({"vaults": []}))?
+    })
+}
+
+/// A landscape role assignment as the vault sees it, if it applies to this vault and grants
+/// secrets data actions (Owner or Contributor do not, as in Azure).
+fn role_assignment(
+    landscape: &Landscape,
+    vault_id_lower: &str,
+    ra: &model::RoleAssignment,
+) -> Option<RoleAssignment> {
+    let scope = ra.scope.to_ascii_lowercase();
+    let secret = if scope == vault_id_lower {
+        None
+    } else {
+        let rest = scope.strip_prefix(vault_id_lower)?.strip_prefix("/secrets/")?;
+        // Keep the secret name's original case: names compare case-insensitively in the vault.
+        Some(ra.scope[ra.scope.len() - rest.len()..].to_string())
+    };
+    let role = serde_json::from_value::<KeyVaultRole>(serde_json::json!(ra.role)).ok()?;
+    Some(RoleAssignment {
+        principal_id: landscape.principal_object_id(&ra.principal)?.to_string(),
+        role,
+        secret,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contoso_vaults_carry_their_role_assignments_and_private_endpoints() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
+        let l = crate::scenario::load(&path).unwrap();
+        let c = config(&l, |v| vec![format!("{v}.example:8443")], None).unwrap();
+        assert_eq!(c.vaults.len(), 3);
+        let prod = c.vaults.iter().find(|v| v.name == "kv-contoso-prod").unwrap();
+        assert_eq!(prod.public_network_access, PublicNetworkAccess::Disabled);
+        assert_eq!(prod.private_endpoints, vec!["pe-kv-contoso-prod".to_string()]);
+        assert_eq!(prod.host_aliases, vec!["kv-contoso-prod.example:8443".to_string()]);
+        let Authorization::Rbac { role_assignments } = &prod.authorization else {
+            panic!("prod uses RBAC")
+        };
+        // ops-automation is Secrets Officer and Dataverse Secrets User on prod.
+        assert!(role_assignments.iter().any(|r| r.principal_id
+            == "f62c5d02-54d8-4daa-b1fb-90b79c25423a"
+            && r.role == KeyVaultRole::SecretsOfficer));
+        assert!(role_assignments.iter().any(|r| r.principal_id
+            == "4aa815f4-a715-4895-bce2-a60b787e73bb"
+            && r.role == KeyVaultRole::SecretsUser));
+        let dev = c.vaults.iter().find(|v| v.name == "kv-contoso-dev").unwrap();
+        let Authorization::Rbac { role_assignments } = &dev.authorization else {
+            panic!("dev uses RBAC")
+        };
+        assert_eq!(role_assignments.len(), 1, "only ops-automation on dev");
+        assert_eq!(prod.secrets.len(), 2);
+    }
+}

@@ -1,0 +1,492 @@
+//! `/{tenant}/oauth2/v2.0/authorize` (sign-in page, SSO session, consent and redirect-URI
+//! checks, PKCE, `response_mode` query/fragment/form_post) and `/{tenant}/oauth2/v2.0/logout`.
+//!
+//! Parameters: `v2-protocols-oidc.md` (entra.md §4). Errors before the redirect URI is trusted
+//! are shown on an error page; after that they go back to the redirect URI as `error` and
+//! `error_description`, as Entra does.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
+use time::OffsetDateTime;
+
+use crate::directory::{Directory, User};
+use crate::error::EntraError;
+use crate::request::{Form, TenantPath, correlation_id, request_origin};
+use crate::scopes::{ScopeRequest, grant_delegated};
+use crate::state::{AuthCode, Entra, PkceMethod, Session};
+use crate::tokens::{Minter, UserContext, random_handle};
+
+const SESSION_COOKIE: &str = "ESTSAUTH";
+
+pub(crate) async fn authorize_get(
+    State(entra): State<Entra>,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let params = Form::from_pairs(
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect(),
+    );
+    authorize(&entra, &tenant, &params, &uri, &headers, false)
+}
+
+/// The sign-in form posts back here with the original parameters plus `login`/`passwd`.
+pub(crate) async fn authorize_post(
+    State(entra): State<Entra>,
+    Path(tenant): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = Form::parse(&headers, &body);
+    authorize(&entra, &tenant, &params, &uri, &headers, true)
+}
+
+fn error_page(entra: &Entra, headers: &HeaderMap, error: &EntraError) -> Response {
+    let now =
+        OffsetDateTime::from_unix_timestamp(entra.now()).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let envelope = error.envelope(now, correlation_id(headers));
+    let text = envelope.body["error_description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let body = format!(
+        "<!DOCTYPE html><html><head><title>Sign in to your account</title></head><body>\
+         <h1>Sorry, but we're having trouble signing you in.</h1>\
+         <p id=\"error\" data-error=\"{}\" data-code=\"{}\">{}</p></body></html>",
+        escape(error.error()),
+        error.code(),
+        escape(&text).replace("\r\n", "<br>")
+    );
+    (StatusCode::BAD_REQUEST, Html(body)).into_response()
+}
+
+/// Where and how to answer the client once its redirect URI is trusted.
+struct Reply<'a> {
+    redirect_uri: &'a str,
+    mode: &'a str,
+    state: Option<&'a str>,
+}
+
+impl Reply<'_> {
+    fn send(&self, mut params: Vec<(&str, String)>, set_cookie: Option<String>) -> Response {
+        if let Some(state) = self.state {
+            params.push(("state", state.to_string()));
+        }
+        let mut response = if self.mode == "form_post" {
+            let inputs: String = params
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "<input type=\"hidden\" name=\"{}\" value=\"{}\"/>",
+                        escape(k),
+                        escape(v)
+                    )
+                })
+                .collect();
+            Html(format!(
+                "<!DOCTYPE html><html><head><title>Working...</title></head>\
+                 <body onload=\"document.forms[0].submit()\">\
+                 <form method=\"POST\" name=\"hiddenform\" action=\"{}\">{inputs}\
+                 <noscript><p>Script is disabled. Click Submit to continue.</p>\
+                 <input type=\"submit\" value=\"Submit\"/></noscript></form></body></html>",
+                escape(self.redirect_uri)
+            ))
+            .into_response()
+        } else {
+            let encoded = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))
+                .finish();
+            let separator = if self.mode == "fragment" {
+                "#"
+            } else if self.redirect_uri.contains('?') {
+                "&"
+            } else {
+                "?"
+            };
+            let location = if encoded.is_empty() {
+                self.redirect_uri.to_string()
+            } else {
+                format!("{}{separator}{encoded}", self.redirect_uri)
+            };
+            let mut r = StatusCode::FOUND.into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        };
+        if let Some(cookie) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+        }
+        response
+    }
+
+    fn error(&self, entra: &Entra, headers: &HeaderMap, error: &EntraError) -> Response {
+        let now =
+            OffsetDateTime::from_unix_timestamp(entra.now()).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let envelope = error.envelope(now, correlation_id(headers));
+        let description = envelope.body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        self.send(
+            vec![
+                ("error", error.authorize_error().to_string()),
+                ("error_description", description),
+                (
+                    "error_uri",
+                    format!(
+                        "https://login.microsoftonline.com/error?code={}",
+                        error.code()
+                    ),
+                ),
+            ],
+            None,
+        )
+    }
+}
+
+fn authorize(
+    entra: &Entra,
+    tenant: &str,
+    params: &Form,
+    uri: &Uri,
+    headers: &HeaderMap,
+    submitted: bool,
+) -> Response {
+    let dir = entra.directory();
+    if let Err(e) = TenantPath::require(&dir, tenant) {
+        return error_page(entra, headers, &e);
+    }
+    let client = match params.require("client_id").and_then(|id| {
+        dir.app(id).ok_or_else(|| EntraError::ApplicationNotFound {
+            app_id: id.to_string(),
+            tenant: tenant.to_string(),
+        })
+    }) {
+        Ok(c) => c,
+        Err(e) => return error_page(entra, headers, &e),
+    };
+    let registered: Vec<&String> = client.all_redirect_uris().collect();
+    let redirect_uri = match params.get("redirect_uri") {
+        Some(r) => r,
+        None if registered.len() == 1 => registered[0].as_str(),
+        None => {
+            return error_page(
+                entra,
+                headers,
+                &EntraError::MissingParameter {
+                    name: "redirect_uri".into(),
+                },
+            );
+        }
+    };
+    let Some(kind) = client.redirect_uri_kind(redirect_uri) else {
+        return error_page(
+            entra,
+            headers,
+            &EntraError::RedirectUriMismatch {
+                redirect_uri: redirect_uri.to_string(),
+                app_id: client.app_id().to_string(),
+            },
+        );
+    };
+
+    let response_type = params.get("response_type").unwrap_or("code");
+    let mut types: Vec<&str> = response_type.split_whitespace().collect();
+    types.sort_unstable();
+    let wants_code = types.contains(&"code");
+    let wants_id_token = types.contains(&"id_token");
+    let default_mode = if wants_id_token { "fragment" } else { "query" };
+    let mode = params.get("response_mode").unwrap_or(default_mode);
+    let reply = Reply {
+        redirect_uri,
+        mode: if ["query", "fragment", "form_post"].contains(&mode) {
+            mode
+        } else {
+            default_mode
+        },
+        state: params.get("state"),
+    };
+    let fail = |e: EntraError| reply.error(entra, headers, &e);
+
+    if !(types == ["code"] || types == ["id_token"] || types == ["code", "id_token"])
+        || (wants_id_token
+            && !client
+                .config
+                .web
+                .implicit_grant_settings
+                .enable_id_token_issuance)
+    {
+        return fail(EntraError::ResponseTypeNotEnabled {
+            response_type: response_type.to_string(),
+        });
+    }
+    if reply.mode != mode {
+        return fail(EntraError::InvalidRequest {
+            reason: format!("response_mode '{mode}' is not supported"),
+        });
+    }
+    if wants_id_token && mode == "query" {
+        return fail(EntraError::InvalidRequest {
+            reason: "response_mode 'query' cannot return an id_token".into(),
+        });
+    }
+    let request = match params.require("scope").and_then(ScopeRequest::parse_v2) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let nonce = params.get("nonce");
+    if wants_id_token {
+        if !request.has("openid") {
+            return fail(EntraError::InvalidRequest {
+                reason: "an id_token requires the 'openid' scope".into(),
+            });
+        }
+        if nonce.is_none() {
+            return fail(EntraError::MissingParameter {
+                name: "nonce".into(),
+            });
+        }
+    }
+    let challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
+        (None, _) => None,
+        (Some(c), None | Some("plain")) => Some((c.to_string(), PkceMethod::Plain)),
+        (Some(c), Some("S256")) => Some((c.to_string(), PkceMethod::S256)),
+        (Some(_), Some(other)) => {
+            return fail(EntraError::InvalidRequest {
+                reason: format!("code_challenge_method '{other}' is not supported"),
+            });
+        }
+    };
+    if request.resource.is_some()
+        && let Err(e) = grant_delegated(&dir, client, &request)
+    {
+        return fail(e);
+    }
+
+    // Who is signing in: the submitted form, else the SSO session unless a prompt forbids it.
+    let prompt = params.get("prompt");
+    let login_hint = params.get("login_hint");
+    let now = entra.now();
+    let mut set_cookie = None;
+    let secure = if request_origin(entra, headers, uri).starts_with("https:") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let user: &User = if submitted {
+        match check_sign_in(&dir, params) {
+            Ok(user) => {
+                let handle = random_handle("", 32);
+                entra.grants().sessions.insert(
+                    handle.clone(),
+                    Session {
+                        user_id: user.id.clone(),
+                    },
+                );
+                set_cookie = Some(format!(
+                    "{SESSION_COOKIE}={handle}; Path=/; HttpOnly; SameSite=None{secure}"
+                ));
+                user
+            }
+            Err(e) => return sign_in_page(tenant, params, login_hint, Some(&e)),
+        }
+    } else {
+        let session = session_user(entra, &dir, headers)
+            .filter(|_| !matches!(prompt, Some("login" | "select_account" | "consent")))
+            .filter(|u| login_hint.is_none_or(|h| h.eq_ignore_ascii_case(&u.upn)));
+        match (session, prompt) {
+            (Some(s), _) => s,
+            (None, Some("none")) => return fail(EntraError::LoginRequired),
+            (None, _) => return sign_in_page(tenant, params, login_hint, None),
+        }
+    };
+
+    let mut out: Vec<(&str, String)> = Vec::new();
+    let code = wants_code.then(|| {
+        entra.grants().add_code(
+            AuthCode {
+                client_id: client.app_id().to_string(),
+                redirect_uri: redirect_uri.to_string(),
+                redirect_kind: kind,
+                user_id: user.id.clone(),
+                request: request.clone(),
+                nonce: nonce.map(str::to_string),
+                challenge,
+                issued_at: now,
+                redeemed: false,
+            },
+            now,
+        )
+    });
+    if let Some(code) = &code {
+        out.push(("code", code.clone()));
+    }
+    if wants_id_token {
+        let minter = Minter {
+            dir: &dir,
+            key: entra.keys().signing(),
+            now,
+        };
+        let ctx = UserContext { user, ip: None };
+        out.push((
+            "id_token",
+            minter.id_token(client, &ctx, nonce, request.has("profile"), code.as_deref()),
+        ));
+    }
+    out.push(("session_state", uuid::Uuid::new_v4().to_string()));
+    reply.send(out, set_cookie)
+}
+
+fn check_sign_in<'d>(dir: &'d Directory, params: &Form) -> Result<&'d User, EntraError> {
+    let login = params.require("login")?;
+    let password = params.require("passwd")?;
+    let user = dir
+        .user_by_upn(login)
+        .ok_or_else(|| EntraError::UserNotFound {
+            upn: login.to_string(),
+            tenant: dir.domain.clone(),
+        })?;
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        user.password.as_bytes(),
+        password.as_bytes(),
+    )) {
+        return Err(EntraError::InvalidUserCredentials);
+    }
+    if !user.enabled {
+        return Err(EntraError::UserDisabled);
+    }
+    Ok(user)
+}
+
+fn session_handle(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+fn session_user<'d>(entra: &Entra, dir: &'d Directory, headers: &HeaderMap) -> Option<&'d User> {
+    let handle = session_handle(headers)?;
+    let user_id = entra.grants().sessions.get(&handle)?.user_id.clone();
+    dir.user_by_id(&user_id).filter(|u| u.enabled)
+}
+
+fn sign_in_page(
+    tenant: &str,
+    params: &Form,
+    login_hint: Option<&str>,
+    error: Option<&EntraError>,
+) -> Response {
+    let hidden: String = params
+        .pairs()
+        .iter()
+        .filter(|(k, _)| k != "login" && k != "passwd")
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\"/>",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    let login = params.get("login").or(login_hint).unwrap_or_default();
+    let banner = error
+        .map(|e| {
+            format!(
+                "<div id=\"error\" role=\"alert\" data-code=\"{}\">{}</div>",
+                e.code(),
+                escape(&e.description())
+            )
+        })
+        .unwrap_or_default();
+    let body = format!(
+        "<!DOCTYPE html><html><head><title>Sign in to your account</title></head><body>\
+         <h1>Sign in</h1>{banner}\
+         <form method=\"POST\" action=\"/{}/oauth2/v2.0/authorize\">{hidden}\
+         <label>Email, phone, or Skype <input type=\"email\" name=\"login\" value=\"{}\" autocomplete=\"username\"/></label>\
+         <label>Password <input type=\"password\" name=\"passwd\" autocomplete=\"current-password\"/></label>\
+         <input type=\"submit\" id=\"idSIButton9\" value=\"Sign in\"/></form></body></html>",
+        escape(tenant),
+        escape(login)
+    );
+    Html(body).into_response()
+}
+
+/// `GET|POST /{tenant}/oauth2/v2.0/logout`: ends the SSO session, then redirects to
+/// `post_logout_redirect_uri` when it is a registered redirect URI of an app in the tenant.
+pub(crate) async fn logout(
+    State(entra): State<Entra>,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let params = Form::from_pairs(
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect(),
+    );
+    {
+        let dir = entra.directory();
+        if let Err(e) = TenantPath::require(&dir, &tenant) {
+            return error_page(&entra, &headers, &e);
+        }
+    }
+    if let Some(handle) = session_handle(&headers) {
+        entra.grants().sessions.remove(&handle);
+    }
+    let clear = format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=None");
+    let target = params.get("post_logout_redirect_uri").filter(|target| {
+        entra
+            .directory()
+            .apps
+            .iter()
+            .any(|a| a.all_redirect_uris().any(|u| u == target))
+    });
+    let mut response = match target {
+        Some(target) => Reply {
+            redirect_uri: target,
+            mode: "query",
+            state: params.get("state"),
+        }
+        .send(Vec::new(), None),
+        None => Html(
+            "<!DOCTYPE html><html><head><title>Sign out</title></head><body>\
+             <h1>You signed out of your account</h1>\
+             <p>It's a good idea to close all browser windows.</p></body></html>",
+        )
+        .into_response(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&clear) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,128 @@
+//! What every endpoint reads from a request: which tenant the path names, the base URL the
+//! client used (for URLs in replies), the client's correlation id, and form bodies.
+
+use axum::http::{HeaderMap, Uri, header};
+
+use crate::directory::Directory;
+use crate::error::EntraError;
+use crate::state::Entra;
+
+/// The `{tenant}` path segment, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TenantPath {
+    /// The tenant id or its domain.
+    Tenant,
+    /// `common` or `organizations`: the document shows the alias and `{tenantid}`.
+    Alias(String),
+}
+
+impl TenantPath {
+    pub fn resolve(dir: &Directory, segment: &str) -> Option<Self> {
+        if segment.eq_ignore_ascii_case("common") || segment.eq_ignore_ascii_case("organizations") {
+            return Some(Self::Alias(segment.to_ascii_lowercase()));
+        }
+        (segment.eq_ignore_ascii_case(&dir.tenant_id) || segment.eq_ignore_ascii_case(&dir.domain))
+            .then_some(Self::Tenant)
+    }
+
+    /// The tenant segment replies use: an alias as is, a domain resolved to the GUID
+    /// (entra.md §2.2).
+    pub fn canonical<'a>(&'a self, dir: &'a Directory) -> &'a str {
+        match self {
+            Self::Tenant => &dir.tenant_id,
+            Self::Alias(a) => a,
+        }
+    }
+
+    pub fn require(dir: &Directory, segment: &str) -> Result<Self, EntraError> {
+        Self::resolve(dir, segment).ok_or_else(|| EntraError::TenantNotFound {
+            tenant: segment.to_string(),
+        })
+    }
+}
+
+/// The origin the client reached the mock at: the configured scheme with the request's
+/// `Host` (or HTTP/2 `:authority`), falling back to the configured authority host. Listeners
+/// on several addresses (or a port-443 twin) thus each answer with their own address.
+pub(crate) fn request_origin(entra: &Entra, headers: &HeaderMap, uri: &Uri) -> String {
+    let configured = entra.authority_host();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| uri.authority().map(|a| a.to_string()));
+    match host {
+        Some(h) if !h.is_empty() && !h.contains(['/', '@', ' ']) => {
+            format!("{}://{h}", configured.scheme())
+        }
+        _ => configured.as_str().trim_end_matches('/').to_string(),
+    }
+}
+
+/// The host names a client may have used for this mock, for matching client assertion `aud`.
+pub(crate) fn known_hosts(entra: &Entra, origin: &str) -> Vec<String> {
+    let mut hosts = vec![
+        "login.microsoftonline.com".to_string(),
+        "login.windows.net".to_string(),
+    ];
+    for url in [origin, entra.authority_host().as_str()] {
+        if let Ok(u) = url::Url::parse(url)
+            && let Some(h) = u.host_str()
+        {
+            hosts.push(match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            });
+        }
+    }
+    hosts
+}
+
+pub(crate) fn correlation_id(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+}
+
+/// The parameters of an `application/x-www-form-urlencoded` body. Entra ignores other bodies
+/// (a JSON body reads as "no parameters", so the reply is AADSTS900144 for `grant_type`).
+pub(crate) struct Form(Vec<(String, String)>);
+
+impl Form {
+    pub fn parse(headers: &HeaderMap, body: &[u8]) -> Self {
+        let is_form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| {
+                ct.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
+        if !is_form {
+            return Self(Vec::new());
+        }
+        Self::from_pairs(url::form_urlencoded::parse(body).into_owned().collect())
+    }
+
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs)
+    }
+
+    /// The first non-empty value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn require(&self, name: &str) -> Result<&str, EntraError> {
+        self.get(name).ok_or_else(|| EntraError::MissingParameter {
+            name: name.to_string(),
+        })
+    }
+
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+}
