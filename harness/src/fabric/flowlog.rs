@@ -1,0 +1,281 @@
+//! VNet flow log records of every connection attempt, and Prometheus metrics derived from them.
+//!
+//! A record carries Azure's VNet flow log tuple (`powerplatform-vnet.md` §5: `ts(epoch ms), src,
+//! dst, sport, dport, proto, dir, state, encryption, pktsSent, bytesSent, pktsRecv, bytesRecv`)
+//! with emulated (Azure-side) addresses, plus the fabric host names so tests can follow a path.
+//! States: `B` when an allowed connection begins, `E` when it ends (with byte counts), `D` when it
+//! is denied. The loopback relay counts bytes exactly; its "packets" are the relay's read
+//! segments, not wire packets. `C` (5-minute continuation) records are not emitted: emulated
+//! connections are short-lived.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Records kept in memory for queries; older ones are only in the JSON lines file.
+const KEEP: usize = 100_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum FlowState {
+    B,
+    C,
+    E,
+    D,
+}
+
+/// One flow log record.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FlowRecord {
+    pub time_ms: u64,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub sport: u16,
+    pub dport: u16,
+    /// IANA protocol number (6 = TCP).
+    pub proto: u8,
+    /// `O` when the source sits in a vNet (the source NIC logs it), else `I`.
+    pub direction: char,
+    pub state: FlowState,
+    pub src_host: String,
+    /// The destination face's host: a private endpoint name, or `public:<service>`.
+    pub dst_host: String,
+    pub service: String,
+    /// The deciding rule or route (`AllowVnetInBound`, `peering`, `nsg_inbound`, ...).
+    pub rule: String,
+    #[serde(default)]
+    pub packets_sent: u64,
+    #[serde(default)]
+    pub bytes_sent: u64,
+    #[serde(default)]
+    pub packets_received: u64,
+    #[serde(default)]
+    pub bytes_received: u64,
+    /// Whether the flow left the vNets for the public internet.
+    pub crosses_internet: bool,
+}
+
+impl FlowRecord {
+    /// The record as Azure's VNet flow log tuple text.
+    pub fn tuple(&self) -> String {
+        let state = match self.state {
+            FlowState::B => 'B',
+            FlowState::C => 'C',
+            FlowState::E => 'E',
+            FlowState::D => 'D',
+        };
+        format!(
+            "{},{},{},{},{},{},{},{state},NX,{},{},{},{}",
+            self.time_ms,
+            self.src,
+            self.dst,
+            self.sport,
+            self.dport,
+            self.proto,
+            self.direction,
+            self.packets_sent,
+            self.bytes_sent,
+            self.packets_received,
+            self.bytes_received
+        )
+    }
+}
+
+/// A query over the flow log; absent fields match everything.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowFilter {
+    pub src_host: Option<String>,
+    pub dst_host: Option<String>,
+    pub service: Option<String>,
+    pub state: Option<FlowState>,
+    pub since_ms: Option<u64>,
+}
+
+impl FlowFilter {
+    pub fn matches(&self, r: &FlowRecord) -> bool {
+        self.src_host.as_ref().is_none_or(|h| *h == r.src_host)
+            && self.dst_host.as_ref().is_none_or(|h| *h == r.dst_host)
+            && self.service.as_ref().is_none_or(|s| *s == r.service)
+            && self.state.is_none_or(|s| s == r.state)
+            && self.since_ms.is_none_or(|t| r.time_ms >= t)
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    /// (src_host, decision) → count.
+    flows: BTreeMap<(String, &'static str), u64>,
+    /// (src_host, reason) → count.
+    denies: BTreeMap<(String, String), u64>,
+    /// (host, "sent"|"received") → bytes.
+    bytes: BTreeMap<(String, &'static str), u64>,
+}
+
+#[derive(Default)]
+struct Inner {
+    records: VecDeque<FlowRecord>,
+    counters: Counters,
+    file: Option<std::fs::File>,
+}
+
+/// The flow log of one fabric.
+#[derive(Default)]
+pub struct FlowLog {
+    inner: Mutex<Inner>,
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+impl FlowLog {
+    /// Also appends every record as one JSON line to `path`.
+    pub fn write_to(&self, path: &Path) -> std::io::Result<()> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        self.lock().file = Some(file);
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent data (every update is one push).
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a record; `deny_reason` is set for `D` records.
+    pub fn record(&self, r: FlowRecord, deny_reason: Option<&str>) {
+        let mut g = self.lock();
+        let c = &mut g.counters;
+        match r.state {
+            FlowState::B => *c.flows.entry((r.src_host.clone(), "allow")).or_default() += 1,
+            FlowState::D => {
+                *c.flows.entry((r.src_host.clone(), "deny")).or_default() += 1;
+                *c.denies
+                    .entry((r.src_host.clone(), deny_reason.unwrap_or("unspecified").into()))
+                    .or_default() += 1;
+            }
+            FlowState::C | FlowState::E => {
+                *c.bytes.entry((r.src_host.clone(), "sent")).or_default() += r.bytes_sent;
+                *c.bytes.entry((r.src_host.clone(), "received")).or_default() += r.bytes_received;
+                *c.bytes.entry((r.dst_host.clone(), "received")).or_default() += r.bytes_sent;
+                *c.bytes.entry((r.dst_host.clone(), "sent")).or_default() += r.bytes_received;
+            }
+        }
+        if let Some(f) = g.file.as_mut()
+            && let Ok(mut line) = serde_json::to_vec(&r)
+        {
+            line.push(b'\n');
+            if let Err(e) = f.write_all(&line) {
+                tracing::warn!("cannot append to the flow log file: {e}");
+            }
+        }
+        if g.records.len() == KEEP {
+            g.records.pop_front();
+        }
+        g.records.push_back(r);
+    }
+
+    pub fn query(&self, filter: &FlowFilter) -> Vec<FlowRecord> {
+        self.lock()
+            .records
+            .iter()
+            .filter(|r| filter.matches(r))
+            .cloned()
+            .collect()
+    }
+
+    /// Prometheus text exposition (version 0.0.4).
+    pub fn metrics(&self) -> String {
+        let g = self.lock();
+        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        let mut out = String::new();
+        out.push_str("# HELP ppvnet_fabric_flows_total Connection attempts by source host and decision.\n");
+        out.push_str("# TYPE ppvnet_fabric_flows_total counter\n");
+        for ((h, d), n) in &g.counters.flows {
+            out.push_str(&format!(
+                "ppvnet_fabric_flows_total{{src_host=\"{}\",decision=\"{d}\"}} {n}\n",
+                esc(h)
+            ));
+        }
+        out.push_str("# HELP ppvnet_fabric_denies_total Denied connection attempts by source host and reason.\n");
+        out.push_str("# TYPE ppvnet_fabric_denies_total counter\n");
+        for ((h, r), n) in &g.counters.denies {
+            out.push_str(&format!(
+                "ppvnet_fabric_denies_total{{src_host=\"{}\",reason=\"{}\"}} {n}\n",
+                esc(h),
+                esc(r)
+            ));
+        }
+        out.push_str("# HELP ppvnet_fabric_bytes_total Bytes carried by host and direction.\n");
+        out.push_str("# TYPE ppvnet_fabric_bytes_total counter\n");
+        for ((h, d), n) in &g.counters.bytes {
+            out.push_str(&format!(
+                "ppvnet_fabric_bytes_total{{host=\"{}\",direction=\"{d}\"}} {n}\n",
+                esc(h)
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(state: FlowState, sent: u64, recv: u64) -> FlowRecord {
+        FlowRecord {
+            time_ms: 1663146003606,
+            src: Ipv4Addr::new(10, 0, 0, 6),
+            dst: Ipv4Addr::new(52, 239, 184, 180),
+            sport: 23956,
+            dport: 443,
+            proto: 6,
+            direction: 'O',
+            state,
+            src_host: "a".into(),
+            dst_host: "b".into(),
+            service: "kv".into(),
+            rule: "AllowInternetOutBound".into(),
+            packets_sent: if sent > 0 { 3 } else { 0 },
+            bytes_sent: sent,
+            packets_received: if recv > 0 { 2 } else { 0 },
+            bytes_received: recv,
+            crosses_internet: true,
+        }
+    }
+
+    #[test]
+    fn tuple_matches_the_documented_vnet_flow_log_example() {
+        // vnet-flow-logs-overview.md: 1663146003606,10.0.0.6,52.239.184.180,23956,443,6,O,E,NX,3,767,2,1580
+        assert_eq!(
+            rec(FlowState::E, 767, 1580).tuple(),
+            "1663146003606,10.0.0.6,52.239.184.180,23956,443,6,O,E,NX,3,767,2,1580"
+        );
+    }
+
+    #[test]
+    fn metrics_count_flows_denies_and_bytes_per_host() {
+        let log = FlowLog::default();
+        log.record(rec(FlowState::B, 0, 0), None);
+        log.record(rec(FlowState::E, 100, 40), None);
+        log.record(rec(FlowState::D, 0, 0), Some("nsg_inbound"));
+        let m = log.metrics();
+        assert!(m.contains("ppvnet_fabric_flows_total{src_host=\"a\",decision=\"allow\"} 1"), "{m}");
+        assert!(m.contains("ppvnet_fabric_flows_total{src_host=\"a\",decision=\"deny\"} 1"), "{m}");
+        assert!(m.contains("ppvnet_fabric_denies_total{src_host=\"a\",reason=\"nsg_inbound\"} 1"), "{m}");
+        assert!(m.contains("ppvnet_fabric_bytes_total{host=\"a\",direction=\"sent\"} 100"), "{m}");
+        assert!(m.contains("ppvnet_fabric_bytes_total{host=\"b\",direction=\"sent\"} 40"), "{m}");
+        let denied = log.query(&FlowFilter {
+            state: Some(FlowState::D),
+            ..Default::default()
+        });
+        assert_eq!(denied.len(), 1);
+    }
+}

@@ -1,0 +1,470 @@
+//! The loopback fabric: one 127.0.0.0/8 address per host and per service face, and a relay in
+//! front of every face that enforces the oracle.
+//!
+//! Linux routes all of 127.0.0.0/8 to `lo`, so any address in it can be bound without setup.
+//! Each fabric claims a /16 block `127.B.0.0` (hosts `127.B.1.x`, faces `127.B.2.x`, the
+//! services' own listeners `127.B.3.x`) by holding a marker socket on `127.B.255.254`, so several
+//! fabrics (parallel tests) never share an address.
+//!
+//! A connection to a face reaches the relay; the relay names the client host by its source
+//! address (an address outside the plan, such as 127.0.0.1, is the public internet), asks the
+//! oracle, and then either connects to the service's listener *from the client's own address*
+//! (so the service's [`PeerDirectory`] still sees the real client) or denies. The kernel has
+//! already completed the handshake by then, so denial is emulated after accept:
+//! - drop (NSG deny, no route, no egress): the relay reads and discards, never answers, and
+//!   resets the connection after [`FabricOptions::drop_hold`]: the client sees a timeout or
+//!   a reset, never data;
+//! - refuse (source host down): the relay resets the connection at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ppvnet_common::net::{Peer, PeerDirectory, SharedPeerDirectory, SubnetRef};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::watch;
+
+use super::flowlog::{FlowRecord, FlowState, now_ms};
+use super::oracle::{Decision, Denial, DenyReason, Route};
+use super::{BoundFace, Face, FabricHandle, FabricOptions, HostEntry};
+
+/// Port of the marker socket that claims a /16 block.
+const CLAIM_PORT: u16 = 47_999;
+/// The first block tried (the addresses `ppvnet up` prints are 127.77.x.y when it is free).
+const FIRST_BLOCK: u8 = 77;
+
+struct HostAddr {
+    real: Ipv4Addr,
+    azure: Ipv4Addr,
+}
+
+pub struct LoopbackFabric {
+    handle: FabricHandle,
+    block: u8,
+    hosts: BTreeMap<String, HostAddr>,
+    /// Relay address (without port) of each face.
+    faces: HashMap<(String, Face), Ipv4Addr>,
+    next_internal: Mutex<u8>,
+    directory: Arc<LoopbackPeers>,
+    drop_hold: Duration,
+    stop: watch::Sender<bool>,
+    relays: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    _claim: TcpListener,
+}
+
+/// Maps a 127.B.1.x peer back to its host and emulated address.
+struct LoopbackPeers {
+    by_real: HashMap<Ipv4Addr, (String, Ipv4Addr, Option<SubnetRef>)>,
+    by_host: HashMap<String, Ipv4Addr>,
+}
+
+impl LoopbackPeers {
+    fn host_of(&self, ip: IpAddr) -> Option<&str> {
+        match ip {
+            IpAddr::V4(v4) => self.by_real.get(&v4).map(|(h, _, _)| h.as_str()),
+            IpAddr::V6(_) => None,
+        }
+    }
+}
+
+impl PeerDirectory for LoopbackPeers {
+    fn peer(&self, remote: SocketAddr) -> Peer {
+        let known = match remote.ip() {
+            IpAddr::V4(v4) => self.by_real.get(&v4),
+            IpAddr::V6(_) => None,
+        };
+        match known {
+            Some((host, azure, subnet)) => Peer {
+                address: IpAddr::V4(*azure),
+                host: Some(host.clone()),
+                subnet: subnet.clone(),
+            },
+            None => Peer {
+                address: remote.ip(),
+                host: None,
+                subnet: None,
+            },
+        }
+    }
+}
+
+/// Claims a free 127.B.0.0/16 block.
+fn claim_block() -> io::Result<(u8, TcpListener)> {
+    let mut last = None;
+    for i in 0..200u16 {
+        let b = (u16::from(FIRST_BLOCK) + i) % 250 + 2;
+        let b = b as u8;
+        match TcpListener::bind((Ipv4Addr::new(127, b, 255, 254), CLAIM_PORT)) {
+            Ok(l) => return Ok((b, l)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no free 127.x.0.0/16 block")))
+}
+
+impl LoopbackFabric {
+    pub(crate) fn new(handle: FabricHandle, options: &FabricOptions) -> anyhow::Result<Self> {
+        let (block, claim) = claim_block()?;
+        let (hosts_info, faces_list) = handle.with_oracle(|o| (o.hosts().clone(), o.faces()));
+        anyhow::ensure!(
+            hosts_info.len() < 250 && faces_list.len() < 250,
+            "the loopback fabric supports up to 249 hosts and 249 service faces"
+        );
+        let mut hosts = BTreeMap::new();
+        let mut by_real = HashMap::new();
+        for (i, h) in hosts_info.values().enumerate() {
+            let real = Ipv4Addr::new(127, block, 1, i as u8 + 1);
+            let subnet = h.subnet.as_ref().map(|(vnet, subnet)| SubnetRef {
+                vnet: vnet.clone(),
+                subnet: subnet.clone(),
+            });
+            by_real.insert(real, (h.name.clone(), h.address, subnet));
+            hosts.insert(
+                h.name.clone(),
+                HostAddr {
+                    real,
+                    azure: h.address,
+                },
+            );
+        }
+        let mut faces = HashMap::new();
+        let mut next = 1u8;
+        for (service, face) in faces_list {
+            let ip = match &face {
+                // A private endpoint is a host too; the service answers on the PE host's address.
+                Face::PrivateEndpoint(pe) => match hosts.get(pe) {
+                    Some(h) => h.real,
+                    None => continue,
+                },
+                Face::Public => {
+                    next += 1;
+                    Ipv4Addr::new(127, block, 2, next - 1)
+                }
+            };
+            faces.insert((service, face), ip);
+        }
+        let (stop, _) = watch::channel(false);
+        Ok(Self {
+            handle,
+            block,
+            hosts,
+            faces,
+            next_internal: Mutex::new(1),
+            directory: Arc::new(LoopbackPeers {
+                by_host: by_real.iter().map(|(ip, (h, _, _))| (h.clone(), *ip)).collect(),
+                by_real,
+            }),
+            drop_hold: options.drop_hold,
+            stop,
+            relays: Mutex::new(Vec::new()),
+            _claim: claim,
+        })
+    }
+
+    fn face_ip(&self, service: &str, face: &Face) -> io::Result<Ipv4Addr> {
+        self.faces
+            .get(&(service.to_string(), face.clone()))
+            .copied()
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("service '{service}' has no face {face:?} in this landscape"),
+                )
+            })
+    }
+
+    /// Binds the relay of a face (on `port`, or 443 falling back to a free port) and the
+    /// service's own listener behind it; returns the latter with the relay's address.
+    pub fn bind(&self, service: &str, face: &Face, port: Option<u16>) -> io::Result<BoundFace> {
+        let ip = self.face_ip(service, face)?;
+        let relay = match port {
+            Some(p) => TcpListener::bind((ip, p))?,
+            None => match TcpListener::bind((ip, 443)) {
+                Ok(l) => l,
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => TcpListener::bind((ip, 0))?,
+                Err(e) => return Err(e),
+            },
+        };
+        let internal_ip = {
+            let mut n = self.next_internal.lock().unwrap_or_else(|e| e.into_inner());
+            if *n == 255 {
+                return Err(io::Error::other("the loopback fabric ran out of internal addresses"));
+            }
+            *n += 1;
+            Ipv4Addr::new(127, self.block, 3, *n - 1)
+        };
+        let internal = TcpListener::bind((internal_ip, 0))?;
+        let relay_addr = relay.local_addr()?;
+        let target = internal.local_addr()?;
+        relay.set_nonblocking(true)?;
+        let relay = tokio::net::TcpListener::from_std(relay)?;
+        // The emulated port: what Azure clients use (443 unless a specific port was asked for).
+        let azure_port = port.unwrap_or(443);
+        let ctx = Arc::new(RelayContext {
+            handle: self.handle.clone(),
+            directory: self.directory.clone(),
+            service: service.to_string(),
+            face: face.clone(),
+            azure_port,
+            target,
+            drop_hold: self.drop_hold,
+        });
+        let task = tokio::spawn(relay_loop(relay, ctx, self.stop.subscribe()));
+        self.relays
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(task);
+        if port.is_none() || port == Some(443) {
+            self.handle.register_face(service, face, relay_addr);
+        }
+        Ok(BoundFace {
+            listener: internal,
+            ingress: face.ingress(),
+            address: relay_addr,
+        })
+    }
+
+    pub fn peer_directory(&self) -> SharedPeerDirectory {
+        self.directory.clone()
+    }
+
+    pub fn host_ip(&self, host: &str) -> Option<Ipv4Addr> {
+        self.hosts.get(host).map(|h| h.real)
+    }
+
+    pub fn hosts(&self) -> BTreeMap<String, HostEntry> {
+        self.hosts
+            .iter()
+            .map(|(name, h)| {
+                (
+                    name.clone(),
+                    HostEntry {
+                        address: IpAddr::V4(h.real),
+                        azure_address: IpAddr::V4(h.azure),
+                        namespace: None,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    pub fn http_client(&self, from_host: &str, root_ca_pem: &[u8]) -> anyhow::Result<reqwest::Client> {
+        let ip = self
+            .host_ip(from_host)
+            .ok_or_else(|| anyhow::anyhow!("host '{from_host}' is not part of the landscape"))?;
+        super::client::build(self.handle.clone(), from_host, Some(IpAddr::V4(ip)), None, root_ca_pem)
+    }
+
+    pub async fn connect(&self, from_host: &str, to: SocketAddr) -> io::Result<TcpStream> {
+        let ip = self.host_ip(from_host).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("unknown host '{from_host}'"))
+        })?;
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(IpAddr::V4(ip), 0))?;
+        socket.connect(to).await
+    }
+
+    pub async fn teardown(self) {
+        let _ = self.stop.send(true);
+        let tasks = std::mem::take(&mut *self.relays.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in tasks {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+struct RelayContext {
+    handle: FabricHandle,
+    directory: Arc<LoopbackPeers>,
+    service: String,
+    face: Face,
+    azure_port: u16,
+    target: SocketAddr,
+    drop_hold: Duration,
+}
+
+async fn relay_loop(listener: tokio::net::TcpListener, ctx: Arc<RelayContext>, mut stop: watch::Receiver<bool>) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    conns.spawn(relay_one(stream, peer, ctx.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!("relay for {} {:?}: accept failed: {e}", ctx.service, ctx.face);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    conns.abort_all();
+}
+
+fn rule_label(d: &Decision) -> String {
+    match d {
+        Decision::Allow { route, .. } => match route {
+            Route::SameVnet { .. } => "same_vnet".into(),
+            Route::Peering { from, to } => format!("peering:{from}->{to}"),
+            Route::Internet => "internet".into(),
+            Route::NatGateway { name } => format!("nat_gateway:{name}"),
+            Route::DefaultOutbound => "default_outbound".into(),
+            Route::ServiceTag { tag } => format!("service_tag:{tag}"),
+            Route::Local => "local".into(),
+        },
+        Decision::Deny { reason, .. } => match reason {
+            DenyReason::NsgOutbound { rule, .. } | DenyReason::NsgInbound { rule, .. } => rule.clone(),
+            other => other.kind().into(),
+        },
+    }
+}
+
+async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) {
+    // Clients outside the address plan (127.0.0.1: a tool on the machine) are the internet.
+    let src_host = ctx
+        .directory
+        .host_of(peer.ip())
+        .unwrap_or(crate::landscape::INTERNET)
+        .to_string();
+    let decided = ctx.handle.with_oracle(|o| {
+        let d = o.decide_flow(&src_host, peer.port(), &ctx.service, &ctx.face, ctx.azure_port)?;
+        let src = o.host(&src_host)?.clone();
+        let (dst, _) = o.face_address(&ctx.service, &ctx.face)?;
+        Ok::<_, super::oracle::OracleError>((d, src, dst))
+    });
+    let (decision, src, dst) = match decided {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!("relay for {}: {e}", ctx.service);
+            reset(&client);
+            return;
+        }
+    };
+    let crosses_internet = match &decision {
+        Decision::Allow { route, .. } => route.crosses_internet(),
+        Decision::Deny { .. } => false,
+    };
+    let base = FlowRecord {
+        time_ms: now_ms(),
+        src: src.address,
+        dst,
+        sport: peer.port(),
+        dport: ctx.azure_port,
+        proto: 6,
+        direction: if src.subnet.is_some() || ctx.face == Face::Public { 'O' } else { 'I' },
+        state: FlowState::B,
+        src_host: src_host.clone(),
+        dst_host: match &ctx.face {
+            Face::PrivateEndpoint(pe) => pe.clone(),
+            Face::Public => format!("public:{}", ctx.service),
+        },
+        service: ctx.service.clone(),
+        rule: rule_label(&decision),
+        packets_sent: 0,
+        bytes_sent: 0,
+        packets_received: 0,
+        bytes_received: 0,
+        crosses_internet,
+    };
+    let flows = ctx.handle.flow_log();
+    match decision {
+        Decision::Deny { reason, behaviour } => {
+            flows.record(
+                FlowRecord {
+                    state: FlowState::D,
+                    ..base
+                },
+                Some(reason.kind()),
+            );
+            deny(client, behaviour, ctx.drop_hold).await;
+        }
+        Decision::Allow { .. } => {
+            flows.record(base.clone(), None);
+            let upstream = async {
+                let s = TcpSocket::new_v4()?;
+                // From the client's own address, so the service sees who is calling.
+                if let Some(ip) = ctx.directory.by_host.get(&src_host) {
+                    s.bind(SocketAddr::new(IpAddr::V4(*ip), 0))?;
+                }
+                s.connect(ctx.target).await
+            };
+            let server = match upstream.await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("relay for {}: service listener unreachable: {e}", ctx.service);
+                    reset(&client);
+                    return;
+                }
+            };
+            let (sent, received) = splice(client, server).await;
+            flows.record(
+                FlowRecord {
+                    time_ms: now_ms(),
+                    state: FlowState::E,
+                    packets_sent: sent.1,
+                    bytes_sent: sent.0,
+                    packets_received: received.1,
+                    bytes_received: received.0,
+                    ..base
+                },
+                None,
+            );
+        }
+    }
+}
+
+async fn deny(mut client: TcpStream, behaviour: Denial, hold: Duration) {
+    if behaviour == Denial::Drop {
+        let mut sink = [0u8; 4096];
+        let _ = tokio::time::timeout(hold, async {
+            while let Ok(n) = client.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    // A reset, never a clean close: nothing was ever "answered".
+    reset(&client);
+}
+
+/// Copies both ways until both sides are done; returns (bytes, segments) client→server and
+/// server→client.
+async fn splice(client: TcpStream, server: TcpStream) -> ((u64, u64), (u64, u64)) {
+    let (cr, cw) = client.into_split();
+    let (sr, sw) = server.into_split();
+    tokio::join!(pump(cr, sw), pump(sr, cw))
+}
+
+async fn pump(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf) -> (u64, u64) {
+    let mut buf = vec![0u8; 16 * 1024];
+    let (mut bytes, mut segments) = (0u64, 0u64);
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                bytes += n as u64;
+                segments += 1;
+                if to.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown().await;
+    (bytes, segments)
+}
+
+/// Closes with a TCP reset (SO_LINGER 0). A zero linger never blocks the thread on drop, which is
+/// what tokio's deprecation of `set_linger` warns about.
+#[allow(deprecated)]
+fn reset(stream: &TcpStream) {
+    let _ = stream.set_linger(Some(Duration::ZERO));
+}

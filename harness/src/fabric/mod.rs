@@ -1,0 +1,247 @@
+//! Network fabrics: where the landscape's hosts live and how their traffic is carried.
+//!
+//! One policy, several enforcements (ARCHITECTURE.md "One policy, several enforcements"):
+//! - [`oracle`]: from the landscape and the runtime state, Allow or Deny(reason) for any host and
+//!   service face, and what a name resolves to from a host. [`nsg`] is its NSG evaluator.
+//! - [`loopback`]: every host and service face gets its own 127.0.0.0/8 address; a relay in front
+//!   of each face asks the oracle for every connection. No privileges needed.
+//! - [`netns`]: every host is a Linux network namespace, every vNet a router namespace; peering
+//!   is a veth link with routes, NSGs and egress rules are nftables rules, each vNet has a DNS
+//!   server for its private zones. Needs root.
+//! - [`flowlog`]: VNet flow log records of every connection attempt and Prometheus metrics.
+//! - [`control`]: the shared [`FabricHandle`] (runtime changes: peering, NSG rules, region
+//!   outage, active region) and its JSON router for the harness control API.
+//! - [`client`]: HTTP clients that originate from a host and resolve names by its DNS view.
+//!
+//! Services never see the fabric: they get bound listeners tagged with an [`Ingress`] and a
+//! [`PeerDirectory`](ppvnet_common::PeerDirectory) that names the emulated client behind a socket.
+
+pub mod client;
+pub mod control;
+pub mod flowlog;
+pub mod loopback;
+pub mod netns;
+pub mod nsg;
+pub mod oracle;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+use ppvnet_common::Ingress;
+use ppvnet_common::net::SharedPeerDirectory;
+
+pub use control::{FabricHandle, control_router};
+pub use netns::exec;
+
+use crate::landscape::Landscape;
+
+/// Which fabric to materialize.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FabricKind {
+    /// Own 127.0.0.0/8 address per host; no privileges.
+    Loopback,
+    /// A Linux network namespace per host (root).
+    Netns,
+    /// Containers on Docker networks.
+    Docker,
+}
+
+/// A network face of a service.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Face {
+    /// The service's public endpoint.
+    Public,
+    /// One of its private endpoints, by host (= private endpoint) name.
+    PrivateEndpoint(String),
+}
+
+impl Face {
+    pub fn ingress(&self) -> Ingress {
+        match self {
+            Face::Public => Ingress::Public,
+            Face::PrivateEndpoint(name) => Ingress::PrivateEndpoint { name: name.clone() },
+        }
+    }
+
+    /// `public`, or the private endpoint's name (control API and flow log text).
+    pub fn label(&self) -> &str {
+        match self {
+            Face::Public => "public",
+            Face::PrivateEndpoint(n) => n,
+        }
+    }
+
+    /// The inverse of [`Face::label`].
+    pub fn from_label(label: &str) -> Self {
+        if label == "public" {
+            Face::Public
+        } else {
+            Face::PrivateEndpoint(label.to_string())
+        }
+    }
+}
+
+/// A listener bound for a service face, and the address clients reach it at.
+#[derive(Debug)]
+pub struct BoundFace {
+    pub listener: std::net::TcpListener,
+    pub ingress: Ingress,
+    pub address: SocketAddr,
+}
+
+/// A host entry of the ready file.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct HostEntry {
+    /// Real address to bind or connect from.
+    pub address: IpAddr,
+    /// Emulated (Azure-side) address.
+    pub azure_address: IpAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// Tunables of a fabric.
+#[derive(Clone, Debug)]
+pub struct FabricOptions {
+    /// How long the loopback relay holds a dropped connection before resetting it (a real drop
+    /// makes the client wait for its own timeout; tests want to see it quickly).
+    pub drop_hold: std::time::Duration,
+    /// Appends every flow log record as a JSON line to this file.
+    pub flow_log_file: Option<std::path::PathBuf>,
+}
+
+impl Default for FabricOptions {
+    fn default() -> Self {
+        Self {
+            drop_hold: std::time::Duration::from_secs(2),
+            flow_log_file: None,
+        }
+    }
+}
+
+enum Backend {
+    Loopback(loopback::LoopbackFabric),
+    Netns(netns::NetnsFabric),
+}
+
+/// A materialized fabric.
+pub struct Fabric {
+    handle: FabricHandle,
+    backend: Backend,
+}
+
+impl Fabric {
+    /// Builds the fabric for a landscape.
+    pub async fn materialize(landscape: &Landscape, kind: FabricKind) -> anyhow::Result<Self> {
+        Self::materialize_with(landscape, kind, FabricOptions::default()).await
+    }
+
+    /// [`Fabric::materialize`] with options.
+    pub async fn materialize_with(
+        landscape: &Landscape,
+        kind: FabricKind,
+        options: FabricOptions,
+    ) -> anyhow::Result<Self> {
+        let handle = FabricHandle::new(landscape, kind);
+        if let Some(path) = &options.flow_log_file {
+            handle.flow_log().write_to(path).map_err(|e| {
+                anyhow::anyhow!("cannot open the flow log file {}: {e}", path.display())
+            })?;
+        }
+        let backend = match kind {
+            FabricKind::Loopback => {
+                Backend::Loopback(loopback::LoopbackFabric::new(handle.clone(), &options)?)
+            }
+            FabricKind::Netns => Backend::Netns(netns::NetnsFabric::new(handle.clone()).await?),
+            FabricKind::Docker => anyhow::bail!(
+                "the docker fabric is not available in this build; use --network loopback or netns"
+            ),
+        };
+        Ok(Self { handle, backend })
+    }
+
+    pub fn kind(&self) -> FabricKind {
+        match self.backend {
+            Backend::Loopback(_) => FabricKind::Loopback,
+            Backend::Netns(_) => FabricKind::Netns,
+        }
+    }
+
+    /// The shared handle: oracle, runtime control, flow log (the control router uses it).
+    pub fn handle(&self) -> FabricHandle {
+        self.handle.clone()
+    }
+
+    /// Binds a listener for `service`'s `face`, on port 443 when it can be bound, else a free port.
+    pub fn bind(&self, service: &str, face: &Face) -> io::Result<BoundFace> {
+        match &self.backend {
+            Backend::Loopback(f) => f.bind(service, face, None),
+            Backend::Netns(f) => f.bind(service, face, 443),
+        }
+    }
+
+    /// Binds an extra listener on a specific port of a face (Entra's port 443 for MSAL's user realm
+    /// discovery). Fails when the port cannot be bound.
+    pub fn bind_port(&self, service: &str, face: &Face, port: u16) -> io::Result<BoundFace> {
+        match &self.backend {
+            Backend::Loopback(f) => f.bind(service, face, Some(port)),
+            Backend::Netns(f) => f.bind(service, face, port),
+        }
+    }
+
+    pub fn peer_directory(&self) -> SharedPeerDirectory {
+        match &self.backend {
+            Backend::Loopback(f) => f.peer_directory(),
+            Backend::Netns(f) => f.peer_directory(),
+        }
+    }
+
+    /// The real address a host's traffic originates from.
+    pub fn host_address(&self, host: &str) -> Option<IpAddr> {
+        self.hosts().get(host).map(|h| h.address)
+    }
+
+    /// Every host, for the ready file.
+    pub fn hosts(&self) -> BTreeMap<String, HostEntry> {
+        match &self.backend {
+            Backend::Loopback(f) => f.hosts(),
+            Backend::Netns(f) => f.hosts(),
+        }
+    }
+
+    /// An HTTP client whose connections originate from `from_host` and whose names resolve by
+    /// that host's DNS view (private endpoint inside a linked vNet, public address elsewhere).
+    pub fn http_client(&self, from_host: &str, root_ca_pem: &[u8]) -> anyhow::Result<reqwest::Client> {
+        match &self.backend {
+            Backend::Loopback(f) => f.http_client(from_host, root_ca_pem),
+            Backend::Netns(f) => f.http_client(from_host, root_ca_pem),
+        }
+    }
+
+    /// Opens a TCP connection from `from_host` to a real address of the fabric (what a client
+    /// program on that host would do). Denied connections fail as the fabric makes them fail.
+    pub async fn connect(&self, from_host: &str, to: SocketAddr) -> io::Result<tokio::net::TcpStream> {
+        match &self.backend {
+            Backend::Loopback(f) => f.connect(from_host, to).await,
+            Backend::Netns(f) => f.connect(from_host, to).await,
+        }
+    }
+
+    /// The address clients use for a face (the relay in loopback, the face itself in netns).
+    pub fn face_address(&self, service: &str, face: &Face) -> Option<SocketAddr> {
+        self.handle.face_address(service, face)
+    }
+
+    /// Removes whatever the fabric created.
+    pub async fn teardown(self) -> anyhow::Result<()> {
+        match self.backend {
+            Backend::Loopback(f) => {
+                f.teardown().await;
+                Ok(())
+            }
+            Backend::Netns(f) => f.teardown().await,
+        }
+    }
+}

@@ -1,0 +1,695 @@
+//! The netns fabric: the landscape as Linux network namespaces, enforced by the kernel.
+//!
+//! Layout (all names start with `ppv-<pid>-<n>-`, so a crashed run's leftovers are recognised
+//! and removed at the next start; nothing is attached to the machine's own network):
+//! - one namespace per host, with its emulated address as a /32 on `eth0` and a default route to
+//!   its router over a veth pair (link-local gateway 169.254.0.1), so every packet between two
+//!   hosts, even in one subnet, crosses a router where NSGs apply, as in Azure;
+//! - one router namespace per vNet (`router-<vnet>`) and one for the public internet
+//!   (`router-internet`), which also holds the services' public addresses (documentation
+//!   ranges);
+//! - peering: a veth link between two vNet routers; the routes to the other vNet's address space
+//!   exist only while the peering is connected (both directions, access allowed, enabled), and a
+//!   router routes only to its direct peers, so peering is not transitive;
+//! - each vNet router has an uplink to the internet router; the nftables ruleset of the router
+//!   ([`nft`]) enforces NSGs, the "no internet from a delegated subnet without NAT gateway" rule
+//!   and drops new connections from the internet;
+//! - Azure DNS: every router answers on 168.63.129.16:53 (UDP and TCP) with its vNet's view
+//!   ([`dns`]); each host namespace gets `/etc/netns/<ns>/resolv.conf` pointing there, which
+//!   `ip netns exec` and [`exec`] bind over `/etc/resolv.conf`.
+//!
+//! Services bind inside, serve outside: a listener is bound on a short-lived thread that entered
+//! the namespace, and the socket stays there while the harness's runtime serves it.
+//!
+//! Denials: NSG denies and unroutable destinations are dropped (the client times out); a host
+//! of a region in outage has its link down (the client's connect fails at once, "refused").
+//! The kernel path writes no flow log records (the loopback fabric does).
+
+pub mod dns;
+mod exec;
+pub mod nft;
+
+pub use exec::exec;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use ppvnet_common::net::{Peer, PeerDirectory, SharedPeerDirectory, SubnetRef};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::control::Enforcer;
+use super::oracle::{Oracle, Resolution};
+use super::{BoundFace, Face, FabricHandle, HostEntry};
+
+/// Prefix of every namespace ppvnet creates.
+pub const PREFIX: &str = "ppv-";
+/// Azure's DNS address inside every vNet.
+pub const AZURE_DNS: Ipv4Addr = Ipv4Addr::new(168, 63, 129, 16);
+/// A vNet router's interface towards the internet router.
+const UPLINK: &str = "uplink";
+/// The link-local gateway every host routes through.
+const GATEWAY: Ipv4Addr = Ipv4Addr::new(169, 254, 0, 1);
+
+static NEXT_RUN: AtomicU32 = AtomicU32::new(0);
+
+#[derive(Clone, Debug)]
+struct HostPlan {
+    ns: String,
+    address: Ipv4Addr,
+    /// vNet of the router, `None` for the internet router.
+    vnet: Option<String>,
+    subnet: Option<String>,
+    /// Router-side interface.
+    iface: String,
+    power_platform_region: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct PeerLink {
+    a: String,
+    b: String,
+    iface: String,
+    a_ip: Ipv4Addr,
+    b_ip: Ipv4Addr,
+}
+
+struct Plan {
+    inet_ns: String,
+    vnet_ns: BTreeMap<String, String>,
+    hosts: BTreeMap<String, HostPlan>,
+    links: Vec<PeerLink>,
+    /// Hosts whose link is down (region outage), as last applied.
+    down: Mutex<BTreeMap<String, bool>>,
+}
+
+impl Plan {
+    fn all_namespaces(&self) -> Vec<String> {
+        let mut v = vec![self.inet_ns.clone()];
+        v.extend(self.vnet_ns.values().cloned());
+        v.extend(self.hosts.values().map(|h| h.ns.clone()));
+        v
+    }
+}
+
+/// Runs `f` on a fresh thread inside the named network namespace.
+pub fn in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    let path = Path::new("/run/netns").join(ns);
+    std::thread::spawn(move || {
+        let file = File::open(&path)?;
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+        f()
+    })
+    .join()
+    .map_err(|_| io::Error::other("namespace thread panicked"))?
+}
+
+fn run_ip_batch(ns: Option<&str>, force: bool, lines: &[String]) -> anyhow::Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let mut cmd = Command::new("ip");
+    if let Some(ns) = ns {
+        cmd.args(["-n", ns]);
+    }
+    if force {
+        cmd.arg("-force");
+    }
+    cmd.args(["-batch", "-"]);
+    let out = run_with_stdin(cmd, &lines.join("\n"))?;
+    if !force && !out.status.success() {
+        anyhow::bail!(
+            "ip -batch{} failed: {}",
+            ns.map(|n| format!(" in {n}")).unwrap_or_default(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn run_with_stdin(mut cmd: Command, input: &str) -> anyhow::Result<std::process::Output> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes())?;
+    }
+    Ok(child.wait_with_output()?)
+}
+
+fn apply_nft(ns: &str, ruleset: String) -> anyhow::Result<()> {
+    let out = in_netns(ns, move || {
+        let mut cmd = Command::new("nft");
+        cmd.args(["-f", "-"]);
+        run_with_stdin(cmd, &ruleset).map_err(io::Error::other)
+    })?;
+    if !out.status.success() {
+        anyhow::bail!("nft failed in {ns}: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+fn write_sysctls(ns: &str, router: bool) -> io::Result<()> {
+    in_netns(ns, move || {
+        if router {
+            std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")?;
+        }
+        for k in ["all", "default"] {
+            std::fs::write(format!("/proc/sys/net/ipv4/conf/{k}/rp_filter"), "0")?;
+        }
+        Ok(())
+    })
+}
+
+/// Removes namespaces left by ppvnet runs whose process is gone.
+pub fn clean_stale() -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir("/run/netns") else {
+        return vec![];
+    };
+    let mut removed = Vec::new();
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&name));
+        removed.push(name);
+    }
+    removed
+}
+
+impl Enforcer for Plan {
+    fn apply(&self, oracle: &Oracle) -> anyhow::Result<()> {
+        for (vnet, ns) in &self.vnet_ns {
+            let attachments: Vec<nft::Attachment<'_>> = self
+                .hosts
+                .values()
+                .filter(|h| h.vnet.as_deref() == Some(vnet))
+                .filter_map(|h| {
+                    Some(nft::Attachment {
+                        interface: &h.iface,
+                        subnet: h.subnet.as_deref()?,
+                    })
+                })
+                .collect();
+            apply_nft(ns, nft::vnet_ruleset(oracle, vnet, &attachments, UPLINK))?;
+            let mut lines = Vec::new();
+            for l in self.links.iter().filter(|l| &l.a == vnet || &l.b == vnet) {
+                let (other, via) = if &l.a == vnet { (&l.b, l.b_ip) } else { (&l.a, l.a_ip) };
+                let connected = oracle.connected(vnet, other).is_some();
+                for space in oracle.vnets().get(other).map(|v| v.address_space.clone()).unwrap_or_default() {
+                    lines.push(if connected {
+                        format!("route replace {space} via {via} dev {}", l.iface)
+                    } else {
+                        format!("route del {space} dev {}", l.iface)
+                    });
+                }
+            }
+            run_ip_batch(Some(ns), true, &lines)?;
+        }
+        let outages = oracle.state().region_outages;
+        let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, h) in &self.hosts {
+            let Some(region) = &h.power_platform_region else {
+                continue;
+            };
+            let want = outages.contains(region);
+            if down.get(name).copied().unwrap_or(false) == want {
+                continue;
+            }
+            let lines = if want {
+                vec!["link set eth0 down".to_string()]
+            } else {
+                vec![
+                    "link set eth0 up".to_string(),
+                    format!("route replace {GATEWAY} dev eth0"),
+                    format!("route replace default via {GATEWAY} dev eth0"),
+                ]
+            };
+            run_ip_batch(Some(&h.ns), false, &lines)?;
+            down.insert(name.clone(), want);
+        }
+        Ok(())
+    }
+}
+
+/// Maps a peer address (inside namespaces, real = emulated) to its host.
+struct NetnsPeers {
+    by_address: HashMap<Ipv4Addr, (String, Option<SubnetRef>)>,
+}
+
+impl PeerDirectory for NetnsPeers {
+    fn peer(&self, remote: SocketAddr) -> Peer {
+        let known = match remote.ip() {
+            IpAddr::V4(v4) => self.by_address.get(&v4),
+            IpAddr::V6(_) => None,
+        };
+        Peer {
+            address: remote.ip(),
+            host: known.map(|(h, _)| h.clone()),
+            subnet: known.and_then(|(_, s)| s.clone()),
+        }
+    }
+}
+
+pub struct NetnsFabric {
+    handle: FabricHandle,
+    plan: Arc<Plan>,
+    directory: Arc<NetnsPeers>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    proxies: Mutex<HashMap<String, SocketAddr>>,
+}
+
+fn build_plan(oracle: &Oracle, prefix: &str) -> Plan {
+    let ns = |suffix: &str| format!("{prefix}-{suffix}");
+    let vnet_ns: BTreeMap<String, String> = oracle
+        .vnets()
+        .keys()
+        .map(|v| (v.clone(), ns(&format!("router-{v}"))))
+        .collect();
+    let hosts = oracle
+        .hosts()
+        .values()
+        .enumerate()
+        .map(|(i, h)| {
+            (
+                h.name.clone(),
+                HostPlan {
+                    ns: ns(&h.name),
+                    address: h.address,
+                    vnet: h.subnet.as_ref().map(|(v, _)| v.clone()),
+                    subnet: h.subnet.as_ref().map(|(_, s)| s.clone()),
+                    iface: format!("h{i}"),
+                    power_platform_region: h.power_platform.as_ref().map(|(_, r)| r.clone()),
+                },
+            )
+        })
+        .collect();
+    let mut links = Vec::new();
+    for p in oracle.peerings() {
+        let (a, b) = if p.from < p.to { (&p.from, &p.to) } else { (&p.to, &p.from) };
+        if links.iter().any(|l: &PeerLink| &l.a == a && &l.b == b) {
+            continue;
+        }
+        let k = links.len() as u8;
+        links.push(PeerLink {
+            a: a.clone(),
+            b: b.clone(),
+            iface: format!("p{k}"),
+            a_ip: Ipv4Addr::new(100, 64, k, 1),
+            b_ip: Ipv4Addr::new(100, 64, k, 2),
+        });
+    }
+    Plan {
+        inet_ns: ns("router-internet"),
+        vnet_ns,
+        hosts,
+        links,
+        down: Mutex::new(BTreeMap::new()),
+    }
+}
+
+impl NetnsFabric {
+    pub(crate) async fn new(handle: FabricHandle) -> anyhow::Result<Self> {
+        let h = handle.clone();
+        let plan = tokio::task::spawn_blocking(move || create(&h)).await??;
+        let plan = Arc::new(plan);
+        handle.set_enforcer(plan.clone());
+        let by_address = plan
+            .hosts
+            .iter()
+            .map(|(name, p)| {
+                let subnet = match (&p.vnet, &p.subnet) {
+                    (Some(v), Some(s)) => Some(SubnetRef {
+                        vnet: v.clone(),
+                        subnet: s.clone(),
+                    }),
+                    _ => None,
+                };
+                (p.address, (name.clone(), subnet))
+            })
+            .collect();
+        let fabric = Self {
+            handle: handle.clone(),
+            directory: Arc::new(NetnsPeers { by_address }),
+            plan,
+            tasks: Mutex::new(Vec::new()),
+            proxies: Mutex::new(HashMap::new()),
+        };
+        if let Err(e) = fabric.start_dns() {
+            let err = anyhow::anyhow!("cannot start the vNet DNS servers: {e}");
+            let _ = fabric.teardown().await;
+            return Err(err);
+        }
+        Ok(fabric)
+    }
+
+    fn start_dns(&self) -> io::Result<()> {
+        let mut routers: Vec<(String, Option<String>)> = vec![(self.plan.inet_ns.clone(), None)];
+        routers.extend(self.plan.vnet_ns.iter().map(|(v, ns)| (ns.clone(), Some(v.clone()))));
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        for (ns, vnet) in routers {
+            let (udp, tcp) = in_netns(&ns, || {
+                let udp = std::net::UdpSocket::bind((AZURE_DNS, 53))?;
+                let tcp = TcpListener::bind((AZURE_DNS, 53))?;
+                udp.set_nonblocking(true)?;
+                tcp.set_nonblocking(true)?;
+                Ok((udp, tcp))
+            })?;
+            let udp = tokio::net::UdpSocket::from_std(udp)?;
+            let tcp = tokio::net::TcpListener::from_std(tcp)?;
+            tasks.push(tokio::spawn(dns::serve_udp(udp, self.handle.clone(), vnet.clone())));
+            tasks.push(tokio::spawn(dns::serve_tcp(tcp, self.handle.clone(), vnet)));
+        }
+        Ok(())
+    }
+
+    /// The namespace and address a face listens in.
+    fn face_place(&self, service: &str, face: &Face) -> io::Result<(String, Ipv4Addr)> {
+        let (addr, _) = self
+            .handle
+            .with_oracle(|o| o.face_address(service, face))
+            .map_err(|e| io::Error::new(io::ErrorKind::NotFound, e.to_string()))?;
+        let ns = match face {
+            Face::Public => self.plan.inet_ns.clone(),
+            Face::PrivateEndpoint(pe) => self
+                .plan
+                .hosts
+                .get(pe)
+                .map(|h| h.ns.clone())
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no host {pe}")))?,
+        };
+        Ok((ns, addr))
+    }
+
+    pub fn bind(&self, service: &str, face: &Face, port: u16) -> io::Result<BoundFace> {
+        let (ns, ip) = self.face_place(service, face)?;
+        let listener = in_netns(&ns, move || TcpListener::bind((ip, port)))?;
+        let address = listener.local_addr()?;
+        if port == 443 {
+            self.handle.register_face(service, face, address);
+        }
+        Ok(BoundFace {
+            listener,
+            ingress: face.ingress(),
+            address,
+        })
+    }
+
+    pub fn peer_directory(&self) -> SharedPeerDirectory {
+        self.directory.clone()
+    }
+
+    pub fn hosts(&self) -> BTreeMap<String, HostEntry> {
+        self.plan
+            .hosts
+            .iter()
+            .map(|(name, h)| {
+                (
+                    name.clone(),
+                    HostEntry {
+                        address: IpAddr::V4(h.address),
+                        azure_address: IpAddr::V4(h.address),
+                        namespace: Some(h.ns.clone()),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The namespace of a host.
+    pub fn namespace(&self, host: &str) -> Option<&str> {
+        self.plan.hosts.get(host).map(|h| h.ns.as_str())
+    }
+
+    fn host_ns(&self, host: &str) -> io::Result<String> {
+        self.namespace(host)
+            .map(str::to_string)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("unknown host '{host}'")))
+    }
+
+    pub async fn connect(&self, from_host: &str, to: SocketAddr) -> io::Result<TcpStream> {
+        connect_from(self.host_ns(from_host)?, to).await
+    }
+
+    /// A client whose connections leave from `from_host`'s namespace: reqwest talks to a local
+    /// HTTP proxy that opens each connection inside the namespace and resolves names by the
+    /// host's DNS view.
+    pub fn http_client(&self, from_host: &str, root_ca_pem: &[u8]) -> anyhow::Result<reqwest::Client> {
+        let ns = self.host_ns(from_host)?;
+        let proxy = {
+            let mut proxies = self.proxies.lock().unwrap_or_else(|e| e.into_inner());
+            match proxies.get(from_host) {
+                Some(a) => *a,
+                None => {
+                    let l = TcpListener::bind(("127.0.0.1", 0))?;
+                    l.set_nonblocking(true)?;
+                    let addr = l.local_addr()?;
+                    let l = tokio::net::TcpListener::from_std(l)?;
+                    let task = tokio::spawn(proxy_loop(l, self.handle.clone(), from_host.to_string(), ns));
+                    self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
+                    proxies.insert(from_host.to_string(), addr);
+                    addr
+                }
+            }
+        };
+        super::client::build(self.handle.clone(), from_host, None, Some(format!("http://{proxy}")), root_ca_pem)
+    }
+
+    pub async fn teardown(self) -> anyhow::Result<()> {
+        for t in std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner())) {
+            t.abort();
+            let _ = t.await;
+        }
+        let names = self.plan.all_namespaces();
+        tokio::task::spawn_blocking(move || remove_namespaces(&names)).await?
+    }
+}
+
+fn remove_namespaces(names: &[String]) -> anyhow::Result<()> {
+    let lines: Vec<String> = names.iter().map(|n| format!("netns del {n}")).collect();
+    run_ip_batch(None, true, &lines)?;
+    for n in names {
+        let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(n));
+    }
+    let left: Vec<&String> = names
+        .iter()
+        .filter(|n| Path::new("/run/netns").join(n).exists())
+        .collect();
+    anyhow::ensure!(left.is_empty(), "namespaces left behind: {left:?}");
+    Ok(())
+}
+
+/// Creates every namespace, link, address, route and ruleset.
+fn create(handle: &FabricHandle) -> anyhow::Result<Plan> {
+    for n in clean_stale() {
+        tracing::info!("removed stale namespace {n} of a previous run");
+    }
+    let oracle = handle.oracle();
+    let prefix = format!(
+        "{PREFIX}{}-{}",
+        std::process::id(),
+        NEXT_RUN.fetch_add(1, Ordering::Relaxed)
+    );
+    let plan = build_plan(&oracle, &prefix);
+    let result = (|| -> anyhow::Result<()> {
+        wire(&plan, &oracle)?;
+        plan.apply(&oracle)
+    })();
+    if let Err(e) = result {
+        let _ = remove_namespaces(&plan.all_namespaces());
+        return Err(e);
+    }
+    Ok(plan)
+}
+
+fn wire(plan: &Plan, oracle: &Oracle) -> anyhow::Result<()> {
+    let mut root = Vec::new();
+    for ns in plan.all_namespaces() {
+        root.push(format!("netns add {ns}"));
+    }
+    let router_of = |h: &HostPlan| match &h.vnet {
+        Some(v) => plan.vnet_ns[v].clone(),
+        None => plan.inet_ns.clone(),
+    };
+    for h in plan.hosts.values() {
+        root.push(format!(
+            "link add name {} netns {} type veth peer name eth0 netns {}",
+            h.iface,
+            router_of(h),
+            h.ns
+        ));
+    }
+    let vnet_index: BTreeMap<&String, usize> = plan.vnet_ns.keys().enumerate().map(|(i, v)| (v, i)).collect();
+    for (v, ns) in &plan.vnet_ns {
+        root.push(format!(
+            "link add name {UPLINK} netns {ns} type veth peer name v{} netns {}",
+            vnet_index[v], plan.inet_ns
+        ));
+    }
+    for l in &plan.links {
+        root.push(format!(
+            "link add name {} netns {} type veth peer name {} netns {}",
+            l.iface, plan.vnet_ns[&l.a], l.iface, plan.vnet_ns[&l.b]
+        ));
+    }
+    run_ip_batch(None, false, &root)?;
+
+    let mut per_ns: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for ns in plan.all_namespaces() {
+        per_ns.entry(ns).or_default().push("link set lo up".into());
+    }
+    for h in plan.hosts.values() {
+        per_ns.entry(h.ns.clone()).or_default().extend([
+            format!("addr add {}/32 dev eth0", h.address),
+            "link set eth0 up".into(),
+            format!("route add {GATEWAY} dev eth0"),
+            format!("route add default via {GATEWAY} dev eth0"),
+        ]);
+        per_ns.entry(router_of(h)).or_default().extend([
+            format!("addr add {GATEWAY}/32 dev {}", h.iface),
+            format!("link set {} up", h.iface),
+            format!("route add {}/32 dev {}", h.address, h.iface),
+        ]);
+    }
+    for (v, ns) in &plan.vnet_ns {
+        let i = vnet_index[v] as u8;
+        let r = per_ns.entry(ns.clone()).or_default();
+        r.extend([
+            format!("addr add {AZURE_DNS}/32 dev lo"),
+            format!("addr add 100.65.{i}.1/30 dev {UPLINK}"),
+            format!("link set {UPLINK} up"),
+            format!("route add default via 100.65.{i}.2 dev {UPLINK}"),
+        ]);
+        let inet = per_ns.entry(plan.inet_ns.clone()).or_default();
+        inet.extend([format!("addr add 100.65.{i}.2/30 dev v{i}"), format!("link set v{i} up")]);
+        for space in &oracle.vnets()[v].address_space {
+            inet.push(format!("route replace {space} via 100.65.{i}.1 dev v{i}"));
+        }
+    }
+    for l in &plan.links {
+        per_ns.entry(plan.vnet_ns[&l.a].clone()).or_default().extend([
+            format!("addr add {}/30 dev {}", l.a_ip, l.iface),
+            format!("link set {} up", l.iface),
+        ]);
+        per_ns.entry(plan.vnet_ns[&l.b].clone()).or_default().extend([
+            format!("addr add {}/30 dev {}", l.b_ip, l.iface),
+            format!("link set {} up", l.iface),
+        ]);
+    }
+    let inet = per_ns.entry(plan.inet_ns.clone()).or_default();
+    inet.push(format!("addr add {AZURE_DNS}/32 dev lo"));
+    for s in oracle.services().values() {
+        inet.push(format!("addr add {}/32 dev lo", s.public_address));
+    }
+    for (ns, lines) in &per_ns {
+        run_ip_batch(Some(ns), false, lines)?;
+    }
+    write_sysctls(&plan.inet_ns, true)?;
+    for ns in plan.vnet_ns.values() {
+        write_sysctls(ns, true)?;
+    }
+    for h in plan.hosts.values() {
+        let dir = PathBuf::from("/etc/netns").join(&h.ns);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("resolv.conf"), format!("nameserver {AZURE_DNS}\n"))?;
+    }
+    Ok(())
+}
+
+/// Opens a TCP connection from inside a namespace (the socket is created there).
+async fn connect_from(ns: String, to: SocketAddr) -> io::Result<TcpStream> {
+    let socket = in_netns(&ns, || tokio::net::TcpSocket::new_v4())?;
+    socket.connect(to).await
+}
+
+async fn proxy_loop(listener: tokio::net::TcpListener, handle: FabricHandle, host: String, ns: String) {
+    while let Ok((s, _)) = listener.accept().await {
+        tokio::spawn(proxy_one(s, handle.clone(), host.clone(), ns.clone()));
+    }
+}
+
+async fn reply(mut s: TcpStream, status: &str, body: &str) {
+    let _ = s
+        .write_all(format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes())
+        .await;
+}
+
+/// One proxied connection: `CONNECT host:port` (HTTPS) or an absolute-form request (HTTP).
+async fn proxy_one(mut client: TcpStream, handle: FabricHandle, host: String, ns: String) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match client.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+        if head.len() > 64 * 1024 {
+            return reply(client, "431 Request Header Fields Too Large", "").await;
+        }
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let mut first = text.lines().next().unwrap_or_default().split_whitespace();
+    let (method, target) = (first.next().unwrap_or_default(), first.next().unwrap_or_default());
+    let connect = method.eq_ignore_ascii_case("CONNECT");
+    let authority = if connect {
+        target.to_string()
+    } else {
+        match reqwest::Url::parse(target) {
+            Ok(u) => format!("{}:{}", u.host_str().unwrap_or_default(), u.port_or_known_default().unwrap_or(80)),
+            Err(_) => return reply(client, "400 Bad Request", "absolute-form request expected").await,
+        }
+    };
+    let Some((name, port)) = authority.rsplit_once(':').and_then(|(n, p)| Some((n.to_string(), p.parse::<u16>().ok()?))) else {
+        return reply(client, "400 Bad Request", "host:port expected").await;
+    };
+    let address = match name.parse::<Ipv4Addr>() {
+        Ok(a) => a,
+        Err(_) => match handle.resolve(&host, &name) {
+            Ok(Resolution::Address { address, .. }) => address,
+            Ok(Resolution::NxDomain { .. }) => {
+                return reply(client, "502 Bad Gateway", &format!("{name}: NXDOMAIN from {host}")).await;
+            }
+            Err(e) => return reply(client, "502 Bad Gateway", &e.to_string()).await,
+        },
+    };
+    let upstream = tokio::time::timeout(
+        Duration::from_secs(10),
+        connect_from(ns, SocketAddr::from((address, port))),
+    )
+    .await;
+    let mut server = match upstream {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return reply(client, "502 Bad Gateway", &format!("{authority}: {e}")).await,
+        Err(_) => return reply(client, "504 Gateway Timeout", &format!("{authority}: connect timed out")).await,
+    };
+    let sent = if connect {
+        client.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n").await
+    } else {
+        server.write_all(&head).await
+    };
+    if sent.is_ok() {
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    }
+}
