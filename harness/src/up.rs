@@ -28,6 +28,8 @@ pub struct UpOptions {
     pub run_dir: PathBuf,
     /// Port of the control API on 127.0.0.1 (0 = any free port).
     pub control_port: u16,
+    /// Keeps state across runs when set: Entra's signing keys, the vaults' secrets.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl UpOptions {
@@ -43,6 +45,7 @@ impl UpOptions {
             run_dir: dir.join(format!("run-{}", std::process::id())),
             ready_file,
             control_port: 0,
+            data_dir: None,
         }
     }
 }
@@ -76,12 +79,28 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
     let mut tasks = JoinSet::new();
 
     let control_listener = std::net::TcpListener::bind(("127.0.0.1", opts.control_port))
-        .with_context(|| format!("cannot bind the control API on 127.0.0.1:{}", opts.control_port))?;
+        .with_context(|| {
+            format!(
+                "cannot bind the control API on 127.0.0.1:{}",
+                opts.control_port
+            )
+        })?;
     let control_addr: SocketAddr = control_listener.local_addr()?;
+    let entra = start_entra(landscape, opts, &fabric, &pki, &clock, &stop_rx, &mut tasks)?;
+    let key_vaults = start_key_vaults(
+        landscape, opts, &fabric, &pki, &clock, &entra, &stop_rx, &mut tasks,
+    )?;
+    let apis = start_apis(
+        landscape, opts, &fabric, &pki, &clock, &entra, &stop_rx, &mut tasks,
+    )
+    .await?;
+
     let control_router = control::router(ControlState {
         clock: clock.clone(),
         summary: serde_json::to_value(landscape.summary())?,
-    });
+    })
+    .nest("/entra", ppvnet_entra::control_router(entra.entra.clone()))
+    .nest("/network", crate::fabric::control_router(fabric.handle()));
     let shutdown = stopped(&stop_rx);
     tasks.spawn(async move {
         ppvnet_common::serve(
@@ -106,9 +125,9 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         tenant_domain: s.tenant.domain.clone(),
         pid: std::process::id(),
         control_url: format!("http://{control_addr}"),
-        entra: None,
-        key_vaults: BTreeMap::new(),
-        apis: BTreeMap::new(),
+        entra: Some(entra.entry.clone()),
+        key_vaults,
+        apis,
         apps: s
             .apps
             .iter()
@@ -152,7 +171,16 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
             })
             .collect(),
     };
-    wait_healthy(&ready.control_url).await?;
+    wait_healthy(&format!("{}/healthz", ready.control_url), None).await?;
+    let probe = pki.client_builder()?.build()?;
+    wait_healthy(
+        &format!(
+            "{}/{}/v2.0/.well-known/openid-configuration",
+            entra.entry.authority_host, s.tenant.id
+        ),
+        Some(&probe),
+    )
+    .await?;
     ready.write(&opts.ready_file)?;
     Ok(Running {
         ready,
@@ -165,14 +193,15 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
     })
 }
 
-/// Polls a health URL until it answers 200 (services start in the background).
-async fn wait_healthy(url: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
+/// Polls a URL until it answers 200 (services start in the background).
+async fn wait_healthy(url: &str, client: Option<&reqwest::Client>) -> anyhow::Result<()> {
+    let plain = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(2))
         .build()?;
+    let client = client.unwrap_or(&plain);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        match client.get(format!("{url}/healthz")).send().await {
+        match client.get(url).send().await {
             Ok(r) if r.status().is_success() => return Ok(()),
             _ if tokio::time::Instant::now() > deadline => {
                 anyhow::bail!("{url} did not become healthy within 30 s")
@@ -180,6 +209,371 @@ async fn wait_healthy(url: &str) -> anyhow::Result<()> {
             _ => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
         }
     }
+}
+
+/// The URL of a socket address, without the port when it is HTTPS's 443.
+fn https_url(addr: SocketAddr) -> String {
+    if addr.port() == 443 {
+        format!("https://{}", addr.ip())
+    } else {
+        format!("https://{addr}")
+    }
+}
+
+/// `host[:port]` forms a client may send in `Host` for an address.
+fn host_forms(addr: SocketAddr) -> Vec<String> {
+    let mut forms = vec![addr.to_string()];
+    if addr.port() == 443 {
+        forms.push(addr.ip().to_string());
+    }
+    forms
+}
+
+struct StartedEntra {
+    entra: ppvnet_entra::Entra,
+    entry: ready::EntraEntry,
+}
+
+/// Entra on the public internet, answering as `login.microsoftonline.com`. MSAL's user realm
+/// discovery always goes to port 443 of the authority's address, so the mock also listens there
+/// whenever the port can be bound.
+fn start_entra(
+    landscape: &Landscape,
+    opts: &UpOptions,
+    fabric: &Fabric,
+    pki: &Pki,
+    clock: &Clock,
+    stop_rx: &watch::Receiver<bool>,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+) -> anyhow::Result<StartedEntra> {
+    use crate::fabric::Face;
+    let face = fabric
+        .bind("entra", &Face::Public)
+        .context("Entra's listener")?;
+    let address = face.address;
+    let mut endpoints = vec![ppvnet_common::Endpoint {
+        listener: face.listener,
+        ingress: face.ingress,
+    }];
+    let port_443 = if address.port() == 443 {
+        true
+    } else {
+        match fabric.bind_port("entra", &Face::Public, 443) {
+            Ok(extra) => {
+                endpoints.push(ppvnet_common::Endpoint {
+                    listener: extra.listener,
+                    ingress: extra.ingress,
+                });
+                true
+            }
+            Err(e) => {
+                eprintln!(
+                    "note: Entra cannot listen on port 443 of {} ({e}); MSAL's username/password flow needs it (run as root or grant CAP_NET_BIND_SERVICE)",
+                    address.ip()
+                );
+                false
+            }
+        }
+    };
+    let authority_host = https_url(address);
+    let config = crate::services::entra::config(landscape)?;
+    let key_dir = opts
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| opts.run_dir.clone())
+        .join("entra");
+    let entra = ppvnet_entra::Entra::new(
+        &config,
+        clock.clone(),
+        authority_host.parse().context("Entra's authority URL")?,
+        Some(&key_dir),
+    )?;
+    let leaf = pki.leaf(
+        &[
+            crate::landscape::ENTRA_HOST_NAME.to_string(),
+            "login.windows.net".to_string(),
+            "localhost".to_string(),
+        ],
+        &[address.ip()],
+    )?;
+    let tls = pki.server_config(&leaf)?;
+    let served = entra.clone();
+    let shutdown = stopped(stop_rx);
+    tasks.spawn(async move {
+        ppvnet_entra::run(served, endpoints, Some(tls), shutdown)
+            .await
+            .context("Entra")
+    });
+    let tenant = &landscape.scenario.tenant.id;
+    Ok(StartedEntra {
+        entra,
+        entry: ready::EntraEntry {
+            authority: format!("{authority_host}/{tenant}"),
+            authority_host,
+            port_443,
+        },
+    })
+}
+
+/// Every vault of the landscape in one Key Vault service, on its public face and on each of
+/// its private endpoints.
+#[allow(clippy::too_many_arguments)]
+fn start_key_vaults(
+    landscape: &Landscape,
+    opts: &UpOptions,
+    fabric: &Fabric,
+    pki: &Pki,
+    clock: &Clock,
+    entra: &StartedEntra,
+    stop_rx: &watch::Receiver<bool>,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+) -> anyhow::Result<BTreeMap<String, ready::VaultEntry>> {
+    use crate::fabric::Face;
+    let s = &landscape.scenario;
+    if s.key_vaults.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let mut endpoints = Vec::new();
+    let mut entries = BTreeMap::new();
+    let mut aliases: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut ips = Vec::new();
+    let mut names = vec!["*.vault.azure.net".to_string()];
+    for v in &s.key_vaults {
+        let service = landscape
+            .service(&v.name)
+            .with_context(|| format!("vault {} has no service entry", v.name))?;
+        let mut faces = vec![Face::Public];
+        faces.extend(
+            service
+                .private_endpoints
+                .iter()
+                .cloned()
+                .map(Face::PrivateEndpoint),
+        );
+        let mut private = BTreeMap::new();
+        let mut public_url = String::new();
+        for face in faces {
+            let bound = fabric
+                .bind(&v.name, &face)
+                .with_context(|| format!("vault {} face {face:?}", v.name))?;
+            aliases
+                .entry(v.name.clone())
+                .or_default()
+                .extend(host_forms(bound.address));
+            ips.push(bound.address.ip());
+            let url = format!("{}/", https_url(bound.address));
+            match &face {
+                Face::Public => public_url = url,
+                Face::PrivateEndpoint(pe) => {
+                    private.insert(pe.clone(), url);
+                }
+            }
+            endpoints.push(ppvnet_common::Endpoint {
+                listener: bound.listener,
+                ingress: bound.ingress,
+            });
+        }
+        names.push(service.host_name.clone());
+        entries.insert(
+            v.name.clone(),
+            ready::VaultEntry {
+                url: public_url,
+                public_network_access: format!("{:?}", v.public_network_access),
+                azure_url: format!("https://{}/", service.host_name),
+                private_endpoints: private,
+            },
+        );
+    }
+    let config = crate::services::keyvault::config(
+        landscape,
+        |v| aliases.get(v).cloned().unwrap_or_default(),
+        opts.data_dir.as_ref().map(|d| d.join("keyvault")),
+    )?;
+    // Key Vault fetches Entra's signing keys over the public internet, as the real service does.
+    let http = fabric.http_client(crate::landscape::INTERNET, pki.ca_pem().as_bytes())?;
+    let tokens = ppvnet_keyvault::EntraTokenCheck::new(
+        &entra.entry.authority_host,
+        [s.tenant.id.as_str()],
+        http,
+        clock.clone(),
+    );
+    let kv = ppvnet_keyvault::KeyVault::new(
+        config,
+        clock.clone(),
+        fabric.peer_directory(),
+        std::sync::Arc::new(tokens),
+    )?;
+    let leaf = pki.leaf(&names, &ips)?;
+    let tls = pki.server_config(&leaf)?;
+    let shutdown = stopped(stop_rx);
+    tasks.spawn(async move {
+        ppvnet_keyvault::run(kv, endpoints, Some(tls), shutdown)
+            .await
+            .context("Key Vault")
+    });
+    Ok(entries)
+}
+
+/// Each API of the landscape on its public face and its private endpoints: the builtin search
+/// API in-process, or a team's own program started with the addresses to listen on.
+#[allow(clippy::too_many_arguments)]
+async fn start_apis(
+    landscape: &Landscape,
+    opts: &UpOptions,
+    fabric: &Fabric,
+    pki: &Pki,
+    clock: &Clock,
+    entra: &StartedEntra,
+    stop_rx: &watch::Receiver<bool>,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+) -> anyhow::Result<BTreeMap<String, ready::ApiEntry>> {
+    use crate::fabric::Face;
+    use crate::scenario::model::ApiImplementation;
+    let s = &landscape.scenario;
+    let mut entries = BTreeMap::new();
+    for api in &s.apis {
+        let service = landscape
+            .service(&api.name)
+            .with_context(|| format!("api {} has no service entry", api.name))?;
+        let app = s
+            .apps
+            .iter()
+            .find(|a| a.name == api.app)
+            .with_context(|| format!("api {}: unknown app {}", api.name, api.app))?;
+        let mut faces = vec![Face::Public];
+        faces.extend(
+            service
+                .private_endpoints
+                .iter()
+                .cloned()
+                .map(Face::PrivateEndpoint),
+        );
+        let mut endpoints = Vec::new();
+        let mut private = BTreeMap::new();
+        let mut public_url = String::new();
+        let mut ips = Vec::new();
+        for face in faces {
+            let bound = fabric
+                .bind(&api.name, &face)
+                .with_context(|| format!("api {} face {face:?}", api.name))?;
+            ips.push(bound.address.ip());
+            let url = https_url(bound.address);
+            match &face {
+                Face::Public => public_url = url,
+                Face::PrivateEndpoint(pe) => {
+                    private.insert(pe.clone(), url);
+                }
+            }
+            endpoints.push(ppvnet_common::Endpoint {
+                listener: bound.listener,
+                ingress: bound.ingress,
+            });
+        }
+        let leaf = pki.leaf(&[service.host_name.clone(), "localhost".into()], &ips)?;
+        // App Service reaches Entra over the public internet.
+        let http = fabric.http_client(crate::landscape::INTERNET, pki.ca_pem().as_bytes())?;
+        let shutdown = stopped(stop_rx);
+        match &api.implementation {
+            ApiImplementation::Search { .. } => {
+                let db_dir = opts
+                    .data_dir
+                    .clone()
+                    .unwrap_or_else(|| opts.run_dir.clone())
+                    .join("apis");
+                std::fs::create_dir_all(&db_dir)?;
+                let config = crate::services::search::config(
+                    landscape,
+                    api,
+                    &entra.entry.authority_host,
+                    &db_dir.join(format!("{}.sqlite", api.name)),
+                )?;
+                let state = ppvnet_search_api::SearchApi::open(config, http, clock.clone())
+                    .await
+                    .with_context(|| format!("api {}", api.name))?;
+                let tls = pki.server_config(&leaf)?;
+                let name = api.name.clone();
+                tasks.spawn(async move {
+                    ppvnet_search_api::run(state, endpoints, Some(tls), shutdown)
+                        .await
+                        .with_context(|| format!("api {name}"))
+                });
+            }
+            ApiImplementation::Command { argv } => {
+                let cert_dir = opts.run_dir.join("apis").join(&api.name);
+                std::fs::create_dir_all(&cert_dir)?;
+                crate::ready::write_atomically(
+                    &cert_dir.join("tls.crt"),
+                    leaf.cert_pem.as_bytes(),
+                )?;
+                crate::ready::write_atomically(&cert_dir.join("tls.key"), leaf.key_pem.as_bytes())?;
+                let mut binds = Vec::new();
+                for e in &endpoints {
+                    let label = match &e.ingress {
+                        ppvnet_common::Ingress::Public => "public".to_string(),
+                        ppvnet_common::Ingress::PrivateEndpoint { name } => name.clone(),
+                    };
+                    binds.push(format!("{label}={}", e.listener.local_addr()?));
+                }
+                let first = endpoints
+                    .first()
+                    .map(|e| e.listener.local_addr())
+                    .transpose()?
+                    .context("an API has at least its public face")?;
+                // The program binds the addresses itself; free them first.
+                drop(endpoints);
+                let mut cmd = tokio::process::Command::new(&argv[0]);
+                cmd.args(&argv[1..])
+                    .env("PPVNET_BIND", first.to_string())
+                    .env("PPVNET_BINDS", binds.join(","))
+                    .env("PPVNET_TENANT_ID", &s.tenant.id)
+                    .env("PPVNET_AUTHORITY", &entra.entry.authority_host)
+                    .env("PPVNET_CLIENT_ID", &app.client_id)
+                    .env(
+                        "PPVNET_IDENTIFIER_URI",
+                        app.identifier_uris.first().cloned().unwrap_or_default(),
+                    )
+                    .env("PPVNET_CA_BUNDLE", pki.ca_path())
+                    .env("SSL_CERT_FILE", pki.ca_path())
+                    .env("REQUESTS_CA_BUNDLE", pki.ca_path())
+                    .env("PPVNET_TLS_CERT", cert_dir.join("tls.crt"))
+                    .env("PPVNET_TLS_KEY", cert_dir.join("tls.key"))
+                    .env(
+                        "PPVNET_PUBLIC_NETWORK_ACCESS",
+                        format!("{:?}", api.public_network_access),
+                    )
+                    .current_dir(&landscape.base_dir)
+                    .kill_on_drop(true);
+                let mut child = cmd
+                    .spawn()
+                    .with_context(|| format!("api {}: cannot start {:?}", api.name, argv))?;
+                let name = api.name.clone();
+                tasks.spawn(async move {
+                    tokio::select! {
+                        status = child.wait() => {
+                            let status = status?;
+                            anyhow::bail!("api {name}: the program exited with {status}")
+                        }
+                        _ = shutdown => {
+                            let _ = child.kill().await;
+                            Ok(())
+                        }
+                    }
+                });
+            }
+        }
+        entries.insert(
+            api.name.clone(),
+            ready::ApiEntry {
+                url: public_url,
+                app_id_uri: app.identifier_uris.first().cloned().unwrap_or_default(),
+                client_id: app.client_id.clone(),
+                public_network_access: format!("{:?}", api.public_network_access),
+                host_name: service.host_name.clone(),
+                private_endpoints: private,
+            },
+        );
+    }
+    Ok(entries)
 }
 
 impl Running {
@@ -230,15 +624,31 @@ pub fn endpoint_table(ready: &ReadyFile) -> String {
         rows.push(("entra".into(), "authority".into(), e.authority.clone()));
     }
     for (name, v) in &ready.key_vaults {
-        rows.push((name.clone(), format!("key vault ({})", v.public_network_access), v.url.clone()));
+        rows.push((
+            name.clone(),
+            format!("key vault ({})", v.public_network_access),
+            v.url.clone(),
+        ));
     }
     for (name, a) in &ready.apis {
-        rows.push((name.clone(), format!("api ({})", a.public_network_access), a.url.clone()));
+        rows.push((
+            name.clone(),
+            format!("api ({})", a.public_network_access),
+            a.url.clone(),
+        ));
     }
     for (name, h) in &ready.hosts {
-        rows.push((name.clone(), "host".into(), format!("{} (azure {})", h.address, h.azure_address)));
+        rows.push((
+            name.clone(),
+            "host".into(),
+            format!("{} (azure {})", h.address, h.azure_address),
+        ));
     }
-    rows.push(("control".into(), "control api".into(), ready.control_url.clone()));
+    rows.push((
+        "control".into(),
+        "control api".into(),
+        ready.control_url.clone(),
+    ));
     let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(4);
     let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(4);
     let mut out = format!("{:w0$}  {:w1$}  {}\n", "NAME", "KIND", "ENDPOINT");

@@ -72,7 +72,11 @@ pub fn config(
                     .iter()
                     .map(|r| {
                         // A bare address is a /32 rule, as in the portal.
-                        let text = if r.contains('/') { r.clone() } else { format!("{r}/32") };
+                        let text = if r.contains('/') {
+                            r.clone()
+                        } else {
+                            format!("{r}/32")
+                        };
                         text.parse()
                             .map_err(|e| anyhow::anyhow!("vault {}: ip rule {r}: {e}", v.name))
                     })
@@ -137,7 +141,9 @@ fn role_assignment(
     let secret = if scope == vault_id_lower {
         None
     } else {
-        let rest = scope.strip_prefix(vault_id_lower)?.strip_prefix("/secrets/")?;
+        let rest = scope
+            .strip_prefix(vault_id_lower)?
+            .strip_prefix("/secrets/")?;
         // Keep the secret name's original case: names compare case-insensitively in the vault.
         Some(ra.scope[ra.scope.len() - rest.len()..].to_string())
     };
@@ -155,25 +161,46 @@ mod tests {
 
     #[test]
     fn contoso_vaults_carry_their_role_assignments_and_private_endpoints() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
         let l = crate::scenario::load(&path).unwrap();
         let c = config(&l, |v| vec![format!("{v}.example:8443")], None).unwrap();
         assert_eq!(c.vaults.len(), 3);
-        let prod = c.vaults.iter().find(|v| v.name == "kv-contoso-prod").unwrap();
+        let prod = c
+            .vaults
+            .iter()
+            .find(|v| v.name == "kv-contoso-prod")
+            .unwrap();
         assert_eq!(prod.public_network_access, PublicNetworkAccess::Disabled);
-        assert_eq!(prod.private_endpoints, vec!["pe-kv-contoso-prod".to_string()]);
-        assert_eq!(prod.host_aliases, vec!["kv-contoso-prod.example:8443".to_string()]);
+        assert_eq!(
+            prod.private_endpoints,
+            vec!["pe-kv-contoso-prod".to_string()]
+        );
+        assert_eq!(
+            prod.host_aliases,
+            vec!["kv-contoso-prod.example:8443".to_string()]
+        );
         let Authorization::Rbac { role_assignments } = &prod.authorization else {
             panic!("prod uses RBAC")
         };
         // ops-automation is Secrets Officer and Dataverse Secrets User on prod.
-        assert!(role_assignments.iter().any(|r| r.principal_id
-            == "f62c5d02-54d8-4daa-b1fb-90b79c25423a"
-            && r.role == KeyVaultRole::SecretsOfficer));
-        assert!(role_assignments.iter().any(|r| r.principal_id
-            == "4aa815f4-a715-4895-bce2-a60b787e73bb"
-            && r.role == KeyVaultRole::SecretsUser));
-        let dev = c.vaults.iter().find(|v| v.name == "kv-contoso-dev").unwrap();
+        assert!(
+            role_assignments
+                .iter()
+                .any(|r| r.principal_id == "f62c5d02-54d8-4daa-b1fb-90b79c25423a"
+                    && r.role == KeyVaultRole::SecretsOfficer)
+        );
+        assert!(
+            role_assignments
+                .iter()
+                .any(|r| r.principal_id == "4aa815f4-a715-4895-bce2-a60b787e73bb"
+                    && r.role == KeyVaultRole::SecretsUser)
+        );
+        let dev = c
+            .vaults
+            .iter()
+            .find(|v| v.name == "kv-contoso-dev")
+            .unwrap();
         let Authorization::Rbac { role_assignments } = &dev.authorization else {
             panic!("dev uses RBAC")
         };

@@ -1,0 +1,244 @@
+//! Landscape → `ppvnet_entra::EntraConfig`: the tenant's users, groups, app registrations and
+//! first-party service principals, with consent and app role assignments resolved to ids.
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use crate::landscape::Landscape;
+use crate::scenario::model::{App, ServicePrincipal};
+
+/// A far end date for secrets the landscape gives no expiry (Entra requires one).
+const NO_EXPIRY: &str = "2299-12-31T00:00:00Z";
+
+/// The key id of a landscape secret: stable across runs so control calls can name it.
+fn credential_key_id(app: &str, credential: &str) -> String {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_URL,
+        format!("ppvnet:{app}:{credential}").as_bytes(),
+    )
+    .to_string()
+}
+
+/// Resolves a `requiredResourceAccess.resource` (app name, service principal name or
+/// identifier URI) to the resource's app id, scopes and roles.
+fn resource<'a>(
+    l: &'a Landscape,
+    name: &str,
+) -> Option<(&'a str, Vec<(&'a str, &'a str)>, Vec<(&'a str, &'a str)>)> {
+    let s = &l.scenario;
+    let app = s
+        .apps
+        .iter()
+        .find(|a| a.name == name || a.identifier_uris.iter().any(|u| u == name));
+    if let Some(a) = app {
+        return Some((
+            a.client_id.as_str(),
+            a.scopes
+                .iter()
+                .map(|x| (x.value.as_str(), x.id.as_str()))
+                .collect(),
+            a.app_roles
+                .iter()
+                .map(|x| (x.value.as_str(), x.id.as_str()))
+                .collect(),
+        ));
+    }
+    let sp = s
+        .service_principals
+        .iter()
+        .find(|p| p.name == name || p.identifier_uris.iter().any(|u| u == name))?;
+    Some((
+        sp.app_id.as_str(),
+        sp.scopes
+            .iter()
+            .map(|x| (x.value.as_str(), x.id.as_str()))
+            .collect(),
+        vec![],
+    ))
+}
+
+fn application(l: &Landscape, a: &App) -> anyhow::Result<Value> {
+    let mut password_credentials = Vec::new();
+    for sec in &a.secrets {
+        password_credentials.push(json!({
+            "keyId": credential_key_id(&a.name, &sec.name),
+            "displayName": sec.name,
+            "secretText": sec.value,
+            "endDateTime": sec.expires.as_deref().unwrap_or(NO_EXPIRY),
+        }));
+    }
+    let mut key_credentials = Vec::new();
+    for cert in &a.certificates {
+        let path = l.base_dir.join(&cert.certificate);
+        let pem = std::fs::read_to_string(&path).with_context(|| {
+            format!("app {}: cannot read certificate {}", a.name, path.display())
+        })?;
+        key_credentials.push(json!({
+            "keyId": credential_key_id(&a.name, &cert.name),
+            "displayName": cert.name,
+            "key": pem,
+        }));
+    }
+    let mut required = Vec::new();
+    for r in &a.required_resource_access {
+        let (app_id, scopes, roles) = resource(l, &r.resource)
+            .with_context(|| format!("app {}: unknown resource {}", a.name, r.resource))?;
+        let mut access = Vec::new();
+        for want in &r.scopes {
+            let id = scopes
+                .iter()
+                .find(|(v, _)| v == want)
+                .map(|(_, id)| *id)
+                .with_context(|| {
+                    format!(
+                        "app {}: resource {} has no scope {want}",
+                        a.name, r.resource
+                    )
+                })?;
+            access.push(json!({"id": id, "type": "Scope"}));
+        }
+        for want in &r.roles {
+            let id = roles
+                .iter()
+                .find(|(v, _)| v == want)
+                .map(|(_, id)| *id)
+                .with_context(|| {
+                    format!(
+                        "app {}: resource {} has no app role {want}",
+                        a.name, r.resource
+                    )
+                })?;
+            access.push(json!({"id": id, "type": "Role"}));
+        }
+        required.push(json!({
+            "resourceAppId": app_id,
+            "resourceAccess": access,
+            "adminConsentGranted": r.admin_consent,
+        }));
+    }
+    let mut assignments = Vec::new();
+    for ra in &a.app_role_assignments {
+        let role = a
+            .app_roles
+            .iter()
+            .find(|r| r.value == ra.role)
+            .with_context(|| format!("app {}: no app role {}", a.name, ra.role))?;
+        let principal = l
+            .principal_object_id(&ra.principal)
+            .with_context(|| format!("app {}: unknown principal {}", a.name, ra.principal))?;
+        assignments.push(json!({"principalId": principal, "appRoleId": role.id}));
+    }
+    let (web, spa): (Vec<&String>, Vec<&String>) =
+        a.redirect_uris.iter().partition(|u| !u.starts_with("spa:"));
+    Ok(json!({
+        "displayName": a.name,
+        "appId": a.client_id,
+        "servicePrincipalId": a.service_principal_id,
+        "passwordCredentials": password_credentials,
+        "keyCredentials": key_credentials,
+        "identifierUris": a.identifier_uris,
+        "api": {
+            "requestedAccessTokenVersion": a.requested_access_token_version,
+            "oauth2PermissionScopes": a.scopes.iter().map(|s| json!({"id": s.id, "value": s.value})).collect::<Vec<_>>(),
+        },
+        "appRoles": a.app_roles.iter().map(|r| json!({
+            "id": r.id, "value": r.value, "allowedMemberTypes": r.allowed_member_types,
+        })).collect::<Vec<_>>(),
+        "web": {"redirectUris": web},
+        "spa": {"redirectUris": spa.iter().map(|u| u.trim_start_matches("spa:")).collect::<Vec<_>>()},
+        "isFallbackPublicClient": a.public_client,
+        "groupMembershipClaims": a.group_membership_claims.as_deref().unwrap_or("None"),
+        "requiredResourceAccess": required,
+        "appRoleAssignedTo": assignments,
+    }))
+}
+
+fn first_party(sp: &ServicePrincipal) -> Value {
+    json!({
+        "displayName": sp.name,
+        "appId": sp.app_id,
+        "servicePrincipalId": sp.object_id,
+        "identifierUris": sp.identifier_uris,
+        "api": {
+            "requestedAccessTokenVersion": sp.requested_access_token_version,
+            "oauth2PermissionScopes": sp.scopes.iter().map(|s| json!({"id": s.id, "value": s.value})).collect::<Vec<_>>(),
+        },
+    })
+}
+
+/// The Entra configuration of a landscape.
+pub fn config(l: &Landscape) -> anyhow::Result<ppvnet_entra::EntraConfig> {
+    let s = &l.scenario;
+    let group_id = |name: &str| {
+        s.groups
+            .iter()
+            .find(|g| g.name == name)
+            .map(|g| g.id.clone())
+    };
+    let users: Vec<Value> = s
+        .users
+        .iter()
+        .map(|u| {
+            json!({
+                "id": u.object_id,
+                "userPrincipalName": u.upn,
+                "displayName": u.display_name,
+                "password": u.password,
+                "memberOf": u.groups.iter().filter_map(|g| group_id(g)).collect::<Vec<_>>(),
+                "accountEnabled": u.enabled,
+            })
+        })
+        .collect();
+    let mut applications = Vec::new();
+    for a in &s.apps {
+        applications.push(application(l, a)?);
+    }
+    applications.extend(s.service_principals.iter().map(first_party));
+    let value = json!({
+        "tenantId": s.tenant.id,
+        "domain": s.tenant.domain,
+        "displayName": s.name,
+        "users": users,
+        "groups": s.groups.iter().map(|g| json!({"id": g.id, "displayName": g.name})).collect::<Vec<_>>(),
+        "applications": applications,
+    });
+    serde_json::from_value(value).context("the landscape does not map onto an Entra configuration")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contoso_maps_onto_a_tenant_entra_accepts() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
+        let l = crate::scenario::load(&path).unwrap();
+        let cfg = config(&l).unwrap();
+        assert_eq!(cfg.users.len(), 3);
+        let connector = cfg
+            .applications
+            .iter()
+            .find(|a| a.display_name == "cases-connector")
+            .unwrap();
+        assert_eq!(connector.required_resource_access.len(), 1);
+        assert_eq!(
+            connector.required_resource_access[0].resource_access.len(),
+            2
+        );
+        assert!(
+            cfg.applications
+                .iter()
+                .any(|a| a.app_id == "cfa8b339-82a2-471a-a3c9-0fc0be7a4093")
+        );
+        // Entra's own consistency checks (unknown scope/role/group ids) accept it.
+        let dir = tempfile::tempdir().unwrap();
+        ppvnet_entra::Entra::new(
+            &cfg,
+            ppvnet_common::Clock::new(),
+            "https://127.0.0.1:1".parse().unwrap(),
+            Some(dir.path()),
+        )
+        .unwrap();
+    }
+}

@@ -1,0 +1,202 @@
+//! The architecture end to end on the loopback fabric: real tokens from the mock Entra, the
+//! search API and Key Vault reached by their Azure host names from the hosts of the landscape,
+//! private endpoints and public network access enforced.
+//!
+//! Host names resolve per host (private DNS zones linked to the host's vNet) to addresses on
+//! port 443, so these tests need to bind port 443 (root, as in CI); without it they say so and
+//! skip.
+
+use std::path::Path;
+
+use ppvnet::fabric::FabricKind;
+use ppvnet::up::{self, Running, UpOptions};
+use serde_json::Value;
+
+const TENANT: &str = "c76cdc05-9ef7-4021-9a9c-171dd3832ea4";
+const CONNECTOR: (&str, &str) = (
+    "3eb65b93-4e4d-414a-bce7-1d626fd5acf6",
+    "cases-connector-secret-Vb8~pK3z",
+);
+const OPS: (&str, &str) = (
+    "15c5b648-ae2a-4c68-a1c4-0032d5fc39c5",
+    "ops-automation-secret-Zt4~nM6q",
+);
+
+async fn start() -> Option<(Running, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
+    let landscape = ppvnet::scenario::load(&path).unwrap();
+    let opts = UpOptions::new(FabricKind::Loopback, dir.path().join("ready.json"));
+    let running = up::start(&landscape, &opts).await.unwrap();
+    let authority = &running.ready().entra.as_ref().unwrap().authority_host;
+    if authority.trim_start_matches("https://").contains(':') {
+        eprintln!(
+            "SKIPPED: services could not bind port 443 (needs root); host names cannot be used"
+        );
+        running.stop().await.unwrap();
+        return None;
+    }
+    Some((running, dir))
+}
+
+fn client(r: &Running, host: &str) -> reqwest::Client {
+    let ca = std::fs::read(&r.ready().ca_cert).unwrap();
+    r.fabric().http_client(host, &ca).unwrap()
+}
+
+/// A token by the resource owner password flow, as CI signs users in.
+async fn user_token(c: &reqwest::Client, upn: &str, password: &str, scope: &str) -> String {
+    let r = c
+        .post(format!(
+            "https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"
+        ))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", CONNECTOR.0),
+            ("client_secret", CONNECTOR.1),
+            ("username", upn),
+            ("password", password),
+            ("scope", scope),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+async fn app_token(c: &reqwest::Client, (id, secret): (&str, &str), scope: &str) -> String {
+    let r = c
+        .post(format!(
+            "https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"
+        ))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+            ("scope", scope),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+async fn search_all(c: &reqwest::Client, api: &str, token: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let mut req = c
+            .get(format!("https://{api}/cases/search"))
+            .bearer_auth(token)
+            .query(&[("q", "outage"), ("top", "100")]);
+        if let Some(t) = &next {
+            req = req.query(&[("continuationToken", t.as_str())]);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        out.extend(body["value"].as_array().unwrap().iter().cloned());
+        match body["continuationToken"].as_str() {
+            Some(t) => next = Some(t.to_string()),
+            None => return out,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_search_prod_cases_through_the_private_endpoint_in_their_own_context() {
+    let Some((running, _dir)) = start().await else {
+        return;
+    };
+    let pp = client(&running, "pp-prod-westus");
+    let api = "cases-api-prod.azurewebsites.net";
+    let scope = "api://contoso-cases/Cases.Read";
+    let alice = user_token(&pp, "alice@contoso.onmicrosoft.com", "Alice-Pass-1!", scope).await;
+    let bob = user_token(&pp, "bob@contoso.onmicrosoft.com", "Bob-Pass-1!", scope).await;
+    let carol = user_token(&pp, "carol@contoso.onmicrosoft.com", "Carol-Pass-1!", scope).await;
+    let a = search_all(&pp, api, &alice).await;
+    let b = search_all(&pp, api, &bob).await;
+    let all = search_all(&pp, api, &carol).await;
+    assert!(!a.is_empty() && !b.is_empty());
+    let ids = |v: &[Value]| {
+        v.iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect::<std::collections::HashSet<_>>()
+    };
+    assert!(ids(&a).is_disjoint(&ids(&b)), "alice and bob share cases");
+    assert!(a.iter().all(
+        |c| c["teamGroupId"] == "8f1da8ea-c517-4c5b-91b3-6952ece13786"
+            || c["ownerObjectId"] == "2276843a-7273-459b-b0e8-730c2b509e9b"
+    ));
+    assert!(ids(&all).is_superset(&ids(&a)) && ids(&all).is_superset(&ids(&b)));
+    assert!(all.len() > a.len() + b.len() - 1);
+
+    // The connector's app-only token holds Cases.Read.All and sees everything too.
+    let app = app_token(&pp, CONNECTOR, "api://contoso-cases/.default").await;
+    assert_eq!(search_all(&pp, api, &app).await.len(), all.len());
+
+    // From the public internet the prod API is not reachable.
+    let internet = client(&running, "internet");
+    let r = internet
+        .get(format!("https://{api}/cases/search"))
+        .bearer_auth(&alice)
+        .send()
+        .await;
+    assert!(
+        r.map(|r| r.status() != 200).unwrap_or(true),
+        "internet reached the prod API"
+    );
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prod_vault_answers_through_its_private_endpoint_and_refuses_the_internet() {
+    let Some((running, _dir)) = start().await else {
+        return;
+    };
+    let pp = client(&running, "pp-prod-westus");
+    let token = app_token(&pp, OPS, "https://vault.azure.net/.default").await;
+    let url = "https://kv-contoso-prod.vault.azure.net/secrets/cases-connector-secret?api-version=2025-07-01";
+    let r = pp.get(url).bearer_auth(&token).send().await.unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["value"], CONNECTOR.1);
+
+    let internet = client(&running, "internet");
+    let token = app_token(&internet, OPS, "https://vault.azure.net/.default").await;
+    let r = internet.get(url).bearer_auth(&token).send().await.unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["error"]["innererror"]["code"], "ForbiddenByConnection",
+        "{body}"
+    );
+
+    // No role on the vault: the cases API's own identity is refused by RBAC.
+    let api_token = app_token(
+        &pp,
+        (
+            "5e9c218b-a6be-46b5-8f6a-07731e1a4a91",
+            "cases-api-secret-7Qw2~Lr9",
+        ),
+        "https://vault.azure.net/.default",
+    )
+    .await;
+    let r = pp.get(url).bearer_auth(&api_token).send().await.unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["error"]["innererror"]["code"], "ForbiddenByRbac",
+        "{body}"
+    );
+    running.stop().await.unwrap();
+}
