@@ -79,7 +79,10 @@ mod tests {
         let before = b.unix();
         a.shift_secs(3600);
         let after = b.unix();
-        assert!((3599..=3601).contains(&(after - before)), "{before} -> {after}");
+        assert!(
+            (3599..=3601).contains(&(after - before)),
+            "{before} -> {after}"
+        );
         a.shift(Duration::from_secs(7200), true);
         assert_eq!(b.offset_millis(), -3_600_000);
         b.reset();

@@ -127,9 +127,19 @@ mod tests {
                 let _ = rx.await;
             },
         ));
-        let body = reqwest::get(format!("http://{pa}/")).await.unwrap().text().await.unwrap();
+        let body = reqwest::get(format!("http://{pa}/"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert_eq!(body, "Public from 127.0.0.1");
-        let body = reqwest::get(format!("http://{va}/")).await.unwrap().text().await.unwrap();
+        let body = reqwest::get(format!("http://{va}/"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert_eq!(body, "PrivateEndpoint { name: \"pe-x\" } from 127.0.0.1");
         tx.send(()).unwrap();
         task.await.unwrap().unwrap();

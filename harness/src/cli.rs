@@ -107,7 +107,11 @@ fn print_out(text: &str) {
 fn validate(file: &std::path::Path, format: Format) -> ExitCode {
     match (scenario::load(file), format) {
         (Ok(l), Format::Text) => {
-            let mut out = format!("{}: valid landscape '{}'\n", file.display(), l.scenario.name);
+            let mut out = format!(
+                "{}: valid landscape '{}'\n",
+                file.display(),
+                l.scenario.name
+            );
             for (k, v) in l.summary().0 {
                 out.push_str(&format!("  {k:22} {v}\n"));
             }
@@ -120,7 +124,10 @@ fn validate(file: &std::path::Path, format: Format) -> ExitCode {
             ExitCode::SUCCESS
         }
         (Err(LoadError::Invalid { findings, .. }), Format::Json) => {
-            print_out(&format!("{}\n", serde_json::json!({"valid": false, "errors": findings})));
+            print_out(&format!(
+                "{}\n",
+                serde_json::json!({"valid": false, "errors": findings})
+            ));
             ExitCode::from(1)
         }
         (Err(e), Format::Json) => {

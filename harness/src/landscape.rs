@@ -37,10 +37,7 @@ pub enum HostKind {
     Internet,
     /// An environment's runtime in one region: in its delegated subnet, or (no policy) the
     /// Power Platform service's own egress on the internet.
-    PowerPlatform {
-        environment: String,
-        region: String,
-    },
+    PowerPlatform { environment: String, region: String },
     /// A private endpoint; it is also where the target service answers inside the vNet.
     PrivateEndpoint { target: String },
     /// A host the scenario declares.
@@ -120,7 +117,12 @@ impl Landscape {
             .iter()
             .find(|u| u.upn.eq_ignore_ascii_case(name))
             .map(|u| u.object_id.as_str())
-            .or_else(|| s.groups.iter().find(|g| g.name == name).map(|g| g.id.as_str()))
+            .or_else(|| {
+                s.groups
+                    .iter()
+                    .find(|g| g.name == name)
+                    .map(|g| g.id.as_str())
+            })
             .or_else(|| {
                 s.apps
                     .iter()
@@ -151,7 +153,10 @@ impl Landscape {
         m.insert("private dns zones", s.private_dns_zones.len());
         m.insert("private endpoints", s.private_endpoints.len());
         m.insert("key vaults", s.key_vaults.len());
-        m.insert("secrets", s.key_vaults.iter().map(|v| v.secrets.len()).sum());
+        m.insert(
+            "secrets",
+            s.key_vaults.iter().map(|v| v.secrets.len()).sum(),
+        );
         m.insert("apis", s.apis.len());
         m.insert("enterprise policies", s.enterprise_policies.len());
         m.insert("environments", s.environments.len());

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
 /// The run's certificate authority.
@@ -74,7 +74,10 @@ impl Pki {
         let mut dn = DistinguishedName::new();
         dn.push(
             DnType::CommonName,
-            dns_names.first().cloned().unwrap_or_else(|| "ppvnet".into()),
+            dns_names
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "ppvnet".into()),
         );
         params.distinguished_name = dn;
         params.subject_alt_names = dns_names
@@ -126,7 +129,10 @@ fn pem_blocks(text: &str, label: &str) -> Vec<Vec<u8>> {
     while let Some(start) = rest.find(&begin) {
         let after = &rest[start + begin.len()..];
         let Some(stop) = after.find(&end) else { break };
-        let body: String = after[..stop].chars().filter(|c| !c.is_whitespace()).collect();
+        let body: String = after[..stop]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
         if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(body) {
             out.push(der);
         }

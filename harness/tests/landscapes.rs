@@ -34,25 +34,34 @@ fn shipped_landscapes_are_valid() {
 
 #[test]
 fn every_invalid_landscape_is_refused_and_has_a_scenario() {
-    let feature =
-        std::fs::read_to_string(dir("features/landscape_validation.feature")).unwrap();
+    let feature = std::fs::read_to_string(dir("features/landscape_validation.feature")).unwrap();
     let files = yaml_files("scenarios/invalid");
-    assert!(files.len() >= 15, "one broken landscape per rule, at least 15");
+    assert!(
+        files.len() >= 15,
+        "one broken landscape per rule, at least 15"
+    );
     for f in files {
         match ppvnet::scenario::load(&f) {
             Err(ppvnet::scenario::LoadError::Invalid { findings, .. }) => {
-                assert!(findings.iter().all(|x| x.location.is_some()), "{findings:#?}")
+                assert!(
+                    findings.iter().all(|x| x.location.is_some()),
+                    "{findings:#?}"
+                )
             }
             other => panic!("{} was not refused by validation: {other:?}", f.display()),
         }
         let name = format!("invalid/{}", f.file_name().unwrap().to_string_lossy());
-        assert!(feature.contains(&name), "{name} has no scenario in the feature");
+        assert!(
+            feature.contains(&name),
+            "{name} has no scenario in the feature"
+        );
     }
 }
 
 #[test]
 fn a_syntax_error_names_file_line_and_column() {
-    let err = ppvnet::scenario::load_str("name: x\nvnets: [\n", Path::new("broken.yaml")).unwrap_err();
+    let err =
+        ppvnet::scenario::load_str("name: x\nvnets: [\n", Path::new("broken.yaml")).unwrap_err();
     let text = err.to_string();
     assert!(text.starts_with("broken.yaml:"), "{text}");
     let err = ppvnet::scenario::load_str(

@@ -42,16 +42,39 @@ fn up_writes_the_ready_file_and_sigterm_leaves_nothing_behind() {
     assert_eq!(ready["tenant_id"], "c76cdc05-9ef7-4021-9a9c-171dd3832ea4");
     let ca = Path::new(ready["ca_cert"].as_str().unwrap());
     assert!(ca.is_absolute() && ca.exists(), "{ca:?}");
-    assert!(std::fs::read_to_string(ca).unwrap().contains("BEGIN CERTIFICATE"));
-    assert_eq!(ready["apps"]["cases-connector"]["client_id"], "3eb65b93-4e4d-414a-bce7-1d626fd5acf6");
-    assert_eq!(ready["apps"]["cases-connector"]["client_secret"], "cases-connector-secret-Vb8~pK3z");
-    assert_eq!(ready["users"]["alice@contoso.onmicrosoft.com"]["password"], "Alice-Pass-1!");
+    assert!(
+        std::fs::read_to_string(ca)
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+    assert_eq!(
+        ready["apps"]["cases-connector"]["client_id"],
+        "3eb65b93-4e4d-414a-bce7-1d626fd5acf6"
+    );
+    assert_eq!(
+        ready["apps"]["cases-connector"]["client_secret"],
+        "cases-connector-secret-Vb8~pK3z"
+    );
+    assert_eq!(
+        ready["users"]["alice@contoso.onmicrosoft.com"]["password"],
+        "Alice-Pass-1!"
+    );
     assert_eq!(
         ready["users"]["bob@contoso.onmicrosoft.com"]["object_id"],
         "963b66a7-fcf7-47df-93c8-b847268009a4"
     );
-    for host in ["internet", "pp-prod-westus", "pp-prod-eastus", "pp-dev-westus", "pe-kv-contoso-prod"] {
-        assert!(ready["hosts"][host]["address"].is_string(), "host {host} missing: {}", ready["hosts"]);
+    for host in [
+        "internet",
+        "pp-prod-westus",
+        "pp-prod-eastus",
+        "pp-dev-westus",
+        "pe-kv-contoso-prod",
+    ] {
+        assert!(
+            ready["hosts"][host]["address"].is_string(),
+            "host {host} missing: {}",
+            ready["hosts"]
+        );
     }
 
     let control = ready["control_url"].as_str().unwrap().to_string();
@@ -86,7 +109,10 @@ fn up_writes_the_ready_file_and_sigterm_leaves_nothing_behind() {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline, "ppvnet up did not stop within 30 s of SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "ppvnet up did not stop within 30 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "exit status {exit}");

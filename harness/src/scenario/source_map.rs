@@ -141,9 +141,15 @@ vnets:
     fn nested_items_have_their_own_lines() {
         let map = SourceMap::build(DOC);
         assert_eq!(map.locate("name"), Some(Location { line: 1, col: 1 }));
-        assert_eq!(map.locate("vnets[0].subnets[1].prefix").map(|l| l.line), Some(8));
+        assert_eq!(
+            map.locate("vnets[0].subnets[1].prefix").map(|l| l.line),
+            Some(8)
+        );
         assert_eq!(map.locate("vnets[0].subnets[1]").map(|l| l.line), Some(7));
-        assert_eq!(map.locate("vnets[1].addressSpace[1]").map(|l| l.line), Some(10));
+        assert_eq!(
+            map.locate("vnets[1].addressSpace[1]").map(|l| l.line),
+            Some(10)
+        );
         assert_eq!(map.locate("vnets[1].name").map(|l| l.line), Some(9));
     }
 

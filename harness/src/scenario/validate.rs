@@ -131,8 +131,20 @@ impl<'a> Index<'a> {
             ),
             regions: names(&s.regions, |r| r.name.as_str(), "regions", "region", f),
             vnets: names(&s.vnets, |v| v.name.as_str(), "vnets", "virtual network", f),
-            nsgs: names(&s.nsgs, |v| v.name.as_str(), "nsgs", "network security group", f),
-            nats: names(&s.nat_gateways, |v| v.name.as_str(), "natGateways", "NAT gateway", f),
+            nsgs: names(
+                &s.nsgs,
+                |v| v.name.as_str(),
+                "nsgs",
+                "network security group",
+                f,
+            ),
+            nats: names(
+                &s.nat_gateways,
+                |v| v.name.as_str(),
+                "natGateways",
+                "NAT gateway",
+                f,
+            ),
             zones: names(
                 &s.private_dns_zones,
                 |v| v.name.as_str(),
@@ -140,7 +152,13 @@ impl<'a> Index<'a> {
                 "private DNS zone",
                 f,
             ),
-            vaults: names(&s.key_vaults, |v| v.name.as_str(), "keyVaults", "key vault", f),
+            vaults: names(
+                &s.key_vaults,
+                |v| v.name.as_str(),
+                "keyVaults",
+                "key vault",
+                f,
+            ),
             apis: names(&s.apis, |v| v.name.as_str(), "apis", "API", f),
             policies: names(
                 &s.enterprise_policies,
@@ -197,11 +215,15 @@ fn check_identities(s: &Scenario, ix: &Index, f: &mut Findings) {
         check_guid(f, format!("groups[{i}].id"), "group object id", &g.id);
     }
     for (i, u) in s.users.iter().enumerate() {
-        check_guid(f, format!("users[{i}].objectId"), "user object id", &u.object_id);
-        let domain_ok = u
-            .upn
-            .rsplit_once('@')
-            .is_some_and(|(local, d)| !local.is_empty() && d.eq_ignore_ascii_case(&s.tenant.domain));
+        check_guid(
+            f,
+            format!("users[{i}].objectId"),
+            "user object id",
+            &u.object_id,
+        );
+        let domain_ok = u.upn.rsplit_once('@').is_some_and(|(local, d)| {
+            !local.is_empty() && d.eq_ignore_ascii_case(&s.tenant.domain)
+        });
         if !domain_ok {
             f.add(
                 "InvalidUserPrincipalName",
@@ -217,13 +239,21 @@ fn check_identities(s: &Scenario, ix: &Index, f: &mut Findings) {
                 f.add(
                     "ResourceNotFound",
                     format!("users[{i}].groups[{j}]"),
-                    format!("The group '{g}' was not found in tenant '{}'.", s.tenant.domain),
+                    format!(
+                        "The group '{g}' was not found in tenant '{}'.",
+                        s.tenant.domain
+                    ),
                 );
             }
         }
     }
     for (i, a) in s.apps.iter().enumerate() {
-        check_guid(f, format!("apps[{i}].clientId"), "application (client) id", &a.client_id);
+        check_guid(
+            f,
+            format!("apps[{i}].clientId"),
+            "application (client) id",
+            &a.client_id,
+        );
         check_guid(
             f,
             format!("apps[{i}].servicePrincipalId"),
@@ -242,9 +272,10 @@ fn check_identities(s: &Scenario, ix: &Index, f: &mut Findings) {
         for (j, r) in a.required_resource_access.iter().enumerate() {
             let known = ix.apps.contains_key(r.resource.as_str())
                 || ix.sps.contains_key(r.resource.as_str())
-                || s.apps.iter().any(|x| x.identifier_uris.contains(&r.resource))
-                || s
-                    .service_principals
+                || s.apps
+                    .iter()
+                    .any(|x| x.identifier_uris.contains(&r.resource))
+                || s.service_principals
                     .iter()
                     .any(|x| x.identifier_uris.contains(&r.resource));
             if !known {
@@ -263,7 +294,10 @@ fn check_identities(s: &Scenario, ix: &Index, f: &mut Findings) {
                 f.add(
                     "PrincipalNotFound",
                     format!("apps[{i}].appRoleAssignments[{j}].principal"),
-                    format!("Principal '{}' does not exist in the directory {}.", ra.principal, s.tenant.id),
+                    format!(
+                        "Principal '{}' does not exist in the directory {}.",
+                        ra.principal, s.tenant.id
+                    ),
                 );
             }
             if !a.app_roles.iter().any(|r| r.value == ra.role) {
@@ -276,22 +310,38 @@ fn check_identities(s: &Scenario, ix: &Index, f: &mut Findings) {
         }
     }
     for (i, sp) in s.service_principals.iter().enumerate() {
-        check_guid(f, format!("servicePrincipals[{i}].appId"), "application id", &sp.app_id);
-        check_guid(f, format!("servicePrincipals[{i}].objectId"), "object id", &sp.object_id);
+        check_guid(
+            f,
+            format!("servicePrincipals[{i}].appId"),
+            "application id",
+            &sp.app_id,
+        );
+        check_guid(
+            f,
+            format!("servicePrincipals[{i}].objectId"),
+            "object id",
+            &sp.object_id,
+        );
     }
     for (i, ra) in s.role_assignments.iter().enumerate() {
         if !ix.principal_exists(&ra.principal) {
             f.add(
                 "PrincipalNotFound",
                 format!("roleAssignments[{i}].principal"),
-                format!("Principal '{}' does not exist in the directory {}.", ra.principal, s.tenant.id),
+                format!(
+                    "Principal '{}' does not exist in the directory {}.",
+                    ra.principal, s.tenant.id
+                ),
             );
         }
         if !KNOWN_ROLES.contains(&ra.role.as_str()) {
             f.add(
                 "RoleDefinitionDoesNotExist",
                 format!("roleAssignments[{i}].role"),
-                format!("The specified role definition '{}' does not exist.", ra.role),
+                format!(
+                    "The specified role definition '{}' does not exist.",
+                    ra.role
+                ),
             );
         }
         check_scope(s, ix, f, format!("roleAssignments[{i}].scope"), &ra.scope);
@@ -327,7 +377,11 @@ fn check_scope(s: &Scenario, ix: &Index, f: &mut Findings, path: String, scope: 
             format!("The scope '{scope}' must name a vault or a secret of a vault."),
         );
     } else if !ix.vaults.contains_key(vault) {
-        f.add("ResourceNotFound", path, not_found(s, "Microsoft.KeyVault/vaults", vault));
+        f.add(
+            "ResourceNotFound",
+            path,
+            not_found(s, "Microsoft.KeyVault/vaults", vault),
+        );
     }
 }
 
@@ -396,7 +450,10 @@ fn check_network(s: &Scenario, ix: &Index, f: &mut Findings) {
             f.add(
                 "LocationNotAvailableForResourceType",
                 format!("vnets[{i}].region"),
-                format!("The provided location '{}' is not one of the landscape's regions.", v.region),
+                format!(
+                    "The provided location '{}' is not one of the landscape's regions.",
+                    v.region
+                ),
             );
         }
         let space: Vec<Ipv4Net> = v
@@ -413,7 +470,10 @@ fn check_network(s: &Scenario, ix: &Index, f: &mut Findings) {
                 f.add(
                     "DuplicateResourceName",
                     format!("{path}.name"),
-                    format!("The subnet '{}' is defined more than once in virtual network '{}'.", sn.name, v.name),
+                    format!(
+                        "The subnet '{}' is defined more than once in virtual network '{}'.",
+                        sn.name, v.name
+                    ),
                 );
             }
             if let Some(net) = parse_net(f, format!("{path}.prefix"), &sn.prefix) {
@@ -452,7 +512,11 @@ fn check_network(s: &Scenario, ix: &Index, f: &mut Findings) {
             if let Some(n) = &sn.nsg
                 && !ix.nsgs.contains_key(n.as_str())
             {
-                f.add("ResourceNotFound", format!("{path}.nsg"), not_found(s, "Microsoft.Network/networkSecurityGroups", n));
+                f.add(
+                    "ResourceNotFound",
+                    format!("{path}.nsg"),
+                    not_found(s, "Microsoft.Network/networkSecurityGroups", n),
+                );
             }
             if let Some(n) = &sn.nat_gateway {
                 match ix.nats.get(n.as_str()) {
@@ -476,7 +540,11 @@ fn check_network(s: &Scenario, ix: &Index, f: &mut Findings) {
         let mut ok = true;
         for (field, v) in [("from", &p.from), ("to", &p.to)] {
             if !ix.vnets.contains_key(v.as_str()) {
-                f.add("ResourceNotFound", format!("{path}.{field}"), not_found(s, "Microsoft.Network/virtualNetworks", v));
+                f.add(
+                    "ResourceNotFound",
+                    format!("{path}.{field}"),
+                    not_found(s, "Microsoft.Network/virtualNetworks", v),
+                );
                 ok = false;
             }
         }
@@ -521,7 +589,9 @@ fn check_network(s: &Scenario, ix: &Index, f: &mut Findings) {
                         r.priority
                     ),
                 );
-            } else if let Some(other) = by_priority.insert((r.direction, r.priority), r.name.as_str()) {
+            } else if let Some(other) =
+                by_priority.insert((r.direction, r.priority), r.name.as_str())
+            {
                 f.add(
                     "SecurityRuleConflict",
                     format!("{path}.priority"),
@@ -540,16 +610,29 @@ fn check_network(s: &Scenario, ix: &Index, f: &mut Findings) {
             }
             for (field, list) in [
                 ("sourceAddressPrefixes", &r.source_address_prefixes),
-                ("destinationAddressPrefixes", &r.destination_address_prefixes),
+                (
+                    "destinationAddressPrefixes",
+                    &r.destination_address_prefixes,
+                ),
             ] {
                 for (k, a) in list.iter().enumerate() {
-                    let tag = ["*", "VirtualNetwork", "Internet", "AzureLoadBalancer", "AzureActiveDirectory"].contains(&a.as_str());
+                    let tag = [
+                        "*",
+                        "VirtualNetwork",
+                        "Internet",
+                        "AzureLoadBalancer",
+                        "AzureActiveDirectory",
+                    ]
+                    .contains(&a.as_str());
                     let addr = a.parse::<Ipv4Net>().is_ok() || a.parse::<Ipv4Addr>().is_ok();
                     if !tag && !addr {
                         f.add(
                             "SecurityRuleInvalidAddressPrefix",
                             format!("{path}.{field}[{k}]"),
-                            format!("Security rule {} has invalid Address prefix. Value provided: {a}", r.name),
+                            format!(
+                                "Security rule {} has invalid Address prefix. Value provided: {a}",
+                                r.name
+                            ),
                         );
                     }
                 }
@@ -573,7 +656,11 @@ fn check_network(s: &Scenario, ix: &Index, f: &mut Findings) {
     for (i, z) in s.private_dns_zones.iter().enumerate() {
         for (j, v) in z.vnet_links.iter().enumerate() {
             if !ix.vnets.contains_key(v.as_str()) {
-                f.add("ResourceNotFound", format!("privateDnsZones[{i}].vnetLinks[{j}]"), not_found(s, "Microsoft.Network/virtualNetworks", v));
+                f.add(
+                    "ResourceNotFound",
+                    format!("privateDnsZones[{i}].vnetLinks[{j}]"),
+                    not_found(s, "Microsoft.Network/virtualNetworks", v),
+                );
             }
         }
     }
@@ -581,17 +668,38 @@ fn check_network(s: &Scenario, ix: &Index, f: &mut Findings) {
     for (i, pe) in s.private_endpoints.iter().enumerate() {
         let path = format!("privateEndpoints[{i}]");
         if !pe_names.insert(pe.name.as_str()) {
-            f.add("DuplicateResourceName", format!("{path}.name"), format!("The private endpoint '{}' is defined more than once.", pe.name));
+            f.add(
+                "DuplicateResourceName",
+                format!("{path}.name"),
+                format!(
+                    "The private endpoint '{}' is defined more than once.",
+                    pe.name
+                ),
+            );
         }
-        if !ix.vaults.contains_key(pe.target.as_str()) && !ix.apis.contains_key(pe.target.as_str()) {
+        if !ix.vaults.contains_key(pe.target.as_str()) && !ix.apis.contains_key(pe.target.as_str())
+        {
             f.add("ResourceNotFound", format!("{path}.target"), format!("The private link resource '{}' is neither a key vault nor an API of the landscape.", pe.target));
         }
         if let Some(z) = &pe.private_dns_zone
             && !ix.zones.contains_key(z.as_str())
         {
-            f.add("ResourceNotFound", format!("{path}.privateDnsZone"), not_found(s, "Microsoft.Network/privateDnsZones", z));
+            f.add(
+                "ResourceNotFound",
+                format!("{path}.privateDnsZone"),
+                not_found(s, "Microsoft.Network/privateDnsZones", z),
+            );
         }
-        check_subnet_use(s, ix, f, &path, &pe.vnet, &pe.subnet, "private endpoint", &pe.name);
+        check_subnet_use(
+            s,
+            ix,
+            f,
+            &path,
+            &pe.vnet,
+            &pe.subnet,
+            "private endpoint",
+            &pe.name,
+        );
         if let (Some(a), Some(sn)) = (&pe.address, ix.subnet(s, &pe.vnet, &pe.subnet)) {
             let inside = match (a.parse::<Ipv4Addr>(), sn.prefix.parse::<Ipv4Net>()) {
                 (Ok(ip), Ok(net)) => net.contains(&ip) && usable_host(&net, ip),
@@ -612,7 +720,14 @@ fn check_network(s: &Scenario, ix: &Index, f: &mut Findings) {
                 check_subnet_use(s, ix, f, &format!("hosts[{i}]"), v, sn, "host", &h.name)
             }
             (None, None) => {}
-            _ => f.add("InvalidHost", format!("hosts[{i}]"), format!("Host '{}' must give both vnet and subnet, or neither (public internet).", h.name)),
+            _ => f.add(
+                "InvalidHost",
+                format!("hosts[{i}]"),
+                format!(
+                    "Host '{}' must give both vnet and subnet, or neither (public internet).",
+                    h.name
+                ),
+            ),
         }
     }
 }
@@ -636,9 +751,22 @@ pub fn parse_port_range(text: &str) -> Option<(u16, u16)> {
 /// A resource placed in a subnet: the subnet must exist and must not be delegated (§1.2: "the
 /// delegated subnet can't be used for any other resources or delegated to other services").
 #[allow(clippy::too_many_arguments)]
-fn check_subnet_use(s: &Scenario, ix: &Index, f: &mut Findings, path: &str, vnet: &str, subnet: &str, kind: &str, name: &str) {
+fn check_subnet_use(
+    s: &Scenario,
+    ix: &Index,
+    f: &mut Findings,
+    path: &str,
+    vnet: &str,
+    subnet: &str,
+    kind: &str,
+    name: &str,
+) {
     if !ix.vnets.contains_key(vnet) {
-        f.add("ResourceNotFound", format!("{path}.vnet"), not_found(s, "Microsoft.Network/virtualNetworks", vnet));
+        f.add(
+            "ResourceNotFound",
+            format!("{path}.vnet"),
+            not_found(s, "Microsoft.Network/virtualNetworks", vnet),
+        );
         return;
     }
     match ix.subnet(s, vnet, subnet) {
@@ -691,38 +819,71 @@ fn check_vaults_and_apis(s: &Scenario, ix: &Index, f: &mut Findings) {
             );
         }
         if !ix.regions.contains_key(v.region.as_str()) {
-            f.add("LocationNotAvailableForResourceType", format!("{path}.region"), format!("The provided location '{}' is not one of the landscape's regions.", v.region));
+            f.add(
+                "LocationNotAvailableForResourceType",
+                format!("{path}.region"),
+                format!(
+                    "The provided location '{}' is not one of the landscape's regions.",
+                    v.region
+                ),
+            );
         }
         if !(7..=90).contains(&v.soft_delete_retention_days) {
             f.add(
                 "InvalidSoftDeleteRetentionDays",
                 format!("{path}.softDeleteRetentionDays"),
-                format!("The soft delete retention period must be between 7 and 90 days, not {}.", v.soft_delete_retention_days),
+                format!(
+                    "The soft delete retention period must be between 7 and 90 days, not {}.",
+                    v.soft_delete_retention_days
+                ),
             );
         }
         if let Some(acls) = &v.network_acls {
             for (j, ip) in acls.ip_rules.iter().enumerate() {
                 if ip.parse::<Ipv4Net>().is_err() && ip.parse::<Ipv4Addr>().is_err() {
-                    f.add("InvalidIpRule", format!("{path}.networkAcls.ipRules[{j}]"), format!("The IP rule '{ip}' is not an IPv4 address or CIDR range."));
+                    f.add(
+                        "InvalidIpRule",
+                        format!("{path}.networkAcls.ipRules[{j}]"),
+                        format!("The IP rule '{ip}' is not an IPv4 address or CIDR range."),
+                    );
                 }
             }
             for (j, r) in acls.virtual_network_rules.iter().enumerate() {
                 if ix.subnet(s, &r.vnet, &r.subnet).is_none() {
-                    f.add("ResourceNotFound", format!("{path}.networkAcls.virtualNetworkRules[{j}]"), format!("Subnet '{}' not found in virtual network '{}'.", r.subnet, r.vnet));
+                    f.add(
+                        "ResourceNotFound",
+                        format!("{path}.networkAcls.virtualNetworkRules[{j}]"),
+                        format!(
+                            "Subnet '{}' not found in virtual network '{}'.",
+                            r.subnet, r.vnet
+                        ),
+                    );
                 }
             }
         }
         for (j, p) in v.access_policies.iter().enumerate() {
             if !ix.principal_exists(&p.principal) {
-                f.add("PrincipalNotFound", format!("{path}.accessPolicies[{j}].principal"), format!("Principal '{}' does not exist in the directory {}.", p.principal, s.tenant.id));
+                f.add(
+                    "PrincipalNotFound",
+                    format!("{path}.accessPolicies[{j}].principal"),
+                    format!(
+                        "Principal '{}' does not exist in the directory {}.",
+                        p.principal, s.tenant.id
+                    ),
+                );
             }
-            const PERMISSIONS: &[&str] = &["get", "list", "set", "delete", "recover", "backup", "restore", "purge", "all"];
+            const PERMISSIONS: &[&str] = &[
+                "get", "list", "set", "delete", "recover", "backup", "restore", "purge", "all",
+            ];
             for (k, perm) in p.secrets.iter().enumerate() {
                 if !PERMISSIONS.contains(&perm.to_ascii_lowercase().as_str()) {
                     f.add(
                         "InvalidAccessPolicyPermission",
                         format!("{path}.accessPolicies[{j}].secrets[{k}]"),
-                        format!("'{perm}' is not a secret permission; use {}.", PERMISSIONS.join(", ")),
+                        format!(
+                            "'{perm}' is not a secret permission; use {}.",
+                            PERMISSIONS.join(", ")
+                        ),
                     );
                 }
             }
@@ -738,25 +899,58 @@ fn check_vaults_and_apis(s: &Scenario, ix: &Index, f: &mut Findings) {
                 );
             }
             if !secret_names.insert(sec.name.to_ascii_lowercase()) {
-                f.add("DuplicateResourceName", format!("{sp}.name"), format!("The secret '{}' is seeded more than once in vault '{}'.", sec.name, v.name));
+                f.add(
+                    "DuplicateResourceName",
+                    format!("{sp}.name"),
+                    format!(
+                        "The secret '{}' is seeded more than once in vault '{}'.",
+                        sec.name, v.name
+                    ),
+                );
             }
             if sec.value.len() > 25 * 1024 {
-                f.add("BadParameter", format!("{sp}.value"), format!("The secret '{}' is {} bytes; a secret value is at most 25 KB.", sec.name, sec.value.len()));
+                f.add(
+                    "BadParameter",
+                    format!("{sp}.value"),
+                    format!(
+                        "The secret '{}' is {} bytes; a secret value is at most 25 KB.",
+                        sec.name,
+                        sec.value.len()
+                    ),
+                );
             }
         }
     }
     for (i, a) in s.apis.iter().enumerate() {
         let path = format!("apis[{i}]");
         if !ix.apps.contains_key(a.app.as_str()) {
-            f.add("ResourceNotFound", format!("{path}.app"), format!("The app registration '{}' was not found in tenant '{}'.", a.app, s.tenant.domain));
+            f.add(
+                "ResourceNotFound",
+                format!("{path}.app"),
+                format!(
+                    "The app registration '{}' was not found in tenant '{}'.",
+                    a.app, s.tenant.domain
+                ),
+            );
         }
         if !ix.regions.contains_key(a.region.as_str()) {
-            f.add("LocationNotAvailableForResourceType", format!("{path}.region"), format!("The provided location '{}' is not one of the landscape's regions.", a.region));
+            f.add(
+                "LocationNotAvailableForResourceType",
+                format!("{path}.region"),
+                format!(
+                    "The provided location '{}' is not one of the landscape's regions.",
+                    a.region
+                ),
+            );
         }
         if let ApiImplementation::Command { argv } = &a.implementation
             && argv.is_empty()
         {
-            f.add("InvalidCommand", format!("{path}.implementation"), "An external API needs a command to run (argv is empty).");
+            f.add(
+                "InvalidCommand",
+                format!("{path}.implementation"),
+                "An external API needs a command to run (argv is empty).",
+            );
         }
     }
     // A resource with public access disabled and no private endpoint is unreachable by design;
@@ -767,9 +961,23 @@ fn check_policies_and_environments(s: &Scenario, ix: &Index, f: &mut Findings) {
     let mut subnet_policy: HashMap<(&str, &str), &str> = HashMap::new();
     for (i, p) in s.enterprise_policies.iter().enumerate() {
         let path = format!("enterprisePolicies[{i}]");
-        let known_kinds = ["NetworkInjection", "Encryption", "Identity", "Lockbox", "PrivateEndpoint"];
+        let known_kinds = [
+            "NetworkInjection",
+            "Encryption",
+            "Identity",
+            "Lockbox",
+            "PrivateEndpoint",
+        ];
         if !known_kinds.contains(&p.kind.as_str()) {
-            f.add("InvalidPolicyKind", format!("{path}.kind"), format!("The enterprise policy kind '{}' is not one of {}.", p.kind, known_kinds.join(", ")));
+            f.add(
+                "InvalidPolicyKind",
+                format!("{path}.kind"),
+                format!(
+                    "The enterprise policy kind '{}' is not one of {}.",
+                    p.kind,
+                    known_kinds.join(", ")
+                ),
+            );
         }
         let Some(g) = geo(&p.location) else {
             f.add(
@@ -791,12 +999,23 @@ fn check_policies_and_environments(s: &Scenario, ix: &Index, f: &mut Findings) {
         for (j, r) in p.virtual_networks.iter().enumerate() {
             let vp = format!("{path}.virtualNetworks[{j}]");
             let Some(&vi) = ix.vnets.get(r.vnet.as_str()) else {
-                f.add("ResourceNotFound", format!("{vp}.vnet"), format!("Error getting virtual network for {}", vnet_id(s, &r.vnet)));
+                f.add(
+                    "ResourceNotFound",
+                    format!("{vp}.vnet"),
+                    format!("Error getting virtual network for {}", vnet_id(s, &r.vnet)),
+                );
                 continue;
             };
             let vnet = &s.vnets[vi];
             let Some(sn) = ix.subnet(s, &r.vnet, &r.subnet) else {
-                f.add("ResourceNotFound", format!("{vp}.subnet"), format!("Subnet '{}' not found in virtual network '{}'", r.subnet, r.vnet));
+                f.add(
+                    "ResourceNotFound",
+                    format!("{vp}.subnet"),
+                    format!(
+                        "Subnet '{}' not found in virtual network '{}'",
+                        r.subnet, r.vnet
+                    ),
+                );
                 continue;
             };
             if sn.delegation.as_deref() != Some(POWER_PLATFORM_DELEGATION) {
@@ -806,7 +1025,8 @@ fn check_policies_and_environments(s: &Scenario, ix: &Index, f: &mut Findings) {
                     format!("Subnet '{}' of virtual network '{}' is not delegated to '{POWER_PLATFORM_DELEGATION}'.", r.subnet, r.vnet),
                 );
             }
-            if let Some(other) = subnet_policy.insert((r.vnet.as_str(), r.subnet.as_str()), p.name.as_str())
+            if let Some(other) =
+                subnet_policy.insert((r.vnet.as_str(), r.subnet.as_str()), p.name.as_str())
                 && other != p.name
             {
                 f.add(
@@ -827,7 +1047,11 @@ fn check_policies_and_environments(s: &Scenario, ix: &Index, f: &mut Findings) {
             }
             regions.push(vnet.region.as_str());
             if let Ok(net) = sn.prefix.parse::<Ipv4Net>() {
-                sizes.push((r.subnet.as_str(), r.vnet.as_str(), available_addresses(&net)));
+                sizes.push((
+                    r.subnet.as_str(),
+                    r.vnet.as_str(),
+                    available_addresses(&net),
+                ));
             }
         }
         if g.requires_pair() {
@@ -887,7 +1111,9 @@ fn check_policies_and_environments(s: &Scenario, ix: &Index, f: &mut Findings) {
             );
             continue;
         };
-        if !g.regions().contains(&e.active_region.as_str()) || !ix.regions.contains_key(e.active_region.as_str()) {
+        if !g.regions().contains(&e.active_region.as_str())
+            || !ix.regions.contains_key(e.active_region.as_str())
+        {
             f.add(
                 "ActiveRegionNotInGeo",
                 format!("{path}.activeRegion"),
@@ -896,7 +1122,11 @@ fn check_policies_and_environments(s: &Scenario, ix: &Index, f: &mut Findings) {
         }
         if let Some(pn) = &e.enterprise_policy {
             match ix.policies.get(pn.as_str()) {
-                None => f.add("ResourceNotFound", format!("{path}.enterprisePolicy"), not_found(s, "Microsoft.PowerPlatform/enterprisePolicies", pn)),
+                None => f.add(
+                    "ResourceNotFound",
+                    format!("{path}.enterprisePolicy"),
+                    not_found(s, "Microsoft.PowerPlatform/enterprisePolicies", pn),
+                ),
                 Some(&pi) => {
                     let p = &s.enterprise_policies[pi];
                     if p.kind != "NetworkInjection" {
@@ -930,7 +1160,11 @@ fn check_policies_and_environments(s: &Scenario, ix: &Index, f: &mut Findings) {
     for (i, c) in s.connectors.iter().enumerate() {
         for (j, e) in c.environments.iter().enumerate() {
             if !ix.environments.contains_key(e.as_str()) {
-                f.add("ResourceNotFound", format!("connectors[{i}].environments[{j}]"), format!("The environment '{e}' was not found."));
+                f.add(
+                    "ResourceNotFound",
+                    format!("connectors[{i}].environments[{j}]"),
+                    format!("The environment '{e}' was not found."),
+                );
             }
         }
     }
@@ -943,19 +1177,39 @@ fn vnet_id(s: &Scenario, vnet: &str) -> String {
     )
 }
 
-fn check_variable_value(s: &Scenario, ix: &Index, f: &mut Findings, path: &str, v: &EnvironmentVariable) {
+fn check_variable_value(
+    s: &Scenario,
+    ix: &Index,
+    f: &mut Findings,
+    path: &str,
+    v: &EnvironmentVariable,
+) {
     let vp = format!("{path}.value");
     match v.kind {
         VariableType::Secret => match KeyVaultReference::parse(&v.value) {
             Err(e) => f.add("InvalidKeyVaultReference", vp, e.to_string()),
             Ok(r) => match ix.vaults.get(r.vault.as_str()) {
-                None => f.add("ResourceNotFound", vp, not_found(s, "Microsoft.KeyVault/vaults", &r.vault)),
+                None => f.add(
+                    "ResourceNotFound",
+                    vp,
+                    not_found(s, "Microsoft.KeyVault/vaults", &r.vault),
+                ),
                 Some(&k) => {
-                    if !r.subscription.eq_ignore_ascii_case(&s.subscription) || !r.resource_group.eq_ignore_ascii_case(&s.resource_group) {
-                        f.add("ResourceNotFound", vp.clone(), not_found(s, "Microsoft.KeyVault/vaults", &r.vault));
+                    if !r.subscription.eq_ignore_ascii_case(&s.subscription)
+                        || !r.resource_group.eq_ignore_ascii_case(&s.resource_group)
+                    {
+                        f.add(
+                            "ResourceNotFound",
+                            vp.clone(),
+                            not_found(s, "Microsoft.KeyVault/vaults", &r.vault),
+                        );
                     } else if !valid_secret_name(&r.secret) {
                         f.add("BadParameter", vp, format!("The secret name '{}' in the reference is invalid: a secret name is a 1-127 character string, starting with a letter and containing only 0-9, a-z, A-Z, and -.", r.secret));
-                    } else if !s.key_vaults[k].secrets.iter().any(|x| x.name.eq_ignore_ascii_case(&r.secret)) {
+                    } else if !s.key_vaults[k]
+                        .secrets
+                        .iter()
+                        .any(|x| x.name.eq_ignore_ascii_case(&r.secret))
+                    {
                         f.add(
                             "SecretNotFound",
                             vp,
@@ -965,16 +1219,31 @@ fn check_variable_value(s: &Scenario, ix: &Index, f: &mut Findings, path: &str, 
                 }
             },
         },
-        VariableType::Number if v.value.trim().parse::<f64>().is_err() => {
-            f.add("InvalidVariableValue", vp, format!("'{}' is not a Number.", v.value))
+        VariableType::Number if v.value.trim().parse::<f64>().is_err() => f.add(
+            "InvalidVariableValue",
+            vp,
+            format!("'{}' is not a Number.", v.value),
+        ),
+        VariableType::Boolean
+            if !["true", "false", "yes", "no"].contains(&v.value.to_ascii_lowercase().as_str()) =>
+        {
+            f.add(
+                "InvalidVariableValue",
+                vp,
+                format!("'{}' is not a Boolean (true or false).", v.value),
+            )
         }
-        VariableType::Boolean if !["true", "false", "yes", "no"].contains(&v.value.to_ascii_lowercase().as_str()) => {
-            f.add("InvalidVariableValue", vp, format!("'{}' is not a Boolean (true or false).", v.value))
-        }
-        VariableType::Json if serde_json::from_str::<serde_json::Value>(&v.value).is_err() => {
-            f.add("InvalidVariableValue", vp, format!("'{}' is not valid JSON.", v.value))
-        }
-        _ if v.value.len() > 2000 => f.add("InvalidVariableValue", vp, "An environment variable value is at most 2000 characters."),
+        VariableType::Json if serde_json::from_str::<serde_json::Value>(&v.value).is_err() => f
+            .add(
+                "InvalidVariableValue",
+                vp,
+                format!("'{}' is not valid JSON.", v.value),
+            ),
+        _ if v.value.len() > 2000 => f.add(
+            "InvalidVariableValue",
+            vp,
+            "An environment variable value is at most 2000 characters.",
+        ),
         _ => {}
     }
 }

@@ -19,42 +19,41 @@ fn credential_key_id(app: &str, credential: &str) -> String {
     .to_string()
 }
 
+/// A resource an app asks permissions on: its app id and its (value, id) scopes and roles.
+struct Resource<'a> {
+    app_id: &'a str,
+    scopes: Vec<(&'a str, &'a str)>,
+    roles: Vec<(&'a str, &'a str)>,
+}
+
+fn value_ids<'a>(items: impl Iterator<Item = (&'a String, &'a String)>) -> Vec<(&'a str, &'a str)> {
+    items.map(|(v, id)| (v.as_str(), id.as_str())).collect()
+}
+
 /// Resolves a `requiredResourceAccess.resource` (app name, service principal name or
 /// identifier URI) to the resource's app id, scopes and roles.
-fn resource<'a>(
-    l: &'a Landscape,
-    name: &str,
-) -> Option<(&'a str, Vec<(&'a str, &'a str)>, Vec<(&'a str, &'a str)>)> {
+fn resource<'a>(l: &'a Landscape, name: &str) -> Option<Resource<'a>> {
     let s = &l.scenario;
     let app = s
         .apps
         .iter()
         .find(|a| a.name == name || a.identifier_uris.iter().any(|u| u == name));
     if let Some(a) = app {
-        return Some((
-            a.client_id.as_str(),
-            a.scopes
-                .iter()
-                .map(|x| (x.value.as_str(), x.id.as_str()))
-                .collect(),
-            a.app_roles
-                .iter()
-                .map(|x| (x.value.as_str(), x.id.as_str()))
-                .collect(),
-        ));
+        return Some(Resource {
+            app_id: &a.client_id,
+            scopes: value_ids(a.scopes.iter().map(|x| (&x.value, &x.id))),
+            roles: value_ids(a.app_roles.iter().map(|x| (&x.value, &x.id))),
+        });
     }
     let sp = s
         .service_principals
         .iter()
         .find(|p| p.name == name || p.identifier_uris.iter().any(|u| u == name))?;
-    Some((
-        sp.app_id.as_str(),
-        sp.scopes
-            .iter()
-            .map(|x| (x.value.as_str(), x.id.as_str()))
-            .collect(),
-        vec![],
-    ))
+    Some(Resource {
+        app_id: &sp.app_id,
+        scopes: value_ids(sp.scopes.iter().map(|x| (&x.value, &x.id))),
+        roles: vec![],
+    })
 }
 
 fn application(l: &Landscape, a: &App) -> anyhow::Result<Value> {
@@ -81,7 +80,11 @@ fn application(l: &Landscape, a: &App) -> anyhow::Result<Value> {
     }
     let mut required = Vec::new();
     for r in &a.required_resource_access {
-        let (app_id, scopes, roles) = resource(l, &r.resource)
+        let Resource {
+            app_id,
+            scopes,
+            roles,
+        } = resource(l, &r.resource)
             .with_context(|| format!("app {}: unknown resource {}", a.name, r.resource))?;
         let mut access = Vec::new();
         for want in &r.scopes {

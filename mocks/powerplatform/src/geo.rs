@@ -54,36 +54,100 @@ impl Geo {
 }
 
 const GEOS: &[Geo] = &[
-    Geo { location: "unitedstates", pairs: &[("eastus", "westus"), ("centralus", "eastus2")] },
-    Geo { location: "southafrica", pairs: &[("southafricanorth", "southafricawest")] },
-    Geo { location: "uk", pairs: &[("uksouth", "ukwest")] },
-    Geo { location: "japan", pairs: &[("japaneast", "japanwest")] },
-    Geo { location: "india", pairs: &[("centralindia", "southindia")] },
-    Geo { location: "france", pairs: &[("francecentral", "francesouth")] },
-    Geo { location: "europe", pairs: &[("westeurope", "northeurope")] },
-    Geo { location: "germany", pairs: &[("germanynorth", "germanywestcentral")] },
-    Geo { location: "switzerland", pairs: &[("switzerlandnorth", "switzerlandwest")] },
-    Geo { location: "canada", pairs: &[("canadacentral", "canadaeast")] },
-    Geo { location: "brazil", pairs: &[("brazilsouth", "brazilsouth")] },
-    Geo { location: "australia", pairs: &[("australiasoutheast", "australiaeast")] },
-    Geo { location: "asia", pairs: &[("eastasia", "southeastasia")] },
-    Geo { location: "uae", pairs: &[("uaenorth", "uaenorth")] },
-    Geo { location: "korea", pairs: &[("koreasouth", "koreacentral")] },
-    Geo { location: "norway", pairs: &[("norwaywest", "norwayeast")] },
-    Geo { location: "singapore", pairs: &[("southeastasia", "southeastasia")] },
-    Geo { location: "sweden", pairs: &[("swedencentral", "swedencentral")] },
-    Geo { location: "italy", pairs: &[("italynorth", "italynorth")] },
-    Geo { location: "usgov", pairs: &[("usgovtexas", "usgovvirginia")] },
+    Geo {
+        location: "unitedstates",
+        pairs: &[("eastus", "westus"), ("centralus", "eastus2")],
+    },
+    Geo {
+        location: "southafrica",
+        pairs: &[("southafricanorth", "southafricawest")],
+    },
+    Geo {
+        location: "uk",
+        pairs: &[("uksouth", "ukwest")],
+    },
+    Geo {
+        location: "japan",
+        pairs: &[("japaneast", "japanwest")],
+    },
+    Geo {
+        location: "india",
+        pairs: &[("centralindia", "southindia")],
+    },
+    Geo {
+        location: "france",
+        pairs: &[("francecentral", "francesouth")],
+    },
+    Geo {
+        location: "europe",
+        pairs: &[("westeurope", "northeurope")],
+    },
+    Geo {
+        location: "germany",
+        pairs: &[("germanynorth", "germanywestcentral")],
+    },
+    Geo {
+        location: "switzerland",
+        pairs: &[("switzerlandnorth", "switzerlandwest")],
+    },
+    Geo {
+        location: "canada",
+        pairs: &[("canadacentral", "canadaeast")],
+    },
+    Geo {
+        location: "brazil",
+        pairs: &[("brazilsouth", "brazilsouth")],
+    },
+    Geo {
+        location: "australia",
+        pairs: &[("australiasoutheast", "australiaeast")],
+    },
+    Geo {
+        location: "asia",
+        pairs: &[("eastasia", "southeastasia")],
+    },
+    Geo {
+        location: "uae",
+        pairs: &[("uaenorth", "uaenorth")],
+    },
+    Geo {
+        location: "korea",
+        pairs: &[("koreasouth", "koreacentral")],
+    },
+    Geo {
+        location: "norway",
+        pairs: &[("norwaywest", "norwayeast")],
+    },
+    Geo {
+        location: "singapore",
+        pairs: &[("southeastasia", "southeastasia")],
+    },
+    Geo {
+        location: "sweden",
+        pairs: &[("swedencentral", "swedencentral")],
+    },
+    Geo {
+        location: "italy",
+        pairs: &[("italynorth", "italynorth")],
+    },
+    Geo {
+        location: "usgov",
+        pairs: &[("usgovtexas", "usgovvirginia")],
+    },
 ];
 
 /// Looks a geo up by its enterprise policy location.
 pub fn geo(location: &str) -> Option<&'static Geo> {
-    GEOS.iter().find(|g| g.location.eq_ignore_ascii_case(location))
+    GEOS.iter()
+        .find(|g| g.location.eq_ignore_ascii_case(location))
 }
 
 /// All supported enterprise policy locations, comma separated, as the module lists them.
 pub fn supported_locations() -> String {
-    GEOS.iter().map(|g| g.location).collect::<Vec<_>>().join(", ")
+    GEOS.iter()
+        .map(|g| g.location)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Whether an environment location matches a policy location, with the aliases
