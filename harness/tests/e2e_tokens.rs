@@ -1,0 +1,296 @@
+//! The search API's token validation against tokens from the mock Entra (issue 5's acceptance):
+//! real tokens, and real tokens altered one claim at a time and signed again with the mock's
+//! own signing key (read from its key file), so each check is reached with a valid signature.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ppvnet::fabric::FabricKind;
+use ppvnet::up::{self, Running, UpOptions};
+use serde_json::{Value, json};
+
+const TENANT: &str = "c76cdc05-9ef7-4021-9a9c-171dd3832ea4";
+const CONNECTOR: (&str, &str) = (
+    "3eb65b93-4e4d-414a-bce7-1d626fd5acf6",
+    "cases-connector-secret-Vb8~pK3z",
+);
+const OPS: (&str, &str) = (
+    "15c5b648-ae2a-4c68-a1c4-0032d5fc39c5",
+    "ops-automation-secret-Zt4~nM6q",
+);
+const API: &str = "cases-api-prod.azurewebsites.net";
+
+struct Env {
+    running: Running,
+    run_dir: PathBuf,
+    pp: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Option<Env> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
+    let landscape = ppvnet::scenario::load(&path).unwrap();
+    let opts = UpOptions::new(FabricKind::Loopback, dir.path().join("ready.json"));
+    let running = up::start(&landscape, &opts).await.unwrap();
+    let authority = &running.ready().entra.as_ref().unwrap().authority_host;
+    if authority.trim_start_matches("https://").contains(':') {
+        eprintln!(
+            "SKIPPED: services could not bind port 443 (needs root); host names cannot be used"
+        );
+        running.stop().await.unwrap();
+        return None;
+    }
+    let ca = std::fs::read(&running.ready().ca_cert).unwrap();
+    let pp = running.fabric().http_client("pp-prod-westus", &ca).unwrap();
+    Some(Env {
+        running,
+        run_dir: opts.run_dir,
+        pp,
+        _dir: dir,
+    })
+}
+
+async fn token_response(c: &reqwest::Client, form: &[(&str, &str)]) -> Value {
+    let r = c
+        .post(format!(
+            "https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"
+        ))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn alice(c: &reqwest::Client, scope: &str) -> Value {
+    alice_via(c, CONNECTOR, scope).await
+}
+
+async fn alice_via(c: &reqwest::Client, (id, secret): (&str, &str), scope: &str) -> Value {
+    token_response(
+        c,
+        &[
+            ("grant_type", "password"),
+            ("client_id", id),
+            ("client_secret", secret),
+            ("username", "alice@contoso.onmicrosoft.com"),
+            ("password", "Alice-Pass-1!"),
+            ("scope", scope),
+        ],
+    )
+    .await
+}
+
+/// Calls the API; returns the status and the `WWW-Authenticate` header.
+async fn call(c: &reqwest::Client, token: &str) -> (u16, String) {
+    let r = c
+        .get(format!("https://{API}/cases/search"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let challenge = r
+        .headers()
+        .get("www-authenticate")
+        .map(|h| h.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (r.status().as_u16(), challenge)
+}
+
+fn parts(token: &str) -> (Value, Value) {
+    let mut it = token.split('.');
+    let header =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(it.next().unwrap()).unwrap()).unwrap();
+    let claims =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(it.next().unwrap()).unwrap()).unwrap();
+    (header, claims)
+}
+
+/// Signs `claims` with the mock's current signing key (RS256) under `kid`.
+fn resign(run_dir: &Path, kid: &str, claims: &Value) -> String {
+    let keys: Value = serde_json::from_slice(
+        &std::fs::read(run_dir.join("entra").join("entra-signing-keys.json")).unwrap(),
+    )
+    .unwrap();
+    let signing = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["status"] == "signing")
+        .unwrap();
+    let der = STANDARD.decode(signing["pkcs8"].as_str().unwrap()).unwrap();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        STANDARD.encode(der)
+    );
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(kid.to_string());
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+fn unsigned(header: &Value, claims: &Value) -> String {
+    format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_token_from_entra_is_refused_with_the_reason() {
+    let Some(env) = start().await else { return };
+    let pp = &env.pp;
+    let good = alice(pp, "api://contoso-cases/Cases.Read").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(call(pp, &good).await.0, 200);
+    let (header, claims) = parts(&good);
+    let kid = header["kid"].as_str().unwrap().to_string();
+
+    // The same claims signed again with the real key still pass: the forgery helper is sound.
+    assert_eq!(call(pp, &resign(&env.run_dir, &kid, &claims)).await.0, 200);
+
+    let refused = |status: u16, challenge: &str, want: &str| {
+        assert_eq!(status, 401, "{challenge}");
+        assert!(
+            challenge.starts_with("Bearer error=\"invalid_token\""),
+            "{challenge}"
+        );
+        assert!(challenge.contains(want), "{challenge} lacks {want}");
+    };
+
+    // Wrong audience: a real token for Key Vault (cases-api holds consent for it).
+    let cases_api = (
+        "5e9c218b-a6be-46b5-8f6a-07731e1a4a91",
+        "cases-api-secret-7Qw2~Lr9",
+    );
+    let vault = alice_via(pp, cases_api, "https://vault.azure.net/user_impersonation").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, c) = call(pp, &vault).await;
+    refused(s, &c, "The audience 'https://vault.azure.net");
+
+    let altered = |f: &dyn Fn(&mut Value)| {
+        let mut c = claims.clone();
+        f(&mut c);
+        resign(&env.run_dir, &kid, &c)
+    };
+    let (s, c) = call(
+        pp,
+        &altered(&|c| c["iss"] = json!("https://login.microsoftonline.com/contoso.evil/v2.0")),
+    )
+    .await;
+    refused(s, &c, "The issuer");
+    let other_tenant = "11111111-2222-4333-8444-555555555555";
+    let (s, c) = call(
+        pp,
+        &altered(&|c| {
+            c["tid"] = json!(other_tenant);
+            c["iss"] = json!(format!(
+                "https://login.microsoftonline.com/{other_tenant}/v2.0"
+            ));
+        }),
+    )
+    .await;
+    refused(s, &c, "The issuer");
+    let (s, c) = call(pp, &altered(&|c| c["tid"] = json!(other_tenant))).await;
+    refused(s, &c, "tenant");
+    let now = claims["iat"].as_i64().unwrap();
+    let (s, c) = call(
+        pp,
+        &altered(&|c| {
+            c["nbf"] = json!(now + 3600);
+        }),
+    )
+    .await;
+    refused(s, &c, "not valid before");
+    let (s, c) = call(
+        pp,
+        &altered(&|c| {
+            c["exp"] = json!(now - 3600);
+            c["nbf"] = json!(now - 7200);
+        }),
+    )
+    .await;
+    refused(s, &c, "expired");
+
+    // alg none, and HS256 keyed with the public certificate (the classic confusion attack).
+    let mut none = header.clone();
+    none["alg"] = json!("none");
+    let (s, c) = call(pp, &unsigned(&none, &claims)).await;
+    refused(s, &c, "algorithm");
+    let jwks: Value = pp
+        .get(format!(
+            "https://login.microsoftonline.com/{TENANT}/discovery/v2.0/keys"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let x5c = jwks["keys"][0]["x5c"][0].as_str().unwrap().to_string();
+    let mut hs = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    hs.kid = Some(kid.clone());
+    let hs_token = jsonwebtoken::encode(
+        &hs,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(x5c.as_bytes()),
+    )
+    .unwrap();
+    let (s, c) = call(pp, &hs_token).await;
+    refused(s, &c, "algorithm");
+
+    // A kid Entra never published.
+    let (s, c) = call(pp, &resign(&env.run_dir, "not-a-published-kid", &claims)).await;
+    refused(s, &c, "signature key was not found");
+
+    // An id token of the same sign-in.
+    let with_id = alice(pp, "openid profile api://contoso-cases/Cases.Read").await;
+    let id_token = with_id["id_token"]
+        .as_str()
+        .expect("an id token")
+        .to_string();
+    let (s, c) = call(pp, &id_token).await;
+    assert_eq!(s, 401, "{c}");
+
+    // Expiry through the shared clock: the real token stops working after its lifetime.
+    let control = env.running.ready().control_url.clone();
+    reqwest::Client::new()
+        .post(format!("{control}/clock/shift"))
+        .json(&json!({"seconds": 3 * 3600}))
+        .send()
+        .await
+        .unwrap();
+    let (s, c) = call(pp, &good).await;
+    refused(s, &c, "expired");
+    env.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_without_the_scope_or_role_get_403_insufficient_scope() {
+    let Some(env) = start().await else { return };
+    // ops-automation has no app role on cases-api: its app-only token carries no roles.
+    let body = token_response(
+        &env.pp,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", OPS.0),
+            ("client_secret", OPS.1),
+            ("scope", "api://contoso-cases/.default"),
+        ],
+    )
+    .await;
+    let (s, c) = call(&env.pp, body["access_token"].as_str().unwrap()).await;
+    assert_eq!(s, 403, "{c}");
+    assert!(c.contains("error=\"insufficient_scope\""), "{c}");
+    env.running.stop().await.unwrap();
+}
