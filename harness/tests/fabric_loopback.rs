@@ -32,7 +32,10 @@ async fn flow_log_shows_the_prod_path_never_crossed_the_internet() {
     let h = f.handle();
     let mut prod = Vec::new();
     for host in ["pp-prod-westus", "pp-prod-eastus"] {
-        prod.extend(h.flows(&FlowFilter { src_host: Some(host.into()), ..Default::default() }));
+        prod.extend(h.flows(&FlowFilter {
+            src_host: Some(host.into()),
+            ..Default::default()
+        }));
     }
     assert_eq!(prod.iter().filter(|r| r.state == FlowState::B).count(), 4);
     let ends: Vec<_> = prod.iter().filter(|r| r.state == FlowState::E).collect();
@@ -47,14 +50,29 @@ async fn flow_log_shows_the_prod_path_never_crossed_the_internet() {
         assert_eq!((e.bytes_sent, e.bytes_received), (5, 5), "{e:?}");
         assert!(e.tuple().ends_with(",O,E,NX,1,5,1,5"), "{}", e.tuple());
     }
-    let denied = h.flows(&FlowFilter { src_host: Some("internet".into()), state: Some(FlowState::D), ..Default::default() });
+    let denied = h.flows(&FlowFilter {
+        src_host: Some("internet".into()),
+        state: Some(FlowState::D),
+        ..Default::default()
+    });
     assert_eq!(denied.len(), 1);
     assert_eq!(denied[0].rule, "no_route");
     assert_eq!(denied[0].src.to_string(), "203.0.113.10");
     let m = h.metrics();
-    assert!(m.contains("ppvnet_fabric_flows_total{src_host=\"pp-prod-eastus\",decision=\"allow\"} 2"), "{m}");
-    assert!(m.contains("ppvnet_fabric_denies_total{src_host=\"internet\",reason=\"no_route\"} 1"), "{m}");
-    assert!(m.contains("ppvnet_fabric_bytes_total{host=\"pe-kv-contoso-prod\",direction=\"received\"} 10"), "{m}");
+    assert!(
+        m.contains("ppvnet_fabric_flows_total{src_host=\"pp-prod-eastus\",decision=\"allow\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("ppvnet_fabric_denies_total{src_host=\"internet\",reason=\"no_route\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "ppvnet_fabric_bytes_total{host=\"pe-kv-contoso-prod\",direction=\"received\"} 10"
+        ),
+        "{m}"
+    );
     f.teardown().await.unwrap();
 }
 
@@ -66,15 +84,28 @@ async fn flow_log_is_written_as_json_lines() {
     let f = ppvnet::fabric::Fabric::materialize_with(
         &l,
         FabricKind::Loopback,
-        ppvnet::fabric::FabricOptions { drop_hold: std::time::Duration::from_millis(100), flow_log_file: Some(path.clone()) },
+        ppvnet::fabric::FabricOptions {
+            drop_hold: std::time::Duration::from_millis(100),
+            flow_log_file: Some(path.clone()),
+        },
     )
     .await
     .unwrap();
     let faces = echo_on_every_face(&f);
-    assert!(echoes(&f, "pp-prod-westus", addr_of(&faces, Face::PrivateEndpoint("pe-kv-contoso-prod".into()))).await);
+    assert!(
+        echoes(
+            &f,
+            "pp-prod-westus",
+            addr_of(&faces, Face::PrivateEndpoint("pe-kv-contoso-prod".into()))
+        )
+        .await
+    );
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let text = std::fs::read_to_string(&path).unwrap();
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert_eq!(lines[0]["state"], "B");
     assert_eq!(lines[1]["state"], "E");
@@ -94,21 +125,47 @@ async fn control_router_changes_the_running_fabric() {
     tokio::spawn(async move { axum::serve(listener, app).await });
     let c = reqwest::Client::builder().no_proxy().build().unwrap();
 
-    let r = c.post(format!("{base}/peerings/between/vnet-prod-westus/vnet-prod-eastus")).json(&serde_json::json!({"enabled": false})).send().await.unwrap();
+    let r = c
+        .post(format!(
+            "{base}/peerings/between/vnet-prod-westus/vnet-prod-eastus"
+        ))
+        .json(&serde_json::json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let names: serde_json::Value = r.json().await.unwrap();
     assert_eq!(names["peerings"].as_array().unwrap().len(), 2);
     assert!(!echoes(&f, "pp-prod-eastus", kv).await);
     let d: serde_json::Value = c
-        .get(format!("{base}/decide?from=pp-prod-eastus&service=kv-contoso-prod&face=pe-kv-contoso-prod"))
-        .send().await.unwrap().json().await.unwrap();
+        .get(format!(
+            "{base}/decide?from=pp-prod-eastus&service=kv-contoso-prod&face=pe-kv-contoso-prod"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(d["decision"], "deny");
     assert_eq!(d["reason"]["kind"], "no_route");
     assert_eq!(d["behaviour"], "drop");
-    let r = c.post(format!("{base}/peerings/prod-westus-to-eastus")).json(&serde_json::json!({"enabled": true})).send().await.unwrap();
+    let r = c
+        .post(format!("{base}/peerings/prod-westus-to-eastus"))
+        .json(&serde_json::json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
-    assert!(!echoes(&f, "pp-prod-eastus", kv).await, "one direction is not enough");
-    c.post(format!("{base}/peerings/prod-eastus-to-westus")).json(&serde_json::json!({"enabled": true})).send().await.unwrap();
+    assert!(
+        !echoes(&f, "pp-prod-eastus", kv).await,
+        "one direction is not enough"
+    );
+    c.post(format!("{base}/peerings/prod-eastus-to-westus"))
+        .json(&serde_json::json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
     assert!(echoes(&f, "pp-prod-eastus", kv).await);
 
     // NSG rules: Azure's checks, then effect, then removal.
@@ -117,7 +174,13 @@ async fn control_router_changes_the_running_fabric() {
         .send().await.unwrap();
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("Rules cannot have the same Priority and Direction"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Rules cannot have the same Priority and Direction"),
+        "{body}"
+    );
     let r = c.post(format!("{base}/nsgs/nsg-pe-prod/rules"))
         .json(&serde_json::json!({"name": "DenyEastus", "priority": 90, "direction": "Inbound", "access": "Deny"}))
         .send().await.unwrap();
@@ -126,40 +189,143 @@ async fn control_router_changes_the_running_fabric() {
         .json(&serde_json::json!({"name": "DenyEastus", "priority": 101, "direction": "Inbound", "access": "Deny", "sourceAddressPrefixes": ["10.20.0.0/16"]}))
         .send().await.unwrap();
     assert_eq!(r.status(), 201);
-    assert!(echoes(&f, "pp-prod-eastus", kv).await, "priority 100 allow still wins");
-    let r = c.delete(format!("{base}/nsgs/nsg-pe-prod/rules/AllowVnetHttpsInbound")).send().await.unwrap();
+    assert!(
+        echoes(&f, "pp-prod-eastus", kv).await,
+        "priority 100 allow still wins"
+    );
+    let r = c
+        .delete(format!(
+            "{base}/nsgs/nsg-pe-prod/rules/AllowVnetHttpsInbound"
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(!echoes(&f, "pp-prod-eastus", kv).await);
-    assert!(!echoes(&f, "pp-prod-westus", kv).await, "DenyAllOtherInbound now applies to westus too");
-    let r = c.delete(format!("{base}/nsgs/nsg-pe-prod/rules/NoSuchRule")).send().await.unwrap();
+    assert!(
+        !echoes(&f, "pp-prod-westus", kv).await,
+        "DenyAllOtherInbound now applies to westus too"
+    );
+    let r = c
+        .delete(format!("{base}/nsgs/nsg-pe-prod/rules/NoSuchRule"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
-    let r = c.post(format!("{base}/nsgs/nsg-pe-prod/rules")).body("{").header("content-type", "application/json").send().await.unwrap();
+    let r = c
+        .post(format!("{base}/nsgs/nsg-pe-prod/rules"))
+        .body("{")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
 
     // Region outage and active region.
-    let r: serde_json::Value = c.post(format!("{base}/regions/westus/outage")).json(&serde_json::json!({"down": true})).send().await.unwrap().json().await.unwrap();
-    assert!(r["failovers"].as_array().unwrap().contains(&serde_json::json!(["prod", "eastus"])), "{r}");
-    let e: serde_json::Value = c.get(format!("{base}/environments/prod")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(e, serde_json::json!({"active_region": "eastus", "host": "pp-prod-eastus"}));
-    let r = c.post(format!("{base}/environments/prod/active-region")).json(&serde_json::json!({"region": "westus"})).send().await.unwrap();
+    let r: serde_json::Value = c
+        .post(format!("{base}/regions/westus/outage"))
+        .json(&serde_json::json!({"down": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        r["failovers"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!(["prod", "eastus"])),
+        "{r}"
+    );
+    let e: serde_json::Value = c
+        .get(format!("{base}/environments/prod"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        e,
+        serde_json::json!({"active_region": "eastus", "host": "pp-prod-eastus"})
+    );
+    let r = c
+        .post(format!("{base}/environments/prod/active-region"))
+        .json(&serde_json::json!({"region": "westus"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    c.post(format!("{base}/regions/westus/outage")).json(&serde_json::json!({"down": false})).send().await.unwrap();
-    let r = c.post(format!("{base}/environments/prod/active-region")).json(&serde_json::json!({"region": "westus"})).send().await.unwrap();
+    c.post(format!("{base}/regions/westus/outage"))
+        .json(&serde_json::json!({"down": false}))
+        .send()
+        .await
+        .unwrap();
+    let r = c
+        .post(format!("{base}/environments/prod/active-region"))
+        .json(&serde_json::json!({"region": "westus"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
-    let r = c.post(format!("{base}/regions/mars/outage")).json(&serde_json::json!({"down": true})).send().await.unwrap();
+    let r = c
+        .post(format!("{base}/regions/mars/outage"))
+        .json(&serde_json::json!({"down": true}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
 
-    let state: serde_json::Value = c.get(format!("{base}/state")).send().await.unwrap().json().await.unwrap();
+    let state: serde_json::Value = c
+        .get(format!("{base}/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let rules = state["nsgs"]["nsg-pe-prod"].as_array().unwrap();
     assert!(rules.iter().any(|r| r["name"] == "DenyEastus"));
-    let res: serde_json::Value = c.get(format!("{base}/resolve?from=pp-prod-eastus&name=kv-contoso-prod.vault.azure.net")).send().await.unwrap().json().await.unwrap();
+    let res: serde_json::Value = c
+        .get(format!(
+            "{base}/resolve?from=pp-prod-eastus&name=kv-contoso-prod.vault.azure.net"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(res["face"], "pe-kv-contoso-prod");
-    let flows: Vec<serde_json::Value> = c.get(format!("{base}/flows?src_host=pp-prod-eastus&state=D")).send().await.unwrap().json().await.unwrap();
+    let flows: Vec<serde_json::Value> = c
+        .get(format!("{base}/flows?src_host=pp-prod-eastus&state=D"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(!flows.is_empty());
-    assert!(flows.iter().all(|r| r["tuple"].as_str().unwrap().contains(",6,O,D,")), "{flows:?}");
+    assert!(
+        flows
+            .iter()
+            .all(|r| r["tuple"].as_str().unwrap().contains(",6,O,D,")),
+        "{flows:?}"
+    );
     let m = c.get(format!("{base}/metrics")).send().await.unwrap();
-    assert!(m.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
-    assert!(m.text().await.unwrap().contains("ppvnet_fabric_denies_total{src_host=\"pp-prod-eastus\""));
+    assert!(
+        m.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert!(
+        m.text()
+            .await
+            .unwrap()
+            .contains("ppvnet_fabric_denies_total{src_host=\"pp-prod-eastus\"")
+    );
     f.teardown().await.unwrap();
 }
 
@@ -172,33 +338,53 @@ async fn http_client_of_a_host_resolves_by_its_dns_view_and_keeps_its_identity()
     let f = fabric(&l, FabricKind::Loopback).await;
     let dir = tempfile::tempdir().unwrap();
     let pki = ppvnet::pki::Pki::create(dir.path(), "fabric-test").unwrap();
-    let leaf = pki.leaf(&["kv-contoso-prod.vault.azure.net".to_string()], &[]).unwrap();
+    let leaf = pki
+        .leaf(&["kv-contoso-prod.vault.azure.net".to_string()], &[])
+        .unwrap();
     let tls = pki.server_config(&leaf).unwrap();
     let directory = f.peer_directory();
     let router = axum::Router::new().route(
         "/",
-        axum::routing::get(move |Extension(ingress): Extension<Ingress>, ConnectInfo(peer): ConnectInfo<SocketAddr>| {
-            let d = directory.clone();
-            async move {
-                let p = d.peer(peer);
-                let face = match ingress {
-                    Ingress::Public => "public".to_string(),
-                    Ingress::PrivateEndpoint { name } => name,
-                };
-                format!("{face} {} {}", p.host.unwrap_or_default(), p.address)
-            }
-        }),
+        axum::routing::get(
+            move |Extension(ingress): Extension<Ingress>,
+                  ConnectInfo(peer): ConnectInfo<SocketAddr>| {
+                let d = directory.clone();
+                async move {
+                    let p = d.peer(peer);
+                    let face = match ingress {
+                        Ingress::Public => "public".to_string(),
+                        Ingress::PrivateEndpoint { name } => name,
+                    };
+                    format!("{face} {} {}", p.host.unwrap_or_default(), p.address)
+                }
+            },
+        ),
     );
     let mut endpoints = Vec::new();
-    for face in [Face::Public, Face::PrivateEndpoint("pe-kv-contoso-prod".into())] {
+    for face in [
+        Face::Public,
+        Face::PrivateEndpoint("pe-kv-contoso-prod".into()),
+    ] {
         let b = f.bind("kv-contoso-prod", &face).unwrap();
-        endpoints.push(Endpoint { listener: b.listener, ingress: b.ingress });
+        endpoints.push(Endpoint {
+            listener: b.listener,
+            ingress: b.ingress,
+        });
     }
-    tokio::spawn(ppvnet_common::serve(endpoints, router, Some(tls), std::future::pending()));
+    tokio::spawn(ppvnet_common::serve(
+        endpoints,
+        router,
+        Some(tls),
+        std::future::pending(),
+    ));
     let ca = pki.ca_pem().as_bytes().to_vec();
     let get = |host: &'static str| {
         let c = f.http_client(host, &ca).unwrap();
-        async move { c.get("https://kv-contoso-prod.vault.azure.net/").send().await }
+        async move {
+            c.get("https://kv-contoso-prod.vault.azure.net/")
+                .send()
+                .await
+        }
     };
     let eastus = get("pp-prod-eastus").await.unwrap().text().await.unwrap();
     let ip = f.handle().oracle().hosts()["pp-prod-eastus"].address;

@@ -55,7 +55,13 @@ async fn peering_off_changes_matrix(kind: FabricKind) {
     let f = fabric(&l, kind).await;
     let faces = echo_on_every_face(&f);
     let h = f.handle();
-    let pe = |n: &str| faces.iter().find(|(_, face, _)| *face == Face::PrivateEndpoint(n.into())).unwrap().2;
+    let pe = |n: &str| {
+        faces
+            .iter()
+            .find(|(_, face, _)| *face == Face::PrivateEndpoint(n.into()))
+            .unwrap()
+            .2
+    };
     let kv = pe("pe-kv-contoso-prod");
     let api = pe("pe-cases-api-prod");
     assert!(echoes(&f, "pp-prod-eastus", kv).await);
@@ -64,9 +70,15 @@ async fn peering_off_changes_matrix(kind: FabricKind) {
     h.set_peering("prod-westus-to-eastus", false).await.unwrap();
     let (expected, actual) = matrices(&f, &faces).await;
     assert_same(&expected, &actual);
-    assert!(!echoes(&f, "pp-prod-eastus", kv).await, "eastus still reaches the westus vault endpoint");
+    assert!(
+        !echoes(&f, "pp-prod-eastus", kv).await,
+        "eastus still reaches the westus vault endpoint"
+    );
     assert!(!echoes(&f, "pp-prod-eastus", api).await);
-    assert!(echoes(&f, "pp-prod-westus", kv).await, "westus must keep its own endpoint");
+    assert!(
+        echoes(&f, "pp-prod-westus", kv).await,
+        "westus must keep its own endpoint"
+    );
 
     h.set_peering("prod-westus-to-eastus", true).await.unwrap();
     assert!(echoes(&f, "pp-prod-eastus", kv).await);

@@ -50,7 +50,9 @@ fn in_cidr(ip: [u8; 4], net: [u8; 4], len: u32) -> bool {
 
 fn ref_prefix(p: &str, ip: [u8; 4]) -> bool {
     let vnet = in_cidr(ip, [10, 10, 0, 0], 16) || in_cidr(ip, [10, 20, 0, 0], 16);
-    let private = in_cidr(ip, [10, 0, 0, 0], 8) || in_cidr(ip, [172, 16, 0, 0], 12) || in_cidr(ip, [192, 168, 0, 0], 16);
+    let private = in_cidr(ip, [10, 0, 0, 0], 8)
+        || in_cidr(ip, [172, 16, 0, 0], 12)
+        || in_cidr(ip, [192, 168, 0, 0], 16);
     match p {
         "*" => true,
         "VirtualNetwork" => vnet,
@@ -97,10 +99,16 @@ fn ref_matches(r: &NsgRule, f: &RefFlow) -> bool {
         _ => false,
     };
     proto
-        && r.source_address_prefixes.iter().any(|p| ref_prefix(p, f.src))
-        && r.destination_address_prefixes.iter().any(|p| ref_prefix(p, f.dst))
+        && r.source_address_prefixes
+            .iter()
+            .any(|p| ref_prefix(p, f.src))
+        && r.destination_address_prefixes
+            .iter()
+            .any(|p| ref_prefix(p, f.dst))
         && r.source_port_ranges.iter().any(|p| ref_port(p, f.sport))
-        && r.destination_port_ranges.iter().any(|p| ref_port(p, f.dport))
+        && r.destination_port_ranges
+            .iter()
+            .any(|p| ref_port(p, f.dport))
 }
 
 /// (access, rule name): the matching rule with the lowest priority number, found by a linear
@@ -110,12 +118,22 @@ fn reference(rules: &[NsgRule], dir: Direction, f: &RefFlow) -> (Access, String)
     let defaults: [(u32, bool, Access, &str); 3] = match dir {
         Direction::Inbound => [
             (65000, vnet_pair, Access::Allow, "AllowVnetInBound"),
-            (65001, f.src == [168, 63, 129, 16], Access::Allow, "AllowAzureLoadBalancerInBound"),
+            (
+                65001,
+                f.src == [168, 63, 129, 16],
+                Access::Allow,
+                "AllowAzureLoadBalancerInBound",
+            ),
             (65500, true, Access::Deny, "DenyAllInBound"),
         ],
         Direction::Outbound => [
             (65000, vnet_pair, Access::Allow, "AllowVnetOutBound"),
-            (65001, ref_prefix("Internet", f.dst), Access::Allow, "AllowInternetOutBound"),
+            (
+                65001,
+                ref_prefix("Internet", f.dst),
+                Access::Allow,
+                "AllowInternetOutBound",
+            ),
             (65500, true, Access::Deny, "DenyAllOutBound"),
         ],
     };
@@ -144,14 +162,20 @@ fn pick<'a, T>(rng: &mut StdRng, from: &'a [T]) -> &'a T {
 }
 
 fn some<T: Clone>(rng: &mut StdRng, from: &[T]) -> Vec<T> {
-    (0..rng.random_range(1..=3)).map(|_| pick(rng, from).clone()).collect()
+    (0..rng.random_range(1..=3))
+        .map(|_| pick(rng, from).clone())
+        .collect()
 }
 
 fn random_rules(rng: &mut StdRng) -> Vec<NsgRule> {
     let mut used = std::collections::HashSet::new();
     let mut rules = Vec::new();
     for i in 0..rng.random_range(0..12) {
-        let direction = if rng.random_bool(0.5) { Direction::Inbound } else { Direction::Outbound };
+        let direction = if rng.random_bool(0.5) {
+            Direction::Inbound
+        } else {
+            Direction::Outbound
+        };
         // Few distinct priorities so rules overlap and order matters.
         let priority = 100 + 100 * rng.random_range(0..20u32);
         if !used.insert((direction, priority)) {
@@ -161,11 +185,18 @@ fn random_rules(rng: &mut StdRng) -> Vec<NsgRule> {
             name: format!("r{i}"),
             priority,
             direction,
-            access: if rng.random_bool(0.5) { Access::Allow } else { Access::Deny },
+            access: if rng.random_bool(0.5) {
+                Access::Allow
+            } else {
+                Access::Deny
+            },
             protocol: pick(rng, PROTOCOLS).to_string(),
             source_address_prefixes: some(rng, PREFIXES).into_iter().map(String::from).collect(),
             source_port_ranges: some(rng, PORTS).into_iter().map(String::from).collect(),
-            destination_address_prefixes: some(rng, PREFIXES).into_iter().map(String::from).collect(),
+            destination_address_prefixes: some(rng, PREFIXES)
+                .into_iter()
+                .map(String::from)
+                .collect(),
             destination_port_ranges: some(rng, PORTS).into_iter().map(String::from).collect(),
         });
     }
@@ -175,7 +206,10 @@ fn random_rules(rng: &mut StdRng) -> Vec<NsgRule> {
 #[test]
 fn nsg_evaluation_agrees_with_the_reference_evaluator() {
     let tags = TagContext {
-        virtual_network: vec!["10.10.0.0/16".parse::<Ipv4Net>().unwrap(), "10.20.0.0/16".parse().unwrap()],
+        virtual_network: vec![
+            "10.10.0.0/16".parse::<Ipv4Net>().unwrap(),
+            "10.20.0.0/16".parse().unwrap(),
+        ],
         azure_active_directory: vec!["198.51.100.10/32".parse().unwrap()],
     };
     let mut rng = StdRng::seed_from_u64(0x5eed_6e76);
@@ -213,5 +247,8 @@ fn nsg_evaluation_agrees_with_the_reference_evaluator() {
         }
     }
     // The generator must exercise user rules, not only the defaults.
-    assert!(by_user_rule > cases / 10, "{by_user_rule} of {cases} decided by user rules");
+    assert!(
+        by_user_rule > cases / 10,
+        "{by_user_rule} of {cases} decided by user rules"
+    );
 }

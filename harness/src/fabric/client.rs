@@ -23,7 +23,11 @@ pub enum ResolveError {
     #[error("{name}: NXDOMAIN (as resolved from host {host})")]
     NxDomain { name: String, host: String },
     #[error("{name}: the {service} face {face} is not bound in the fabric")]
-    NotBound { name: String, service: String, face: String },
+    NotBound {
+        name: String,
+        service: String,
+        face: String,
+    },
     #[error(transparent)]
     Oracle(#[from] super::oracle::OracleError),
 }

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::flowlog::{FlowFilter, FlowLog, FlowRecord};
 use super::oracle::{Decision, NetworkState, Oracle, OracleError, Resolution};
-use super::{Face, FabricKind};
+use super::{FabricKind, Face};
 use crate::landscape::Landscape;
 use crate::scenario::model::NsgRule;
 
@@ -78,7 +78,13 @@ impl FabricHandle {
         self.with_oracle(Oracle::clone)
     }
 
-    pub fn decide(&self, from: &str, service: &str, face: &Face, port: u16) -> Result<Decision, OracleError> {
+    pub fn decide(
+        &self,
+        from: &str,
+        service: &str,
+        face: &Face,
+        port: u16,
+    ) -> Result<Decision, OracleError> {
         self.with_oracle(|o| o.decide(from, service, face, port))
     }
 
@@ -126,7 +132,8 @@ impl FabricHandle {
             let mut o = this.0.oracle.write().unwrap_or_else(|e| e.into_inner());
             let r = f(&mut o)?;
             if let Some(e) = this.0.enforcer.get() {
-                e.apply(&o).map_err(|e| ControlError::Apply(format!("{e:#}")))?;
+                e.apply(&o)
+                    .map_err(|e| ControlError::Apply(format!("{e:#}")))?;
             }
             Ok(r)
         };
@@ -147,7 +154,12 @@ impl FabricHandle {
     }
 
     /// Turns every peering between two vNets (both directions) on or off.
-    pub async fn set_peering_between(&self, a: &str, b: &str, enabled: bool) -> Result<Vec<String>, ControlError> {
+    pub async fn set_peering_between(
+        &self,
+        a: &str,
+        b: &str,
+        enabled: bool,
+    ) -> Result<Vec<String>, ControlError> {
         let (a, b) = (a.to_string(), b.to_string());
         self.change(move |o| {
             let names: Vec<String> = o
@@ -178,12 +190,21 @@ impl FabricHandle {
     }
 
     /// Starts or ends a Power Platform outage of a region; returns the failovers it caused.
-    pub async fn set_region_outage(&self, region: &str, down: bool) -> Result<Vec<(String, String)>, ControlError> {
+    pub async fn set_region_outage(
+        &self,
+        region: &str,
+        down: bool,
+    ) -> Result<Vec<(String, String)>, ControlError> {
         let region = region.to_string();
-        self.change(move |o| o.set_region_outage(&region, down)).await
+        self.change(move |o| o.set_region_outage(&region, down))
+            .await
     }
 
-    pub async fn set_active_region(&self, environment: &str, region: &str) -> Result<(), ControlError> {
+    pub async fn set_active_region(
+        &self,
+        environment: &str,
+        region: &str,
+    ) -> Result<(), ControlError> {
         let (e, r) = (environment.to_string(), region.to_string());
         self.change(move |o| o.set_active_region(&e, &r)).await
     }
@@ -209,7 +230,11 @@ impl IntoResponse for ControlError {
                 error(StatusCode::BAD_REQUEST, "InvalidRequest", self.to_string())
             }
             ControlError::Oracle(_) => error(StatusCode::NOT_FOUND, "NotFound", self.to_string()),
-            ControlError::Apply(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "ApplyFailed", self.to_string()),
+            ControlError::Apply(_) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ApplyFailed",
+                self.to_string(),
+            ),
         }
     }
 }
@@ -274,7 +299,10 @@ fn bad_body(e: axum::extract::rejection::JsonRejection) -> Response {
 /// name) or 500 (the fabric could not apply a change).
 pub fn control_router(handle: FabricHandle) -> Router {
     Router::new()
-        .route("/state", get(|State(h): State<FabricHandle>| async move { Json(h.state()) }))
+        .route(
+            "/state",
+            get(|State(h): State<FabricHandle>| async move { Json(h.state()) }),
+        )
         .route("/peerings/{name}", post(peering))
         .route("/peerings/between/{a}/{b}", post(peering_between))
         .route("/nsgs/{nsg}/rules", post(add_rule))
@@ -291,7 +319,11 @@ pub fn control_router(handle: FabricHandle) -> Router {
 
 type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
-async fn peering(State(h): State<FabricHandle>, Path(name): Path<String>, body: JsonBody<Enabled>) -> Response {
+async fn peering(
+    State(h): State<FabricHandle>,
+    Path(name): Path<String>,
+    body: JsonBody<Enabled>,
+) -> Response {
     let Json(b) = match body {
         Ok(b) => b,
         Err(e) => return bad_body(e),
@@ -317,7 +349,11 @@ async fn peering_between(
     }
 }
 
-async fn add_rule(State(h): State<FabricHandle>, Path(nsg): Path<String>, body: JsonBody<NsgRule>) -> Response {
+async fn add_rule(
+    State(h): State<FabricHandle>,
+    Path(nsg): Path<String>,
+    body: JsonBody<NsgRule>,
+) -> Response {
     let Json(rule) = match body {
         Ok(b) => b,
         Err(e) => return bad_body(e),
@@ -328,14 +364,21 @@ async fn add_rule(State(h): State<FabricHandle>, Path(nsg): Path<String>, body: 
     }
 }
 
-async fn remove_rule(State(h): State<FabricHandle>, Path((nsg, rule)): Path<(String, String)>) -> Response {
+async fn remove_rule(
+    State(h): State<FabricHandle>,
+    Path((nsg, rule)): Path<(String, String)>,
+) -> Response {
     match h.remove_nsg_rule(&nsg, &rule).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn outage(State(h): State<FabricHandle>, Path(region): Path<String>, body: JsonBody<Outage>) -> Response {
+async fn outage(
+    State(h): State<FabricHandle>,
+    Path(region): Path<String>,
+    body: JsonBody<Outage>,
+) -> Response {
     let Json(b) = match body {
         Ok(b) => b,
         Err(e) => return bad_body(e),

@@ -158,7 +158,10 @@ impl FlowLog {
             FlowState::D => {
                 *c.flows.entry((r.src_host.clone(), "deny")).or_default() += 1;
                 *c.denies
-                    .entry((r.src_host.clone(), deny_reason.unwrap_or("unspecified").into()))
+                    .entry((
+                        r.src_host.clone(),
+                        deny_reason.unwrap_or("unspecified").into(),
+                    ))
                     .or_default() += 1;
             }
             FlowState::C | FlowState::E => {
@@ -196,7 +199,9 @@ impl FlowLog {
         let g = self.lock();
         let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
         let mut out = String::new();
-        out.push_str("# HELP ppvnet_fabric_flows_total Connection attempts by source host and decision.\n");
+        out.push_str(
+            "# HELP ppvnet_fabric_flows_total Connection attempts by source host and decision.\n",
+        );
         out.push_str("# TYPE ppvnet_fabric_flows_total counter\n");
         for ((h, d), n) in &g.counters.flows {
             out.push_str(&format!(
@@ -267,11 +272,26 @@ mod tests {
         log.record(rec(FlowState::E, 100, 40), None);
         log.record(rec(FlowState::D, 0, 0), Some("nsg_inbound"));
         let m = log.metrics();
-        assert!(m.contains("ppvnet_fabric_flows_total{src_host=\"a\",decision=\"allow\"} 1"), "{m}");
-        assert!(m.contains("ppvnet_fabric_flows_total{src_host=\"a\",decision=\"deny\"} 1"), "{m}");
-        assert!(m.contains("ppvnet_fabric_denies_total{src_host=\"a\",reason=\"nsg_inbound\"} 1"), "{m}");
-        assert!(m.contains("ppvnet_fabric_bytes_total{host=\"a\",direction=\"sent\"} 100"), "{m}");
-        assert!(m.contains("ppvnet_fabric_bytes_total{host=\"b\",direction=\"sent\"} 40"), "{m}");
+        assert!(
+            m.contains("ppvnet_fabric_flows_total{src_host=\"a\",decision=\"allow\"} 1"),
+            "{m}"
+        );
+        assert!(
+            m.contains("ppvnet_fabric_flows_total{src_host=\"a\",decision=\"deny\"} 1"),
+            "{m}"
+        );
+        assert!(
+            m.contains("ppvnet_fabric_denies_total{src_host=\"a\",reason=\"nsg_inbound\"} 1"),
+            "{m}"
+        );
+        assert!(
+            m.contains("ppvnet_fabric_bytes_total{host=\"a\",direction=\"sent\"} 100"),
+            "{m}"
+        );
+        assert!(
+            m.contains("ppvnet_fabric_bytes_total{host=\"b\",direction=\"sent\"} 40"),
+            "{m}"
+        );
         let denied = log.query(&FlowFilter {
             state: Some(FlowState::D),
             ..Default::default()

@@ -28,8 +28,8 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
 
 use super::flowlog::{FlowRecord, FlowState, now_ms};
-use super::oracle::{Decision, Denial, DenyReason, Route};
-use super::{BoundFace, Face, FabricHandle, FabricOptions, HostEntry};
+use super::oracle::{Decision, Denial};
+use super::{BoundFace, FabricHandle, FabricOptions, Face, HostEntry};
 
 /// Port of the marker socket that claims a /16 block.
 const CLAIM_PORT: u16 = 47_999;
@@ -154,7 +154,10 @@ impl LoopbackFabric {
             faces,
             next_internal: Mutex::new(1),
             directory: Arc::new(LoopbackPeers {
-                by_host: by_real.iter().map(|(ip, (h, _, _))| (h.clone(), *ip)).collect(),
+                by_host: by_real
+                    .iter()
+                    .map(|(ip, (h, _, _))| (h.clone(), *ip))
+                    .collect(),
                 by_real,
             }),
             drop_hold: options.drop_hold,
@@ -184,14 +187,18 @@ impl LoopbackFabric {
             Some(p) => TcpListener::bind((ip, p))?,
             None => match TcpListener::bind((ip, 443)) {
                 Ok(l) => l,
-                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => TcpListener::bind((ip, 0))?,
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    TcpListener::bind((ip, 0))?
+                }
                 Err(e) => return Err(e),
             },
         };
         let internal_ip = {
             let mut n = self.next_internal.lock().unwrap_or_else(|e| e.into_inner());
             if *n == 255 {
-                return Err(io::Error::other("the loopback fabric ran out of internal addresses"));
+                return Err(io::Error::other(
+                    "the loopback fabric ran out of internal addresses",
+                ));
             }
             *n += 1;
             Ipv4Addr::new(127, self.block, 3, *n - 1)
@@ -251,16 +258,29 @@ impl LoopbackFabric {
             .collect()
     }
 
-    pub fn http_client(&self, from_host: &str, root_ca_pem: &[u8]) -> anyhow::Result<reqwest::Client> {
+    pub fn http_client(
+        &self,
+        from_host: &str,
+        root_ca_pem: &[u8],
+    ) -> anyhow::Result<reqwest::Client> {
         let ip = self
             .host_ip(from_host)
             .ok_or_else(|| anyhow::anyhow!("host '{from_host}' is not part of the landscape"))?;
-        super::client::build(self.handle.clone(), from_host, Some(IpAddr::V4(ip)), None, root_ca_pem)
+        super::client::build(
+            self.handle.clone(),
+            from_host,
+            Some(IpAddr::V4(ip)),
+            None,
+            root_ca_pem,
+        )
     }
 
     pub async fn connect(&self, from_host: &str, to: SocketAddr) -> io::Result<TcpStream> {
         let ip = self.host_ip(from_host).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, format!("unknown host '{from_host}'"))
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("unknown host '{from_host}'"),
+            )
         })?;
         let socket = TcpSocket::new_v4()?;
         socket.bind(SocketAddr::new(IpAddr::V4(ip), 0))?;
@@ -287,7 +307,11 @@ struct RelayContext {
     drop_hold: Duration,
 }
 
-async fn relay_loop(listener: tokio::net::TcpListener, ctx: Arc<RelayContext>, mut stop: watch::Receiver<bool>) {
+async fn relay_loop(
+    listener: tokio::net::TcpListener,
+    ctx: Arc<RelayContext>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -307,24 +331,6 @@ async fn relay_loop(listener: tokio::net::TcpListener, ctx: Arc<RelayContext>, m
     conns.abort_all();
 }
 
-fn rule_label(d: &Decision) -> String {
-    match d {
-        Decision::Allow { route, .. } => match route {
-            Route::SameVnet { .. } => "same_vnet".into(),
-            Route::Peering { from, to } => format!("peering:{from}->{to}"),
-            Route::Internet => "internet".into(),
-            Route::NatGateway { name } => format!("nat_gateway:{name}"),
-            Route::DefaultOutbound => "default_outbound".into(),
-            Route::ServiceTag { tag } => format!("service_tag:{tag}"),
-            Route::Local => "local".into(),
-        },
-        Decision::Deny { reason, .. } => match reason {
-            DenyReason::NsgOutbound { rule, .. } | DenyReason::NsgInbound { rule, .. } => rule.clone(),
-            other => other.kind().into(),
-        },
-    }
-}
-
 async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) {
     // Clients outside the address plan (127.0.0.1: a tool on the machine) are the internet.
     let src_host = ctx
@@ -333,7 +339,13 @@ async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) 
         .unwrap_or(crate::landscape::INTERNET)
         .to_string();
     let decided = ctx.handle.with_oracle(|o| {
-        let d = o.decide_flow(&src_host, peer.port(), &ctx.service, &ctx.face, ctx.azure_port)?;
+        let d = o.decide_flow(
+            &src_host,
+            peer.port(),
+            &ctx.service,
+            &ctx.face,
+            ctx.azure_port,
+        )?;
         let src = o.host(&src_host)?.clone();
         let (dst, _) = o.face_address(&ctx.service, &ctx.face)?;
         Ok::<_, super::oracle::OracleError>((d, src, dst))
@@ -357,7 +369,11 @@ async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) 
         sport: peer.port(),
         dport: ctx.azure_port,
         proto: 6,
-        direction: if src.subnet.is_some() || ctx.face == Face::Public { 'O' } else { 'I' },
+        direction: if src.subnet.is_some() || ctx.face == Face::Public {
+            'O'
+        } else {
+            'I'
+        },
         state: FlowState::B,
         src_host: src_host.clone(),
         dst_host: match &ctx.face {
@@ -365,7 +381,7 @@ async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) 
             Face::Public => format!("public:{}", ctx.service),
         },
         service: ctx.service.clone(),
-        rule: rule_label(&decision),
+        rule: decision.label(),
         packets_sent: 0,
         bytes_sent: 0,
         packets_received: 0,
@@ -397,7 +413,10 @@ async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) 
             let server = match upstream.await {
                 Ok(s) => s,
                 Err(e) => {
-                    tracing::warn!("relay for {}: service listener unreachable: {e}", ctx.service);
+                    tracing::warn!(
+                        "relay for {}: service listener unreachable: {e}",
+                        ctx.service
+                    );
                     reset(&client);
                     return;
                 }
@@ -443,7 +462,10 @@ async fn splice(client: TcpStream, server: TcpStream) -> ((u64, u64), (u64, u64)
     tokio::join!(pump(cr, sw), pump(sr, cw))
 }
 
-async fn pump(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf) -> (u64, u64) {
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+) -> (u64, u64) {
     let mut buf = vec![0u8; 16 * 1024];
     let (mut bytes, mut segments) = (0u64, 0u64);
     loop {

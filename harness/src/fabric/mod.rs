@@ -213,7 +213,11 @@ impl Fabric {
 
     /// An HTTP client whose connections originate from `from_host` and whose names resolve by
     /// that host's DNS view (private endpoint inside a linked vNet, public address elsewhere).
-    pub fn http_client(&self, from_host: &str, root_ca_pem: &[u8]) -> anyhow::Result<reqwest::Client> {
+    pub fn http_client(
+        &self,
+        from_host: &str,
+        root_ca_pem: &[u8],
+    ) -> anyhow::Result<reqwest::Client> {
         match &self.backend {
             Backend::Loopback(f) => f.http_client(from_host, root_ca_pem),
             Backend::Netns(f) => f.http_client(from_host, root_ca_pem),
@@ -222,7 +226,11 @@ impl Fabric {
 
     /// Opens a TCP connection from `from_host` to a real address of the fabric (what a client
     /// program on that host would do). Denied connections fail as the fabric makes them fail.
-    pub async fn connect(&self, from_host: &str, to: SocketAddr) -> io::Result<tokio::net::TcpStream> {
+    pub async fn connect(
+        &self,
+        from_host: &str,
+        to: SocketAddr,
+    ) -> io::Result<tokio::net::TcpStream> {
         match &self.backend {
             Backend::Loopback(f) => f.connect(from_host, to).await,
             Backend::Netns(f) => f.connect(from_host, to).await,

@@ -66,13 +66,37 @@ pub fn default_rules(direction: Direction) -> Vec<NsgRule> {
     };
     match direction {
         Direction::Inbound => vec![
-            rule("AllowVnetInBound", 65000, Access::Allow, "VirtualNetwork", "VirtualNetwork"),
-            rule("AllowAzureLoadBalancerInBound", 65001, Access::Allow, "AzureLoadBalancer", "*"),
+            rule(
+                "AllowVnetInBound",
+                65000,
+                Access::Allow,
+                "VirtualNetwork",
+                "VirtualNetwork",
+            ),
+            rule(
+                "AllowAzureLoadBalancerInBound",
+                65001,
+                Access::Allow,
+                "AzureLoadBalancer",
+                "*",
+            ),
             rule("DenyAllInBound", 65500, Access::Deny, "*", "*"),
         ],
         Direction::Outbound => vec![
-            rule("AllowVnetOutBound", 65000, Access::Allow, "VirtualNetwork", "VirtualNetwork"),
-            rule("AllowInternetOutBound", 65001, Access::Allow, "*", "Internet"),
+            rule(
+                "AllowVnetOutBound",
+                65000,
+                Access::Allow,
+                "VirtualNetwork",
+                "VirtualNetwork",
+            ),
+            rule(
+                "AllowInternetOutBound",
+                65001,
+                Access::Allow,
+                "*",
+                "Internet",
+            ),
             rule("DenyAllOutBound", 65500, Access::Deny, "*", "*"),
         ],
     }
@@ -141,7 +165,12 @@ pub fn rule_matches(rule: &NsgRule, flow: &Flow, tags: &TagContext) -> bool {
 }
 
 /// Evaluates the user rules of one NSG plus Azure's defaults for a direction.
-pub fn evaluate(rules: &[NsgRule], direction: Direction, flow: &Flow, tags: &TagContext) -> RuleVerdict {
+pub fn evaluate(
+    rules: &[NsgRule],
+    direction: Direction,
+    flow: &Flow,
+    tags: &TagContext,
+) -> RuleVerdict {
     let mut ordered: Vec<NsgRule> = rules
         .iter()
         .filter(|r| r.direction == direction)
@@ -171,7 +200,10 @@ mod tests {
 
     fn tags() -> TagContext {
         TagContext {
-            virtual_network: vec!["10.10.0.0/16".parse().unwrap(), "10.20.0.0/16".parse().unwrap()],
+            virtual_network: vec![
+                "10.10.0.0/16".parse().unwrap(),
+                "10.20.0.0/16".parse().unwrap(),
+            ],
             azure_active_directory: vec!["198.51.100.10/32".parse().unwrap()],
         }
     }
@@ -189,22 +221,56 @@ mod tests {
     #[test]
     fn defaults_allow_vnet_and_deny_internet_inbound() {
         let t = tags();
-        let v = evaluate(&[], Direction::Inbound, &tcp("10.20.1.4", "10.10.2.4", 443), &t);
-        assert_eq!((v.access, v.rule.as_str()), (Access::Allow, "AllowVnetInBound"));
-        let v = evaluate(&[], Direction::Inbound, &tcp("203.0.113.10", "10.10.2.4", 443), &t);
-        assert_eq!((v.access, v.rule.as_str()), (Access::Deny, "DenyAllInBound"));
-        let v = evaluate(&[], Direction::Inbound, &tcp("168.63.129.16", "10.10.2.4", 80), &t);
+        let v = evaluate(
+            &[],
+            Direction::Inbound,
+            &tcp("10.20.1.4", "10.10.2.4", 443),
+            &t,
+        );
+        assert_eq!(
+            (v.access, v.rule.as_str()),
+            (Access::Allow, "AllowVnetInBound")
+        );
+        let v = evaluate(
+            &[],
+            Direction::Inbound,
+            &tcp("203.0.113.10", "10.10.2.4", 443),
+            &t,
+        );
+        assert_eq!(
+            (v.access, v.rule.as_str()),
+            (Access::Deny, "DenyAllInBound")
+        );
+        let v = evaluate(
+            &[],
+            Direction::Inbound,
+            &tcp("168.63.129.16", "10.10.2.4", 80),
+            &t,
+        );
         assert_eq!(v.rule, "AllowAzureLoadBalancerInBound");
     }
 
     #[test]
     fn defaults_allow_internet_outbound_but_not_unpeered_private_space() {
         let t = tags();
-        let v = evaluate(&[], Direction::Outbound, &tcp("10.10.1.4", "198.51.100.20", 443), &t);
+        let v = evaluate(
+            &[],
+            Direction::Outbound,
+            &tcp("10.10.1.4", "198.51.100.20", 443),
+            &t,
+        );
         assert_eq!(v.rule, "AllowInternetOutBound");
         // 10.30.0.0/16 is private but not peered: neither VirtualNetwork nor Internet.
-        let v = evaluate(&[], Direction::Outbound, &tcp("10.10.1.4", "10.30.2.4", 443), &t);
-        assert_eq!((v.access, v.rule.as_str()), (Access::Deny, "DenyAllOutBound"));
+        let v = evaluate(
+            &[],
+            Direction::Outbound,
+            &tcp("10.10.1.4", "10.30.2.4", 443),
+            &t,
+        );
+        assert_eq!(
+            (v.access, v.rule.as_str()),
+            (Access::Deny, "DenyAllOutBound")
+        );
     }
 
     #[test]
@@ -229,11 +295,20 @@ mod tests {
         };
         let t = tags();
         let f = tcp("10.20.1.4", "10.10.2.4", 443);
-        for rules in [vec![deny.clone(), allow.clone()], vec![allow.clone(), deny.clone()]] {
-            assert_eq!(evaluate(&rules, Direction::Inbound, &f, &t).rule, "AllowFromPeer");
+        for rules in [
+            vec![deny.clone(), allow.clone()],
+            vec![allow.clone(), deny.clone()],
+        ] {
+            assert_eq!(
+                evaluate(&rules, Direction::Inbound, &f, &t).rule,
+                "AllowFromPeer"
+            );
         }
         let other = tcp("10.10.1.4", "10.10.2.4", 443);
-        assert_eq!(evaluate(&[deny, allow], Direction::Inbound, &other, &t).rule, "DenyHttps");
+        assert_eq!(
+            evaluate(&[deny, allow], Direction::Inbound, &other, &t).rule,
+            "DenyHttps"
+        );
     }
 
     #[test]

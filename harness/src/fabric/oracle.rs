@@ -122,9 +122,17 @@ pub enum DenyReason {
     /// The source is a Power Platform host of a region in outage.
     SourceDown { host: String, region: String },
     /// An NSG rule of the source subnet denies the flow.
-    NsgOutbound { nsg: String, rule: String, priority: u32 },
+    NsgOutbound {
+        nsg: String,
+        rule: String,
+        priority: u32,
+    },
     /// An NSG rule of the destination subnet denies the flow.
-    NsgInbound { nsg: String, rule: String, priority: u32 },
+    NsgInbound {
+        nsg: String,
+        rule: String,
+        priority: u32,
+    },
     /// The destination address is not routable from the source.
     NoRoute { detail: String },
     /// A delegated subnet without a NAT gateway has no internet egress.
@@ -167,11 +175,25 @@ impl fmt::Display for DenyReason {
             DenyReason::SourceDown { host, region } => {
                 write!(f, "host {host} is down (region {region} outage)")
             }
-            DenyReason::NsgOutbound { nsg, rule, priority } => {
-                write!(f, "outbound rule {rule} ({priority}) of NSG {nsg} denies the flow")
+            DenyReason::NsgOutbound {
+                nsg,
+                rule,
+                priority,
+            } => {
+                write!(
+                    f,
+                    "outbound rule {rule} ({priority}) of NSG {nsg} denies the flow"
+                )
             }
-            DenyReason::NsgInbound { nsg, rule, priority } => {
-                write!(f, "inbound rule {rule} ({priority}) of NSG {nsg} denies the flow")
+            DenyReason::NsgInbound {
+                nsg,
+                rule,
+                priority,
+            } => {
+                write!(
+                    f,
+                    "inbound rule {rule} ({priority}) of NSG {nsg} denies the flow"
+                )
             }
             DenyReason::NoRoute { detail } => write!(f, "no route: {detail}"),
             DenyReason::NoInternetEgress { vnet, subnet } => write!(
@@ -199,6 +221,27 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// The deciding rule or route as flow log text (`same_vnet`, `peering:a->b`, an NSG rule name).
+    pub fn label(&self) -> String {
+        match self {
+            Decision::Allow { route, .. } => match route {
+                Route::SameVnet { .. } => "same_vnet".into(),
+                Route::Peering { from, to } => format!("peering:{from}->{to}"),
+                Route::Internet => "internet".into(),
+                Route::NatGateway { name } => format!("nat_gateway:{name}"),
+                Route::DefaultOutbound => "default_outbound".into(),
+                Route::ServiceTag { tag } => format!("service_tag:{tag}"),
+                Route::Local => "local".into(),
+            },
+            Decision::Deny { reason, .. } => match reason {
+                DenyReason::NsgOutbound { rule, .. } | DenyReason::NsgInbound { rule, .. } => {
+                    rule.clone()
+                }
+                other => other.kind().into(),
+            },
+        }
+    }
+
     /// Whether a TCP connection opens.
     pub fn connects(&self) -> bool {
         matches!(self, Decision::Allow { .. })
@@ -354,7 +397,11 @@ impl Oracle {
                     v.name.clone(),
                     VnetInfo {
                         region: v.region.clone(),
-                        address_space: v.address_space.iter().filter_map(|a| a.parse().ok()).collect(),
+                        address_space: v
+                            .address_space
+                            .iter()
+                            .filter_map(|a| a.parse().ok())
+                            .collect(),
                         subnets,
                     },
                 )
@@ -369,11 +416,15 @@ impl Oracle {
                     HostInfo {
                         name: h.name.clone(),
                         address: h.address,
-                        subnet: h.subnet.as_ref().map(|r| (r.vnet.clone(), r.subnet.clone())),
+                        subnet: h
+                            .subnet
+                            .as_ref()
+                            .map(|r| (r.vnet.clone(), r.subnet.clone())),
                         power_platform: match &h.kind {
-                            HostKind::PowerPlatform { environment, region } => {
-                                Some((environment.clone(), region.clone()))
-                            }
+                            HostKind::PowerPlatform {
+                                environment,
+                                region,
+                            } => Some((environment.clone(), region.clone())),
                             _ => None,
                         },
                         private_endpoint_of: match &h.kind {
@@ -423,7 +474,11 @@ impl Oracle {
                     enabled: true,
                 })
                 .collect(),
-            nsgs: s.nsgs.iter().map(|n| (n.name.clone(), n.rules.clone())).collect(),
+            nsgs: s
+                .nsgs
+                .iter()
+                .map(|n| (n.name.clone(), n.rules.clone()))
+                .collect(),
             nat_gateways: s
                 .nat_gateways
                 .iter()
@@ -522,9 +577,9 @@ impl Oracle {
     /// Whether traffic flows between two vNets over a peering right now.
     pub fn connected(&self, a: &str, b: &str) -> Option<&PeeringInfo> {
         let dir = |x: &str, y: &str| {
-            self.peerings.iter().find(|p| {
-                p.from == x && p.to == y && p.enabled && p.allow_virtual_network_access
-            })
+            self.peerings
+                .iter()
+                .find(|p| p.from == x && p.to == y && p.enabled && p.allow_virtual_network_access)
         };
         dir(b, a)?;
         dir(a, b)
@@ -785,13 +840,14 @@ impl Oracle {
             .environments
             .get(environment)
             .ok_or_else(|| OracleError::UnknownEnvironment(environment.into()))?;
-        e.hosts.get(&e.active_region).cloned().ok_or_else(|| {
-            OracleError::CannotActivate {
+        e.hosts
+            .get(&e.active_region)
+            .cloned()
+            .ok_or_else(|| OracleError::CannotActivate {
                 environment: environment.into(),
                 region: e.active_region.clone(),
                 why: "it has no runtime host there".into(),
-            }
-        })
+            })
     }
 
     pub fn state(&self) -> NetworkState {
@@ -861,8 +917,14 @@ impl Oracle {
             .iter()
             .chain(&rule.destination_address_prefixes)
         {
-            let tag = ["*", "VirtualNetwork", "Internet", "AzureLoadBalancer", "AzureActiveDirectory"]
-                .contains(&a.as_str());
+            let tag = [
+                "*",
+                "VirtualNetwork",
+                "Internet",
+                "AzureLoadBalancer",
+                "AzureActiveDirectory",
+            ]
+            .contains(&a.as_str());
             if !tag && a.parse::<Ipv4Net>().is_err() && a.parse::<Ipv4Addr>().is_err() {
                 return Err(OracleError::InvalidRule(format!(
                     "Security rule {} has invalid Address prefix. Value provided: {a}",
@@ -870,7 +932,11 @@ impl Oracle {
                 )));
             }
         }
-        for p in rule.source_port_ranges.iter().chain(&rule.destination_port_ranges) {
+        for p in rule
+            .source_port_ranges
+            .iter()
+            .chain(&rule.destination_port_ranges)
+        {
             if parse_port_range(p).is_none() {
                 return Err(OracleError::InvalidRule(format!(
                     "Security rule {} has invalid Port range. Value provided: {p}. Value should be an integer OR integer range with '-' delimiter. Valid range 0-65535.",
@@ -887,13 +953,14 @@ impl Oracle {
             .nsgs
             .get_mut(nsg)
             .ok_or_else(|| OracleError::UnknownNsg(nsg.into()))?;
-        let i = rules
-            .iter()
-            .position(|r| r.name == rule)
-            .ok_or_else(|| OracleError::UnknownRule {
-                nsg: nsg.into(),
-                rule: rule.into(),
-            })?;
+        let i =
+            rules
+                .iter()
+                .position(|r| r.name == rule)
+                .ok_or_else(|| OracleError::UnknownRule {
+                    nsg: nsg.into(),
+                    rule: rule.into(),
+                })?;
         Ok(rules.remove(i))
     }
 
@@ -926,7 +993,11 @@ impl Oracle {
     }
 
     /// Moves an environment to a region (a manual failover or failback).
-    pub fn set_active_region(&mut self, environment: &str, region: &str) -> Result<(), OracleError> {
+    pub fn set_active_region(
+        &mut self,
+        environment: &str,
+        region: &str,
+    ) -> Result<(), OracleError> {
         let e = self
             .environments
             .get_mut(environment)
@@ -937,7 +1008,9 @@ impl Oracle {
             why: why.into(),
         };
         if !e.hosts.contains_key(region) {
-            return Err(fail("it has no delegated subnet or runtime host in that region"));
+            return Err(fail(
+                "it has no delegated subnet or runtime host in that region",
+            ));
         }
         if self.outages.contains(region) {
             return Err(fail("the region is in outage"));

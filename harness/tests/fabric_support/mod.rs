@@ -23,12 +23,24 @@ pub fn netns_unavailable() -> Option<String> {
     if !nix_is_root() {
         return Some("not running as root".into());
     }
-    match std::process::Command::new("ip").args(["netns", "list"]).output() {
+    match std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+    {
         Ok(o) if o.status.success() => {}
-        Ok(o) => return Some(format!("`ip netns list` failed: {}", String::from_utf8_lossy(&o.stderr))),
+        Ok(o) => {
+            return Some(format!(
+                "`ip netns list` failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ));
+        }
         Err(e) => return Some(format!("`ip` is not available: {e}")),
     }
-    if std::process::Command::new("nft").arg("--version").output().is_err() {
+    if std::process::Command::new("nft")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         return Some("`nft` is not installed".into());
     }
     None
@@ -64,7 +76,9 @@ pub fn echo_on_every_face(f: &Fabric) -> Vec<(String, Face, SocketAddr)> {
     let faces = f.handle().with_oracle(|o| o.faces());
     let mut out = Vec::new();
     for (service, face) in faces {
-        let bound = f.bind(&service, &face).unwrap_or_else(|e| panic!("bind {service} {face:?}: {e}"));
+        let bound = f
+            .bind(&service, &face)
+            .unwrap_or_else(|e| panic!("bind {service} {face:?}: {e}"));
         bound.listener.set_nonblocking(true).unwrap();
         let listener = tokio::net::TcpListener::from_std(bound.listener).unwrap();
         tokio::spawn(async move {
@@ -94,7 +108,10 @@ pub async fn echoes(f: &Fabric, host: &str, addr: SocketAddr) -> bool {
         s.read_exact(&mut buf).await.ok()?;
         (&buf == b"ping\n").then_some(())
     };
-    matches!(tokio::time::timeout(Duration::from_millis(2500), attempt).await, Ok(Some(())))
+    matches!(
+        tokio::time::timeout(Duration::from_millis(2500), attempt).await,
+        Ok(Some(()))
+    )
 }
 
 /// One cell of a reachability matrix.
@@ -124,11 +141,17 @@ pub async fn matrices(f: &Fabric, faces: &[(String, Face, SocketAddr)]) -> (Vec<
             probes.push((h.clone(), service.clone(), face.label().to_string(), *addr));
         }
     }
-    let actual = futures::future::join_all(probes.into_iter().map(|(h, s, face, addr)| async move {
-        let connects = echoes(f, &h, addr).await;
-        Cell { host: h, service: s, face, connects }
-    }))
-    .await;
+    let actual =
+        futures::future::join_all(probes.into_iter().map(|(h, s, face, addr)| async move {
+            let connects = echoes(f, &h, addr).await;
+            Cell {
+                host: h,
+                service: s,
+                face,
+                connects,
+            }
+        }))
+        .await;
     (expected, actual)
 }
 
@@ -138,8 +161,18 @@ pub fn assert_same(expected: &[Cell], actual: &[Cell]) {
         .iter()
         .zip(actual)
         .filter(|(e, a)| e != a)
-        .map(|(e, a)| format!("{} -> {} ({}): oracle {} fabric {}", e.host, e.service, e.face, e.connects, a.connects))
+        .map(|(e, a)| {
+            format!(
+                "{} -> {} ({}): oracle {} fabric {}",
+                e.host, e.service, e.face, e.connects, a.connects
+            )
+        })
         .collect();
-    assert!(diff.is_empty(), "{} cells differ:\n{}", diff.len(), diff.join("\n"));
+    assert!(
+        diff.is_empty(),
+        "{} cells differ:\n{}",
+        diff.len(),
+        diff.join("\n")
+    );
     assert!(expected.iter().any(|c| c.connects) && expected.iter().any(|c| !c.connects));
 }

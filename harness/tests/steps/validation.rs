@@ -50,6 +50,7 @@ fn i_run_ppvnet_validate(w: &mut PpvWorld) {
 fn it_is_valid(w: &mut PpvWorld) {
     match &w.validation {
         Some(Outcome::Valid(_)) => {}
+        Some(Outcome::Unreadable(e)) => panic!("the landscape could not be read: {e}"),
         other => panic!("expected a valid landscape, got {other:?}"),
     }
 }

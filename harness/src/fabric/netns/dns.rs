@@ -37,14 +37,20 @@ pub fn answer(handle: &FabricHandle, vnet: Option<&str>, query: &[u8]) -> Option
     let resolution = handle.with_oracle(|o| o.resolve_in(vnet, &name));
     let mut owner = question.name().clone();
     let (cnames, address) = match resolution {
-        Resolution::Address { cnames, address, .. } => (cnames, Some(address)),
+        Resolution::Address {
+            cnames, address, ..
+        } => (cnames, Some(address)),
         Resolution::NxDomain { cnames } => (cnames, None),
     };
     for c in cnames {
         let Ok(target) = Name::from_ascii(format!("{c}.")) else {
             continue;
         };
-        r.add_answer(Record::from_rdata(owner.clone(), TTL, RData::CNAME(CNAME(target.clone()))));
+        r.add_answer(Record::from_rdata(
+            owner.clone(),
+            TTL,
+            RData::CNAME(CNAME(target.clone())),
+        ));
         owner = target;
     }
     match address {
@@ -76,7 +82,11 @@ pub async fn serve_udp(socket: tokio::net::UdpSocket, handle: FabricHandle, vnet
 }
 
 /// Serves DNS over TCP (two-byte length prefix per message).
-pub async fn serve_tcp(listener: tokio::net::TcpListener, handle: FabricHandle, vnet: Option<String>) {
+pub async fn serve_tcp(
+    listener: tokio::net::TcpListener,
+    handle: FabricHandle,
+    vnet: Option<String>,
+) {
     loop {
         let Ok((mut s, _)) = listener.accept().await else {
             continue;
@@ -98,7 +108,9 @@ pub async fn serve_tcp(listener: tokio::net::TcpListener, handle: FabricHandle, 
                 let Ok(l) = u16::try_from(reply.len()) else {
                     return;
                 };
-                if s.write_all(&l.to_be_bytes()).await.is_err() || s.write_all(&reply).await.is_err() {
+                if s.write_all(&l.to_be_bytes()).await.is_err()
+                    || s.write_all(&reply).await.is_err()
+                {
                     return;
                 }
             }
@@ -113,13 +125,16 @@ mod tests {
 
     fn query(name: &str, t: RecordType) -> Vec<u8> {
         let mut m = Message::new();
-        m.set_id(7).set_message_type(MessageType::Query).set_op_code(OpCode::Query);
+        m.set_id(7)
+            .set_message_type(MessageType::Query)
+            .set_op_code(OpCode::Query);
         m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
         m.to_vec().unwrap()
     }
 
     fn handle() -> FabricHandle {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
         let l = crate::scenario::load(&path).unwrap();
         FabricHandle::new(&l, crate::fabric::FabricKind::Netns)
     }
@@ -127,15 +142,28 @@ mod tests {
     #[test]
     fn vault_name_answers_cname_then_private_a_record_inside_linked_vnet() {
         let h = handle();
-        let r = Message::from_vec(&answer(&h, Some("vnet-prod-eastus"), &query("kv-contoso-prod.vault.azure.net.", RecordType::A)).unwrap()).unwrap();
+        let r = Message::from_vec(
+            &answer(
+                &h,
+                Some("vnet-prod-eastus"),
+                &query("kv-contoso-prod.vault.azure.net.", RecordType::A),
+            )
+            .unwrap(),
+        )
+        .unwrap();
         assert_eq!(r.id(), 7);
         assert_eq!(r.response_code(), ResponseCode::NoError);
-        let answers: Vec<String> = r.answers().iter().map(|a| format!("{} {}", a.name(), a.data())).collect();
+        let answers: Vec<String> = r
+            .answers()
+            .iter()
+            .map(|a| format!("{} {}", a.name(), a.data()))
+            .collect();
         let pe = h.oracle().hosts()["pe-kv-contoso-prod"].address;
         assert_eq!(
             answers,
             vec![
-                "kv-contoso-prod.vault.azure.net. kv-contoso-prod.privatelink.vaultcore.azure.net.".to_string(),
+                "kv-contoso-prod.vault.azure.net. kv-contoso-prod.privatelink.vaultcore.azure.net."
+                    .to_string(),
                 format!("kv-contoso-prod.privatelink.vaultcore.azure.net. {pe}"),
             ]
         );
@@ -144,13 +172,43 @@ mod tests {
     #[test]
     fn unlinked_zone_gets_nxdomain_and_the_internet_the_public_address() {
         let h = handle();
-        let r = Message::from_vec(&answer(&h, Some("vnet-test-westus"), &query("kv-contoso-prod.vault.azure.net.", RecordType::A)).unwrap()).unwrap();
+        let r = Message::from_vec(
+            &answer(
+                &h,
+                Some("vnet-test-westus"),
+                &query("kv-contoso-prod.vault.azure.net.", RecordType::A),
+            )
+            .unwrap(),
+        )
+        .unwrap();
         assert_eq!(r.response_code(), ResponseCode::NXDomain);
-        let r = Message::from_vec(&answer(&h, None, &query("login.microsoftonline.com.", RecordType::A)).unwrap()).unwrap();
+        let r = Message::from_vec(
+            &answer(
+                &h,
+                None,
+                &query("login.microsoftonline.com.", RecordType::A),
+            )
+            .unwrap(),
+        )
+        .unwrap();
         let entra = h.oracle().services()["entra"].public_address;
-        assert_eq!(r.answers().last().unwrap().data().to_string(), entra.to_string());
-        let r = Message::from_vec(&answer(&h, None, &query("login.microsoftonline.com.", RecordType::AAAA)).unwrap()).unwrap();
-        assert_eq!((r.response_code(), r.answers().len()), (ResponseCode::NoError, 0));
+        assert_eq!(
+            r.answers().last().unwrap().data().to_string(),
+            entra.to_string()
+        );
+        let r = Message::from_vec(
+            &answer(
+                &h,
+                None,
+                &query("login.microsoftonline.com.", RecordType::AAAA),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (r.response_code(), r.answers().len()),
+            (ResponseCode::NoError, 0)
+        );
         assert!(answer(&h, None, b"garbage").is_none());
     }
 }

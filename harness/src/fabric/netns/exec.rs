@@ -16,11 +16,17 @@ use anyhow::Context;
 /// program's exit code (128 + signal number when a signal ended it).
 pub fn exec(ready_file: &Path, host: &str, argv: &[String]) -> anyhow::Result<i32> {
     let (program, args) = argv.split_first().context("no command to run")?;
-    let text = std::fs::read_to_string(ready_file)
-        .with_context(|| format!("cannot read the ready file {} (is `ppvnet up --network netns` running?)", ready_file.display()))?;
+    let text = std::fs::read_to_string(ready_file).with_context(|| {
+        format!(
+            "cannot read the ready file {} (is `ppvnet up --network netns` running?)",
+            ready_file.display()
+        )
+    })?;
     let ready: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a ppvnet ready file", ready_file.display()))?;
-    let hosts = ready["hosts"].as_object().context("the ready file lists no hosts")?;
+    let hosts = ready["hosts"]
+        .as_object()
+        .context("the ready file lists no hosts")?;
     let entry = hosts.get(host).with_context(|| {
         format!(
             "host '{host}' is not part of the landscape; hosts: {}",
@@ -57,18 +63,35 @@ pub fn exec(ready_file: &Path, host: &str, argv: &[String]) -> anyhow::Result<i3
                 return Err(std::io::Error::last_os_error());
             }
             // Keep our bind mount private to this process tree, as `ip netns exec` does.
-            if libc::mount(std::ptr::null(), root.as_ptr(), std::ptr::null(), libc::MS_SLAVE | libc::MS_REC, std::ptr::null()) != 0 {
+            if libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_SLAVE | libc::MS_REC,
+                std::ptr::null(),
+            ) != 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
             if let Some(r) = &resolv
-                && libc::mount(r.as_ptr(), target.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()) != 0
+                && libc::mount(
+                    r.as_ptr(),
+                    target.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                ) != 0
             {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });
     }
-    let status = cmd.status().with_context(|| format!("cannot run {program} in {ns}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {program} in {ns}"))?;
     drop(netns);
-    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }

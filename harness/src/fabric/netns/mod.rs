@@ -23,10 +23,11 @@
 //!
 //! Denials: NSG denies and unroutable destinations are dropped (the client times out); a host
 //! of a region in outage has its link down (the client's connect fails at once, "refused").
-//! The kernel path writes no flow log records (the loopback fabric does).
+//! Flow log: the routers log connection begins and drops to NFLOG, read by [`flows`].
 
 pub mod dns;
 mod exec;
+pub mod flows;
 pub mod nft;
 
 pub use exec::exec;
@@ -48,7 +49,7 @@ use tokio::net::TcpStream;
 
 use super::control::Enforcer;
 use super::oracle::{Oracle, Resolution};
-use super::{BoundFace, Face, FabricHandle, HostEntry};
+use super::{BoundFace, FabricHandle, Face, HostEntry};
 
 /// Prefix of every namespace ppvnet creates.
 pub const PREFIX: &str = "ppv-";
@@ -158,7 +159,10 @@ fn apply_nft(ns: &str, ruleset: String) -> anyhow::Result<()> {
         run_with_stdin(cmd, &ruleset).map_err(io::Error::other)
     })?;
     if !out.status.success() {
-        anyhow::bail!("nft failed in {ns}: {}", String::from_utf8_lossy(&out.stderr).trim());
+        anyhow::bail!(
+            "nft failed in {ns}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -216,9 +220,18 @@ impl Enforcer for Plan {
             apply_nft(ns, nft::vnet_ruleset(oracle, vnet, &attachments, UPLINK))?;
             let mut lines = Vec::new();
             for l in self.links.iter().filter(|l| &l.a == vnet || &l.b == vnet) {
-                let (other, via) = if &l.a == vnet { (&l.b, l.b_ip) } else { (&l.a, l.a_ip) };
+                let (other, via) = if &l.a == vnet {
+                    (&l.b, l.b_ip)
+                } else {
+                    (&l.a, l.a_ip)
+                };
                 let connected = oracle.connected(vnet, other).is_some();
-                for space in oracle.vnets().get(other).map(|v| v.address_space.clone()).unwrap_or_default() {
+                for space in oracle
+                    .vnets()
+                    .get(other)
+                    .map(|v| v.address_space.clone())
+                    .unwrap_or_default()
+                {
                     lines.push(if connected {
                         format!("route replace {space} via {via} dev {}", l.iface)
                     } else {
@@ -308,7 +321,11 @@ fn build_plan(oracle: &Oracle, prefix: &str) -> Plan {
         .collect();
     let mut links = Vec::new();
     for p in oracle.peerings() {
-        let (a, b) = if p.from < p.to { (&p.from, &p.to) } else { (&p.to, &p.from) };
+        let (a, b) = if p.from < p.to {
+            (&p.from, &p.to)
+        } else {
+            (&p.to, &p.from)
+        };
         if links.iter().any(|l: &PeerLink| &l.a == a && &l.b == b) {
             continue;
         }
@@ -357,7 +374,7 @@ impl NetnsFabric {
             tasks: Mutex::new(Vec::new()),
             proxies: Mutex::new(HashMap::new()),
         };
-        if let Err(e) = fabric.start_dns() {
+        if let Err(e) = fabric.start_router_services() {
             let err = anyhow::anyhow!("cannot start the vNet DNS servers: {e}");
             let _ = fabric.teardown().await;
             return Err(err);
@@ -365,9 +382,15 @@ impl NetnsFabric {
         Ok(fabric)
     }
 
-    fn start_dns(&self) -> io::Result<()> {
+    /// Azure DNS in every router, and the flow log readers of the vNet routers.
+    fn start_router_services(&self) -> io::Result<()> {
         let mut routers: Vec<(String, Option<String>)> = vec![(self.plan.inet_ns.clone(), None)];
-        routers.extend(self.plan.vnet_ns.iter().map(|(v, ns)| (ns.clone(), Some(v.clone()))));
+        routers.extend(
+            self.plan
+                .vnet_ns
+                .iter()
+                .map(|(v, ns)| (ns.clone(), Some(v.clone()))),
+        );
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
         for (ns, vnet) in routers {
             let (udp, tcp) = in_netns(&ns, || {
@@ -379,8 +402,22 @@ impl NetnsFabric {
             })?;
             let udp = tokio::net::UdpSocket::from_std(udp)?;
             let tcp = tokio::net::TcpListener::from_std(tcp)?;
-            tasks.push(tokio::spawn(dns::serve_udp(udp, self.handle.clone(), vnet.clone())));
-            tasks.push(tokio::spawn(dns::serve_tcp(tcp, self.handle.clone(), vnet)));
+            tasks.push(tokio::spawn(dns::serve_udp(
+                udp,
+                self.handle.clone(),
+                vnet.clone(),
+            )));
+            tasks.push(tokio::spawn(dns::serve_tcp(
+                tcp,
+                self.handle.clone(),
+                vnet.clone(),
+            )));
+            if vnet.is_some() {
+                match in_netns(&ns, flows::open_socket) {
+                    Ok(fd) => tasks.push(tokio::spawn(flows::collect(fd, self.handle.clone()))),
+                    Err(e) => tracing::warn!("no kernel flow log in {ns} (nfnetlink_log: {e})"),
+                }
+            }
         }
         Ok(())
     }
@@ -444,9 +481,9 @@ impl NetnsFabric {
     }
 
     fn host_ns(&self, host: &str) -> io::Result<String> {
-        self.namespace(host)
-            .map(str::to_string)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("unknown host '{host}'")))
+        self.namespace(host).map(str::to_string).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("unknown host '{host}'"))
+        })
     }
 
     pub async fn connect(&self, from_host: &str, to: SocketAddr) -> io::Result<TcpStream> {
@@ -456,7 +493,11 @@ impl NetnsFabric {
     /// A client whose connections leave from `from_host`'s namespace: reqwest talks to a local
     /// HTTP proxy that opens each connection inside the namespace and resolves names by the
     /// host's DNS view.
-    pub fn http_client(&self, from_host: &str, root_ca_pem: &[u8]) -> anyhow::Result<reqwest::Client> {
+    pub fn http_client(
+        &self,
+        from_host: &str,
+        root_ca_pem: &[u8],
+    ) -> anyhow::Result<reqwest::Client> {
         let ns = self.host_ns(from_host)?;
         let proxy = {
             let mut proxies = self.proxies.lock().unwrap_or_else(|e| e.into_inner());
@@ -467,14 +508,28 @@ impl NetnsFabric {
                     l.set_nonblocking(true)?;
                     let addr = l.local_addr()?;
                     let l = tokio::net::TcpListener::from_std(l)?;
-                    let task = tokio::spawn(proxy_loop(l, self.handle.clone(), from_host.to_string(), ns));
-                    self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
+                    let task = tokio::spawn(proxy_loop(
+                        l,
+                        self.handle.clone(),
+                        from_host.to_string(),
+                        ns,
+                    ));
+                    self.tasks
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(task);
                     proxies.insert(from_host.to_string(), addr);
                     addr
                 }
             }
         };
-        super::client::build(self.handle.clone(), from_host, None, Some(format!("http://{proxy}")), root_ca_pem)
+        super::client::build(
+            self.handle.clone(),
+            from_host,
+            None,
+            Some(format!("http://{proxy}")),
+            root_ca_pem,
+        )
     }
 
     pub async fn teardown(self) -> anyhow::Result<()> {
@@ -541,7 +596,12 @@ fn wire(plan: &Plan, oracle: &Oracle) -> anyhow::Result<()> {
             h.ns
         ));
     }
-    let vnet_index: BTreeMap<&String, usize> = plan.vnet_ns.keys().enumerate().map(|(i, v)| (v, i)).collect();
+    let vnet_index: BTreeMap<&String, usize> = plan
+        .vnet_ns
+        .keys()
+        .enumerate()
+        .map(|(i, v)| (v, i))
+        .collect();
     for (v, ns) in &plan.vnet_ns {
         root.push(format!(
             "link add name {UPLINK} netns {ns} type veth peer name v{} netns {}",
@@ -583,20 +643,29 @@ fn wire(plan: &Plan, oracle: &Oracle) -> anyhow::Result<()> {
             format!("route add default via 100.65.{i}.2 dev {UPLINK}"),
         ]);
         let inet = per_ns.entry(plan.inet_ns.clone()).or_default();
-        inet.extend([format!("addr add 100.65.{i}.2/30 dev v{i}"), format!("link set v{i} up")]);
+        inet.extend([
+            format!("addr add 100.65.{i}.2/30 dev v{i}"),
+            format!("link set v{i} up"),
+        ]);
         for space in &oracle.vnets()[v].address_space {
             inet.push(format!("route replace {space} via 100.65.{i}.1 dev v{i}"));
         }
     }
     for l in &plan.links {
-        per_ns.entry(plan.vnet_ns[&l.a].clone()).or_default().extend([
-            format!("addr add {}/30 dev {}", l.a_ip, l.iface),
-            format!("link set {} up", l.iface),
-        ]);
-        per_ns.entry(plan.vnet_ns[&l.b].clone()).or_default().extend([
-            format!("addr add {}/30 dev {}", l.b_ip, l.iface),
-            format!("link set {} up", l.iface),
-        ]);
+        per_ns
+            .entry(plan.vnet_ns[&l.a].clone())
+            .or_default()
+            .extend([
+                format!("addr add {}/30 dev {}", l.a_ip, l.iface),
+                format!("link set {} up", l.iface),
+            ]);
+        per_ns
+            .entry(plan.vnet_ns[&l.b].clone())
+            .or_default()
+            .extend([
+                format!("addr add {}/30 dev {}", l.b_ip, l.iface),
+                format!("link set {} up", l.iface),
+            ]);
     }
     let inet = per_ns.entry(plan.inet_ns.clone()).or_default();
     inet.push(format!("addr add {AZURE_DNS}/32 dev lo"));
@@ -624,7 +693,12 @@ async fn connect_from(ns: String, to: SocketAddr) -> io::Result<TcpStream> {
     socket.connect(to).await
 }
 
-async fn proxy_loop(listener: tokio::net::TcpListener, handle: FabricHandle, host: String, ns: String) {
+async fn proxy_loop(
+    listener: tokio::net::TcpListener,
+    handle: FabricHandle,
+    host: String,
+    ns: String,
+) {
     while let Ok((s, _)) = listener.accept().await {
         tokio::spawn(proxy_one(s, handle.clone(), host.clone(), ns.clone()));
     }
@@ -632,7 +706,13 @@ async fn proxy_loop(listener: tokio::net::TcpListener, handle: FabricHandle, hos
 
 async fn reply(mut s: TcpStream, status: &str, body: &str) {
     let _ = s
-        .write_all(format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes())
+        .write_all(
+            format!(
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
         .await;
 }
 
@@ -651,17 +731,29 @@ async fn proxy_one(mut client: TcpStream, handle: FabricHandle, host: String, ns
     }
     let text = String::from_utf8_lossy(&head).into_owned();
     let mut first = text.lines().next().unwrap_or_default().split_whitespace();
-    let (method, target) = (first.next().unwrap_or_default(), first.next().unwrap_or_default());
+    let (method, target) = (
+        first.next().unwrap_or_default(),
+        first.next().unwrap_or_default(),
+    );
     let connect = method.eq_ignore_ascii_case("CONNECT");
     let authority = if connect {
         target.to_string()
     } else {
         match reqwest::Url::parse(target) {
-            Ok(u) => format!("{}:{}", u.host_str().unwrap_or_default(), u.port_or_known_default().unwrap_or(80)),
-            Err(_) => return reply(client, "400 Bad Request", "absolute-form request expected").await,
+            Ok(u) => format!(
+                "{}:{}",
+                u.host_str().unwrap_or_default(),
+                u.port_or_known_default().unwrap_or(80)
+            ),
+            Err(_) => {
+                return reply(client, "400 Bad Request", "absolute-form request expected").await;
+            }
         }
     };
-    let Some((name, port)) = authority.rsplit_once(':').and_then(|(n, p)| Some((n.to_string(), p.parse::<u16>().ok()?))) else {
+    let Some((name, port)) = authority
+        .rsplit_once(':')
+        .and_then(|(n, p)| Some((n.to_string(), p.parse::<u16>().ok()?)))
+    else {
         return reply(client, "400 Bad Request", "host:port expected").await;
     };
     let address = match name.parse::<Ipv4Addr>() {
@@ -669,7 +761,12 @@ async fn proxy_one(mut client: TcpStream, handle: FabricHandle, host: String, ns
         Err(_) => match handle.resolve(&host, &name) {
             Ok(Resolution::Address { address, .. }) => address,
             Ok(Resolution::NxDomain { .. }) => {
-                return reply(client, "502 Bad Gateway", &format!("{name}: NXDOMAIN from {host}")).await;
+                return reply(
+                    client,
+                    "502 Bad Gateway",
+                    &format!("{name}: NXDOMAIN from {host}"),
+                )
+                .await;
             }
             Err(e) => return reply(client, "502 Bad Gateway", &e.to_string()).await,
         },
@@ -682,10 +779,19 @@ async fn proxy_one(mut client: TcpStream, handle: FabricHandle, host: String, ns
     let mut server = match upstream {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return reply(client, "502 Bad Gateway", &format!("{authority}: {e}")).await,
-        Err(_) => return reply(client, "504 Gateway Timeout", &format!("{authority}: connect timed out")).await,
+        Err(_) => {
+            return reply(
+                client,
+                "504 Gateway Timeout",
+                &format!("{authority}: connect timed out"),
+            )
+            .await;
+        }
     };
     let sent = if connect {
-        client.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n").await
+        client
+            .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+            .await
     } else {
         server.write_all(&head).await
     };

@@ -21,6 +21,9 @@ use crate::fabric::nsg::{self, AZURE_PLATFORM_ADDRESS, TagContext, private_range
 use crate::fabric::oracle::Oracle;
 use crate::scenario::model::{Access, Direction, NsgRule};
 
+/// The NFLOG group flow events go to (read by [`super::flows`]).
+pub const LOG_GROUP: u16 = 1;
+
 /// A host attached to a vNet router: the router-side interface and the host's subnet.
 pub struct Attachment<'a> {
     pub interface: &'a str,
@@ -38,9 +41,8 @@ fn set(nets: &[Ipv4Net]) -> String {
 fn prefix_condition(prefix: &str, side: &str, tags: &TagContext) -> Option<String> {
     match prefix {
         "*" => Some(String::new()),
-        "VirtualNetwork" => {
-            (!tags.virtual_network.is_empty()).then(|| format!("ip {side} {}", set(&tags.virtual_network)))
-        }
+        "VirtualNetwork" => (!tags.virtual_network.is_empty())
+            .then(|| format!("ip {side} {}", set(&tags.virtual_network))),
         "AzureLoadBalancer" => Some(format!("ip {side} {AZURE_PLATFORM_ADDRESS}")),
         "AzureActiveDirectory" => (!tags.azure_active_directory.is_empty())
             .then(|| format!("ip {side} {}", set(&tags.azure_active_directory))),
@@ -52,7 +54,10 @@ fn prefix_condition(prefix: &str, side: &str, tags: &TagContext) -> Option<Strin
         }
         other => match other.parse::<Ipv4Net>() {
             Ok(n) => Some(format!("ip {side} {}", n.trunc())),
-            Err(_) => other.parse::<Ipv4Addr>().ok().map(|a| format!("ip {side} {a}")),
+            Err(_) => other
+                .parse::<Ipv4Addr>()
+                .ok()
+                .map(|a| format!("ip {side} {a}")),
         },
     }
 }
@@ -67,7 +72,13 @@ fn ports_condition(ranges: &[String], field: &str) -> Option<String> {
     }
     let items: Vec<String> = parsed
         .iter()
-        .map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
         .collect();
     Some(format!("th {field} {{ {} }}", items.join(", ")))
 }
@@ -97,12 +108,16 @@ pub fn nsg_chain(rules: &[NsgRule], direction: Direction, tags: &TagContext) -> 
         } else {
             proto
         };
+        let name: String = r.name.replace('"', "'").chars().take(100).collect();
         let verdict = match r.access {
-            Access::Allow => "return",
-            Access::Deny => "drop",
+            Access::Allow => "return".to_string(),
+            Access::Deny => format!("log prefix \"D:{name}\" group {LOG_GROUP} drop"),
         };
         let alternatives = |prefixes: &[String], side: &str| -> Vec<String> {
-            let conds: Vec<Option<String>> = prefixes.iter().map(|p| prefix_condition(p, side, tags)).collect();
+            let conds: Vec<Option<String>> = prefixes
+                .iter()
+                .map(|p| prefix_condition(p, side, tags))
+                .collect();
             if conds.iter().any(|c| c.as_deref() == Some("")) {
                 vec![String::new()]
             } else {
@@ -113,11 +128,20 @@ pub fn nsg_chain(rules: &[NsgRule], direction: Direction, tags: &TagContext) -> 
         let dsts = alternatives(&r.destination_address_prefixes, "daddr");
         for s in &srcs {
             for d in &dsts {
-                let parts: Vec<&str> = [proto, s, d, sport.as_deref().unwrap_or(""), dport.as_deref().unwrap_or("")]
-                    .into_iter()
-                    .filter(|p| !p.is_empty())
-                    .collect();
-                out.push(format!("{} {verdict} comment \"{}\"", parts.join(" "), r.name.replace('"', "'")));
+                let comment = format!("comment \"{name}\"");
+                let parts: Vec<&str> = [
+                    proto,
+                    s,
+                    d,
+                    sport.as_deref().unwrap_or(""),
+                    dport.as_deref().unwrap_or(""),
+                    &verdict,
+                    &comment,
+                ]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect();
+                out.push(parts.join(" "));
             }
         }
     }
@@ -130,14 +154,19 @@ fn quoted(names: &[&str]) -> String {
 }
 
 /// The full ruleset of a vNet router (replaces whatever the namespace had, atomically).
-pub fn vnet_ruleset(oracle: &Oracle, vnet: &str, attachments: &[Attachment<'_>], uplink: &str) -> String {
+pub fn vnet_ruleset(
+    oracle: &Oracle,
+    vnet: &str,
+    attachments: &[Attachment<'_>],
+    uplink: &str,
+) -> String {
     let tags = oracle.tags_for(vnet);
     let mut chains = String::new();
     let mut forward = vec![
         "ct state established,related accept".to_string(),
         "ct state invalid drop".to_string(),
         "meta nfproto ipv6 drop".to_string(),
-        format!("iifname \"{uplink}\" drop"),
+        format!("iifname \"{uplink}\" log prefix \"D:no_route\" group {LOG_GROUP} drop"),
     ];
     let Some(info) = oracle.vnets().get(vnet) else {
         return "flush ruleset\n".into();
@@ -155,7 +184,10 @@ pub fn vnet_ruleset(oracle: &Oracle, vnet: &str, attachments: &[Attachment<'_>],
         }
         if let Some(nsg) = &sinfo.nsg {
             let rules = oracle.nsg_rules(nsg);
-            for (dir, name) in [(Direction::Outbound, format!("out_{i}")), (Direction::Inbound, format!("in_{i}"))] {
+            for (dir, name) in [
+                (Direction::Outbound, format!("out_{i}")),
+                (Direction::Inbound, format!("in_{i}")),
+            ] {
                 let _ = writeln!(chains, "  chain {name} {{ # {nsg} {dir:?} ({subnet})");
                 for r in nsg_chain(rules, dir, &tags) {
                     let _ = writeln!(chains, "    {r}");
@@ -169,6 +201,12 @@ pub fn vnet_ruleset(oracle: &Oracle, vnet: &str, attachments: &[Attachment<'_>],
             no_egress.extend(ifaces);
         }
     }
+    // Private destinations outside this vNet and its connected peers have no route (the peer
+    // routes are more specific than the default route to the uplink).
+    forward.push(format!(
+        "oifname \"{uplink}\" ip daddr {} log prefix \"D:no_route\" group {LOG_GROUP} drop",
+        set(&private_ranges())
+    ));
     if !no_egress.is_empty() {
         let entra = oracle.entra_addresses();
         let cond = if entra.is_empty() {
@@ -176,9 +214,20 @@ pub fn vnet_ruleset(oracle: &Oracle, vnet: &str, attachments: &[Attachment<'_>],
         } else {
             format!(" ip daddr != {}", set(&entra))
         };
-        forward.push(format!("oifname \"{uplink}\" iifname {}{cond} drop", quoted(&no_egress)));
+        forward.push(format!(
+            "oifname \"{uplink}\" iifname {}{cond} drop",
+            quoted(&no_egress)
+        ));
     }
     forward.extend(inbound_jumps);
+    // Each allowed connection begins once, where it leaves the last router: to a host of this
+    // vNet or to the internet (not towards a peer, whose router logs it).
+    let mut exits: Vec<&str> = attachments.iter().map(|a| a.interface).collect();
+    exits.push(uplink);
+    forward.push(format!(
+        "ct state new oifname {} log prefix \"B\" group {LOG_GROUP}",
+        quoted(&exits)
+    ));
     forward.push("accept".into());
     let mut out = String::from("flush ruleset\ntable inet ppv {\n");
     out.push_str(&chains);
@@ -197,7 +246,10 @@ mod tests {
     #[test]
     fn rules_compile_in_priority_order_with_tags_expanded() {
         let tags = TagContext {
-            virtual_network: vec!["10.10.0.0/16".parse().unwrap(), "10.20.0.0/16".parse().unwrap()],
+            virtual_network: vec![
+                "10.10.0.0/16".parse().unwrap(),
+                "10.20.0.0/16".parse().unwrap(),
+            ],
             azure_active_directory: vec!["198.51.100.10/32".parse().unwrap()],
         };
         let rules: Vec<NsgRule> = serde_json::from_value(serde_json::json!([
@@ -207,12 +259,26 @@ mod tests {
         ]))
         .unwrap();
         let chain = nsg_chain(&rules, Direction::Inbound, &tags);
-        assert_eq!(chain[0], "meta l4proto tcp ip saddr { 10.10.0.0/16, 10.20.0.0/16 } th dport { 443, 8000-8080 } return comment \"AllowVnetHttps\"");
-        assert_eq!(chain[1], "meta l4proto tcp ip saddr 203.0.113.7 th dport { 443, 8000-8080 } return comment \"AllowVnetHttps\"");
-        assert_eq!(chain[2], "drop comment \"DenyAll\"");
+        assert_eq!(
+            chain[0],
+            "meta l4proto tcp ip saddr { 10.10.0.0/16, 10.20.0.0/16 } th dport { 443, 8000-8080 } return comment \"AllowVnetHttps\""
+        );
+        assert_eq!(
+            chain[1],
+            "meta l4proto tcp ip saddr 203.0.113.7 th dport { 443, 8000-8080 } return comment \"AllowVnetHttps\""
+        );
+        assert_eq!(
+            chain[2],
+            "log prefix \"D:DenyAll\" group 1 drop comment \"DenyAll\""
+        );
         // Azure's defaults follow (unreachable here, but present as in Azure).
         assert!(chain[3].contains("AllowVnetInBound"));
-        assert_eq!(chain.last().unwrap(), "drop comment \"DenyAllInBound\"");
+        assert!(
+            chain
+                .last()
+                .unwrap()
+                .ends_with("drop comment \"DenyAllInBound\"")
+        );
         let out = nsg_chain(&[], Direction::Outbound, &tags);
         assert_eq!(
             out[1],
