@@ -24,6 +24,13 @@ fn main() -> std::process::ExitCode {
     let features = concat!(env!("CARGO_MANIFEST_DIR"), "/../features");
     let writer = runtime.block_on(
         PpvWorld::cucumber()
+            .after(|_, _, _, _, world| {
+                Box::pin(async move {
+                    if let Some(w) = world {
+                        steps::landscape::stop(w).await;
+                    }
+                })
+            })
             .fail_on_skipped()
             .with_default_cli()
             .run(features),

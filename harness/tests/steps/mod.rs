@@ -1,7 +1,9 @@
 //! Step definitions of the acceptance suite, one module per feature area.
 //!
 //! - [`validation`]: landscape files and `ppvnet validate`.
+//! - [`landscape`]: a running landscape: signing in, searching cases, reading secrets.
 
+pub mod landscape;
 pub mod validation;
 
 use std::path::PathBuf;
@@ -15,6 +17,8 @@ pub struct PpvWorld {
     pub validation: Option<validation::Outcome>,
     /// Exit code and output of the last `ppvnet` command.
     pub command: Option<(i32, String, String)>,
+    /// The landscape this scenario runs, if any.
+    pub live: Option<landscape::Live>,
 }
 
 /// The repository's `scenarios/` folder.

@@ -1,0 +1,404 @@
+//! Steps that run a landscape and act in it as its users, apps and hosts would:
+//! `features/auth.feature`, `features/search.feature`, `features/key_vault.feature`.
+//!
+//! Each scenario starts its own landscape on the loopback fabric (in-process, about a second)
+//! and stops it afterwards, so scenarios never see each other's changes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use base64::Engine;
+use cucumber::{given, then, when};
+use ppvnet::fabric::FabricKind;
+use ppvnet::up::{self, Running, UpOptions};
+use serde_json::Value;
+
+use super::{PpvWorld, scenarios_dir};
+
+/// A running landscape and what scenarios remember about it.
+pub struct Live {
+    pub running: Running,
+    pub dir: tempfile::TempDir,
+    /// Access tokens by the name of whoever obtained them.
+    pub tokens: BTreeMap<String, String>,
+    /// The last answer from Entra, a vault or an API: status and JSON body (or text).
+    pub last: Option<(u16, Value)>,
+    /// Search results by user.
+    pub results: BTreeMap<String, Vec<Value>>,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("scenario", &self.running.ready().scenario)
+            .field("last", &self.last)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Live {
+    fn client(&self, host: &str) -> reqwest::Client {
+        let ca = std::fs::read(&self.running.ready().ca_cert).expect("the run's CA");
+        self.running
+            .fabric()
+            .http_client(host, &ca)
+            .expect("a client on the host")
+    }
+
+    fn tenant(&self) -> &str {
+        &self.running.ready().tenant_id
+    }
+
+    fn app(&self, name: &str) -> (String, String) {
+        let app = self
+            .running
+            .ready()
+            .apps
+            .get(name)
+            .unwrap_or_else(|| panic!("no app {name} in the landscape"));
+        (
+            app.client_id.clone(),
+            app.client_secret.clone().unwrap_or_default(),
+        )
+    }
+
+    fn password(&self, upn: &str) -> String {
+        self.running
+            .ready()
+            .users
+            .get(upn)
+            .unwrap_or_else(|| panic!("no user {upn} in the landscape"))
+            .password
+            .clone()
+    }
+
+    async fn token_request(&mut self, host: &str, form: &[(&str, &str)]) -> Option<String> {
+        let url = format!(
+            "https://login.microsoftonline.com/{}/oauth2/v2.0/token",
+            self.tenant()
+        );
+        let r = self
+            .client(host)
+            .post(url)
+            .form(form)
+            .send()
+            .await
+            .expect("Entra answers");
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.expect("Entra answers JSON");
+        let token = body["access_token"].as_str().map(str::to_string);
+        self.last = Some((status, body));
+        token
+    }
+}
+
+pub fn live(w: &mut PpvWorld) -> &mut Live {
+    w.live
+        .as_mut()
+        .expect("a landscape is running (Given the ... landscape is running)")
+}
+
+async fn start(w: &mut PpvWorld, file: &Path) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let landscape = ppvnet::scenario::load(file).unwrap_or_else(|e| panic!("{e}"));
+    let opts = UpOptions::new(FabricKind::Loopback, dir.path().join("ready.json"));
+    let running = up::start(&landscape, &opts)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let authority = &running
+        .ready()
+        .entra
+        .as_ref()
+        .expect("Entra runs")
+        .authority_host;
+    assert!(
+        !authority.trim_start_matches("https://").contains(':'),
+        "services must listen on port 443 for host names to work: run as root (as CI does)"
+    );
+    w.live = Some(Live {
+        running,
+        dir,
+        tokens: BTreeMap::new(),
+        last: None,
+        results: BTreeMap::new(),
+    });
+}
+
+#[given(expr = "the {word} landscape is running")]
+async fn landscape_is_running(w: &mut PpvWorld, name: String) {
+    start(w, &scenarios_dir().join(format!("{name}.yaml"))).await;
+}
+
+#[when(expr = "{string} signs in through {string} for {string}")]
+async fn user_signs_in(w: &mut PpvWorld, upn: String, app: String, scope: String) {
+    let l = live(w);
+    let password = l.password(&upn);
+    sign_in(l, &upn, &password, &app, &scope).await;
+}
+
+#[when(expr = "{string} signs in through {string} for {string} with password {string}")]
+async fn user_signs_in_with(
+    w: &mut PpvWorld,
+    upn: String,
+    app: String,
+    scope: String,
+    password: String,
+) {
+    sign_in(live(w), &upn, &password, &app, &scope).await;
+}
+
+async fn sign_in(l: &mut Live, upn: &str, password: &str, app: &str, scope: &str) {
+    let (id, secret) = l.app(app);
+    let form = [
+        ("grant_type", "password"),
+        ("client_id", id.as_str()),
+        ("client_secret", secret.as_str()),
+        ("username", upn),
+        ("password", password),
+        ("scope", scope),
+    ];
+    if let Some(t) = l.token_request("internet", &form).await {
+        l.tokens.insert(upn.to_string(), t);
+    }
+}
+
+#[when(expr = "the app {string} asks for a token for {string}")]
+async fn app_asks(w: &mut PpvWorld, app: String, scope: String) {
+    let l = live(w);
+    let (id, secret) = l.app(&app);
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", secret.as_str()),
+        ("scope", scope.as_str()),
+    ];
+    if let Some(t) = l.token_request("internet", &form).await {
+        l.tokens.insert(app, t);
+    }
+}
+
+#[when(expr = "the app {string} asks for a token for {string} with secret {string}")]
+async fn app_asks_with(w: &mut PpvWorld, app: String, scope: String, secret: String) {
+    let l = live(w);
+    let (id, _) = l.app(&app);
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", secret.as_str()),
+        ("scope", scope.as_str()),
+    ];
+    l.token_request("internet", &form).await;
+}
+
+#[given(expr = "the user {string} is disabled")]
+async fn user_disabled(w: &mut PpvWorld, upn: String) {
+    let l = live(w);
+    let url = format!(
+        "{}/entra/users/{upn}/disable",
+        l.running.ready().control_url
+    );
+    let r = reqwest::Client::new()
+        .post(url)
+        .send()
+        .await
+        .expect("control API");
+    assert_eq!(r.status(), 204);
+}
+
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+#[then(expr = "{string} holds an access token whose {string} is {string}")]
+fn token_claim_is(w: &mut PpvWorld, who: String, claim: String, value: String) {
+    let l = live(w);
+    let token = l
+        .tokens
+        .get(&who)
+        .unwrap_or_else(|| panic!("{who} has no token: {:?}", l.last));
+    let c = claims(token);
+    let got = match &c[&claim] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    assert_eq!(got, value, "claims: {c}");
+}
+
+#[then(expr = "{string} holds an access token whose {string} include {string}")]
+fn token_claim_includes(w: &mut PpvWorld, who: String, claim: String, value: String) {
+    let l = live(w);
+    let token = l
+        .tokens
+        .get(&who)
+        .unwrap_or_else(|| panic!("{who} has no token: {:?}", l.last));
+    let c = claims(token);
+    let has = match &c[&claim] {
+        Value::Array(items) => items.iter().any(|v| v == &Value::String(value.clone())),
+        Value::String(s) => s.split(' ').any(|x| x == value),
+        _ => false,
+    };
+    assert!(has, "{claim} of {c} lacks {value}");
+}
+
+#[then(expr = "Entra refuses with {string} and error code {int}")]
+fn entra_refuses(w: &mut PpvWorld, error: String, code: u64) {
+    let l = live(w);
+    let (status, body) = l.last.as_ref().expect("Entra answered");
+    assert!(*status == 400 || *status == 401, "status {status}: {body}");
+    assert_eq!(body["error"], error, "{body}");
+    assert_eq!(body["error_codes"][0], code, "{body}");
+    let description = body["error_description"].as_str().unwrap_or_default();
+    assert!(
+        description.starts_with(&format!("AADSTS{code}:")),
+        "{description}"
+    );
+}
+
+async fn search_all(l: &Live, host: &str, api: &str, token: &str, q: &str) -> (u16, Vec<Value>) {
+    let client = l.client(host);
+    let mut out = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let mut req = client
+            .get(format!("https://{api}/cases/search"))
+            .bearer_auth(token)
+            .query(&[("q", q), ("top", "100")]);
+        if let Some(t) = &next {
+            req = req.query(&[("continuationToken", t.as_str())]);
+        }
+        let r = match req.send().await {
+            Ok(r) => r,
+            Err(_) => return (0, out),
+        };
+        let status = r.status().as_u16();
+        if status != 200 {
+            return (status, out);
+        }
+        let body: Value = r.json().await.expect("JSON results");
+        out.extend(body["value"].as_array().cloned().unwrap_or_default());
+        match body["continuationToken"].as_str() {
+            Some(t) => next = Some(t.to_string()),
+            None => return (200, out),
+        }
+    }
+}
+
+#[when(expr = "{string} searches {string} for {string} from host {string}")]
+async fn user_searches(w: &mut PpvWorld, who: String, api: String, q: String, host: String) {
+    let l = live(w);
+    let token = l
+        .tokens
+        .get(&who)
+        .cloned()
+        .unwrap_or_else(|| panic!("{who} has no token: {:?}", l.last));
+    let (status, results) = search_all(l, &host, &api, &token, &q).await;
+    l.last = Some((status, Value::Null));
+    l.results.insert(who, results);
+}
+
+fn ids(results: &[Value]) -> std::collections::BTreeSet<String> {
+    results
+        .iter()
+        .filter_map(|c| c["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[then(expr = "{string} and {string} see no case in common")]
+fn disjoint(w: &mut PpvWorld, a: String, b: String) {
+    let l = live(w);
+    let (ra, rb) = (&l.results[&a], &l.results[&b]);
+    assert!(!ra.is_empty() && !rb.is_empty(), "both find cases");
+    assert!(ids(ra).is_disjoint(&ids(rb)));
+}
+
+#[then(expr = "{string} sees every case that {string} and {string} see")]
+fn superset(w: &mut PpvWorld, all: String, a: String, b: String) {
+    let l = live(w);
+    let everything = ids(&l.results[&all]);
+    assert!(everything.is_superset(&ids(&l.results[&a])));
+    assert!(everything.is_superset(&ids(&l.results[&b])));
+    assert!(everything.len() > ids(&l.results[&a]).len() + ids(&l.results[&b]).len() - 1);
+}
+
+#[then(expr = "every case {string} sees belongs to {string} or to a group of hers")]
+fn own_cases(w: &mut PpvWorld, who: String, upn: String) {
+    let l = live(w);
+    let user = &l.running.ready().users[&upn];
+    let token = &l.tokens[&who];
+    let groups: Vec<Value> = claims(token)["groups"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for c in &l.results[&who] {
+        assert!(
+            c["ownerObjectId"] == Value::String(user.object_id.clone())
+                || groups.contains(&c["teamGroupId"]),
+            "{c} is neither hers nor her team's"
+        );
+    }
+}
+
+#[then(expr = "the search is refused with status {int}")]
+fn search_refused(w: &mut PpvWorld, status: u16) {
+    let l = live(w);
+    assert_eq!(l.last.as_ref().map(|(s, _)| *s), Some(status));
+}
+
+#[then("the search does not reach the API")]
+fn search_unreachable(w: &mut PpvWorld) {
+    let l = live(w);
+    let status = l.last.as_ref().map(|(s, _)| *s);
+    // Either the network drops it (no HTTP status) or App Service's access restriction answers 403.
+    assert!(matches!(status, Some(0) | Some(403)), "status {status:?}");
+}
+
+#[when(expr = "{string} reads the secret {string} of {string} from host {string}")]
+async fn read_secret(w: &mut PpvWorld, who: String, secret: String, vault: String, host: String) {
+    let l = live(w);
+    let token = l
+        .tokens
+        .get(&who)
+        .cloned()
+        .unwrap_or_else(|| panic!("{who} has no token: {:?}", l.last));
+    let url = format!("https://{vault}.vault.azure.net/secrets/{secret}?api-version=2025-07-01");
+    let r = l.client(&host).get(url).bearer_auth(token).send().await;
+    l.last = Some(match r {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            (status, r.json().await.unwrap_or(Value::Null))
+        }
+        Err(_) => (0, Value::Null),
+    });
+}
+
+#[then(expr = "the vault answers {int} with {string}")]
+fn vault_answers(w: &mut PpvWorld, status: u16, code: String) {
+    let l = live(w);
+    let (got, body) = l.last.as_ref().expect("the vault answered");
+    assert_eq!(*got, status, "{body}");
+    assert_eq!(body["error"]["innererror"]["code"], code, "{body}");
+}
+
+#[then(expr = "the secret's value is the client secret of {string}")]
+fn secret_value(w: &mut PpvWorld, app: String) {
+    let l = live(w);
+    let (_, secret) = l.app(&app);
+    let (status, body) = l.last.as_ref().expect("the vault answered");
+    assert_eq!(*status, 200, "{body}");
+    assert_eq!(body["value"], Value::String(secret));
+}
+
+/// Stops the scenario's landscape.
+pub async fn stop(w: &mut PpvWorld) {
+    if let Some(l) = w.live.take() {
+        let Live { running, dir, .. } = l;
+        if let Err(e) = running.stop().await {
+            eprintln!("stopping the landscape: {e:#}");
+        }
+        drop(dir);
+    }
+}
