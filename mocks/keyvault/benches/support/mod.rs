@@ -1,0 +1,315 @@
+//! Bench support: a test PKI, a local Entra stand-in serving discovery and JWKS over HTTPS with
+//! an RS256 key the bench signs tokens with, the fake vault served on loopback, the bare axum
+//! reference server, and the measuring helpers (closed-loop load, percentiles, VmRSS).
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::routing::get;
+use axum::{Json, Router};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use ppvnet_common::{Clock, Endpoint};
+use ppvnet_keyvault::{EntraTokenCheck, KeyVault};
+use serde_json::json;
+use tokio::sync::oneshot;
+
+pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+/// A CA and a leaf for `localhost` and 127.0.0.1, shared by every server of the run.
+pub struct Pki {
+    ca_pem: String,
+    pub server: Arc<rustls::ServerConfig>,
+}
+
+impl Pki {
+    pub fn new() -> Self {
+        ppvnet_common::serve::install_crypto_provider();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "ppvnet keyvault bench CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let mut leaf_params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        leaf_params
+            .subject_alt_names
+            .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+        let issuer = rcgen::Issuer::from_ca_cert_der(ca.der(), &ca_key).unwrap();
+        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+        let server = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone(), ca.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+            )
+            .unwrap();
+        Self {
+            ca_pem: ca.pem(),
+            server: Arc::new(server),
+        }
+    }
+
+    /// A client trusting the CA, keeping up to `idle` connections per host alive.
+    pub fn client(&self, idle: usize) -> reqwest::Client {
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).unwrap())
+            .pool_max_idle_per_host(idle)
+            .no_proxy()
+            .build()
+            .unwrap()
+    }
+}
+
+/// The signing key and the HTTPS authority publishing it (discovery document and JWKS only:
+/// the bench mints its tokens directly).
+#[derive(Clone)]
+pub struct Authority {
+    pub base: String,
+    encoding: Arc<EncodingKey>,
+    clock: Clock,
+}
+
+const KID: &str = "bench-kid";
+
+impl Authority {
+    pub async fn start(clock: Clock, tls: Arc<rustls::ServerConfig>) -> Self {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+        let encoding = EncodingKey::from_rsa_pem(pair.serialize_pem().as_bytes()).unwrap();
+        let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, Algorithm::RS256).unwrap();
+        let jwk = serde_json::to_value(&jwk).unwrap();
+        let listener = bind();
+        let base = format!("https://{}", listener.local_addr().unwrap());
+        let keys = json!({"keys": [{"kty": "RSA", "use": "sig", "kid": KID, "x5t": KID,
+                                    "n": jwk["n"], "e": jwk["e"]}]});
+        let router = Router::new()
+            .route(
+                "/{tenant}/v2.0/.well-known/openid-configuration",
+                get(
+                    |State(base): State<String>, Path(tenant): Path<String>| async move {
+                        Json(json!({
+                            "issuer": format!("https://login.microsoftonline.com/{tenant}/v2.0"),
+                            "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
+                            "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
+                            "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
+                            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+                            "subject_types_supported": ["pairwise"],
+                            "id_token_signing_alg_values_supported": ["RS256"],
+                        }))
+                    },
+                ),
+            )
+            .route(
+                "/{tenant}/discovery/v2.0/keys",
+                get(move || {
+                    let keys = keys.clone();
+                    async move { Json(keys) }
+                }),
+            )
+            .with_state(base.clone());
+        tokio::spawn(ppvnet_common::serve(
+            vec![Endpoint::public(listener)],
+            router,
+            Some(tls),
+            std::future::pending(),
+        ));
+        Self {
+            base,
+            encoding: Arc::new(encoding),
+            clock,
+        }
+    }
+
+    /// A v1 app token for Key Vault, as Entra issues for the `https://vault.azure.net` resource.
+    pub fn token(&self, oid: &str) -> String {
+        let now = self.clock.unix();
+        let claims = json!({
+            "aud": "https://vault.azure.net", "iss": format!("https://sts.windows.net/{TENANT}/"),
+            "iat": now, "nbf": now, "exp": now + 3600,
+            "appid": "11111111-2222-3333-4444-555555555555", "appidacr": "1", "idtyp": "app",
+            "oid": oid, "sub": oid, "tid": TENANT, "ver": "1.0",
+        });
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(KID.to_owned());
+        encode(&header, &claims, &self.encoding).unwrap()
+    }
+
+    /// The production token check against this authority, with an empty key cache.
+    pub fn check(&self, http: reqwest::Client) -> Arc<EntraTokenCheck> {
+        Arc::new(EntraTokenCheck::new(
+            &self.base,
+            [TENANT],
+            http,
+            self.clock.clone(),
+        ))
+    }
+}
+
+pub fn bind() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").unwrap()
+}
+
+/// A server running on loopback until dropped.
+pub struct Served {
+    pub addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+fn shutdown_signal() -> (
+    oneshot::Sender<()>,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let (tx, rx) = oneshot::channel::<()>();
+    (tx, async move {
+        let _ = rx.await;
+    })
+}
+
+/// Serves `kv` over HTTPS on `listener` with `ppvnet_keyvault::run`.
+pub fn serve_vault(kv: KeyVault, listener: TcpListener, tls: Arc<rustls::ServerConfig>) -> Served {
+    let addr = listener.local_addr().unwrap();
+    let (stop, shutdown) = shutdown_signal();
+    tokio::spawn(ppvnet_keyvault::run(
+        kv,
+        vec![Endpoint::public(listener)],
+        Some(tls),
+        shutdown,
+    ));
+    Served { addr, _stop: stop }
+}
+
+/// The named reference, "bare axum over rustls": the same serve loop and TLS configuration,
+/// answering every request with `body` and no other work.
+pub fn serve_bare(body: Vec<u8>, tls: Arc<rustls::ServerConfig>) -> Served {
+    let listener = bind();
+    let addr = listener.local_addr().unwrap();
+    let body = axum::body::Bytes::from(body);
+    let router = Router::new().fallback(move || {
+        let body = body.clone();
+        async move {
+            (
+                [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+                body,
+            )
+        }
+    });
+    let (stop, shutdown) = shutdown_signal();
+    tokio::spawn(ppvnet_common::serve(
+        vec![Endpoint::public(listener)],
+        router,
+        Some(tls),
+        shutdown,
+    ));
+    Served { addr, _stop: stop }
+}
+
+/// Runs `count` requests through `concurrency` closed-loop workers (each sends its next request
+/// when the previous one is answered). Returns the wall time and every request's latency.
+pub async fn closed_loop<F, Fut>(
+    count: u64,
+    concurrency: usize,
+    request: F,
+) -> (Duration, Vec<Duration>)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency.min(count.max(1) as usize))
+        .map(|_| {
+            let next = next.clone();
+            let request = request.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    if next.fetch_add(1, Ordering::Relaxed) >= count {
+                        return latencies;
+                    }
+                    let sent = Instant::now();
+                    request().await;
+                    latencies.push(sent.elapsed());
+                }
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(count as usize);
+    for worker in workers {
+        latencies.extend(worker.await.unwrap());
+    }
+    (started.elapsed(), latencies)
+}
+
+/// Latency distribution of one measured phase.
+pub struct Distribution {
+    pub requests: usize,
+    pub per_second: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+impl Distribution {
+    pub fn new(wall: Duration, mut latencies: Vec<Duration>) -> Self {
+        latencies.sort_unstable();
+        let at = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).max(1) - 1];
+        Self {
+            requests: latencies.len(),
+            per_second: latencies.len() as f64 / wall.as_secs_f64(),
+            p50: at(0.50),
+            p99: at(0.99),
+            max: at(1.0),
+        }
+    }
+}
+
+/// `VmRSS` of this process in KiB, from `/proc/self/status`.
+pub fn vm_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Criterion's estimates for `group/function` (mean and, for linear sampling, the slope), in
+/// nanoseconds per iteration, read back from the directory criterion wrote them to.
+pub fn criterion_estimate(group: &str, function: &str) -> Option<(f64, Option<f64>)> {
+    let dir = criterion_home()?;
+    let path = dir
+        .join(group)
+        .join(function)
+        .join("new")
+        .join("estimates.json");
+    let estimates: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let mean = estimates["mean"]["point_estimate"].as_f64()?;
+    let slope = estimates["slope"]["point_estimate"].as_f64();
+    Some((mean, slope))
+}
+
+/// Where criterion writes its results, resolved the way criterion does: `$CRITERION_HOME`,
+/// `$CARGO_TARGET_DIR/criterion`, the target directory `cargo metadata` names.
+fn criterion_home() -> Option<std::path::PathBuf> {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return Some(home.into());
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        return Some(std::path::PathBuf::from(target).join("criterion"));
+    }
+    let output = std::process::Command::new(std::env::var_os("CARGO")?)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .ok()?;
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+    Some(std::path::PathBuf::from(metadata["target_directory"].as_str()?).join("criterion"))
+}
