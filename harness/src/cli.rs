@@ -44,6 +44,24 @@ pub enum Command {
         /// Port of the control API on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
         control_port: u16,
+        /// Keep Entra's signing keys and the vaults' secrets here across runs.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Append every VNet flow-log record to this file as JSON lines.
+        #[arg(long)]
+        flow_log: Option<PathBuf>,
+    },
+    /// Run a program inside a host of a running netns landscape, with the run's CA and Entra
+    /// authority in its environment and the host's vNet DNS as its resolver.
+    Exec {
+        #[arg(long, default_value = ".ppvnet/ready.json")]
+        ready_file: PathBuf,
+        /// Host name (`internet`, `pp-prod-westus`, `pe-kv-contoso-prod`, ...).
+        #[arg(long)]
+        host: String,
+        /// The program and its arguments (after `--`).
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
     },
 }
 
@@ -65,11 +83,18 @@ pub fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Validate { file, format } => validate(&file, format),
+        Command::Exec {
+            ready_file,
+            host,
+            argv,
+        } => exec(&ready_file, &host, &argv),
         Command::Up {
             file,
             network,
             ready_file,
             control_port,
+            data_dir,
+            flow_log,
         } => {
             let landscape = match scenario::load(&file) {
                 Ok(l) => l,
@@ -80,6 +105,8 @@ pub fn main() -> ExitCode {
             };
             let mut opts = UpOptions::new(network, ready_file);
             opts.control_port = control_port;
+            opts.data_dir = data_dir;
+            opts.flow_log_file = flow_log;
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
                 Err(e) => {
@@ -102,6 +129,16 @@ pub fn main() -> ExitCode {
 fn print_out(text: &str) {
     use std::io::Write;
     let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+fn exec(ready_file: &std::path::Path, host: &str, argv: &[String]) -> ExitCode {
+    match crate::fabric::exec(ready_file, host, argv) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("ppvnet exec: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn validate(file: &std::path::Path, format: Format) -> ExitCode {

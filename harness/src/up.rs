@@ -30,6 +30,8 @@ pub struct UpOptions {
     pub control_port: u16,
     /// Keeps state across runs when set: Entra's signing keys, the vaults' secrets.
     pub data_dir: Option<PathBuf>,
+    /// Appends every VNet flow-log record as a JSON line to this file.
+    pub flow_log_file: Option<PathBuf>,
 }
 
 impl UpOptions {
@@ -46,6 +48,7 @@ impl UpOptions {
             ready_file,
             control_port: 0,
             data_dir: None,
+            flow_log_file: None,
         }
     }
 }
@@ -74,7 +77,15 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
     let s = &landscape.scenario;
     let clock = Clock::new();
     let pki = Pki::create(&opts.run_dir, &s.name)?;
-    let fabric = Fabric::materialize(landscape, opts.network).await?;
+    let fabric = Fabric::materialize_with(
+        landscape,
+        opts.network,
+        crate::fabric::FabricOptions {
+            flow_log_file: opts.flow_log_file.clone(),
+            ..Default::default()
+        },
+    )
+    .await?;
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
@@ -172,7 +183,8 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
             .collect(),
     };
     wait_healthy(&format!("{}/healthz", ready.control_url), None).await?;
-    let probe = pki.client_builder()?.build()?;
+    // Probe from the public internet host: in the netns fabric faces live inside namespaces.
+    let probe = fabric.http_client(crate::landscape::INTERNET, pki.ca_pem().as_bytes())?;
     wait_healthy(
         &format!(
             "{}/{}/v2.0/.well-known/openid-configuration",
@@ -217,6 +229,16 @@ fn https_url(addr: SocketAddr) -> String {
         format!("https://{}", addr.ip())
     } else {
         format!("https://{addr}")
+    }
+}
+
+/// The URL of a service face for the ready file: its address on loopback; in the netns fabric
+/// its Azure host name, which each namespace's DNS resolves to the face that host may use.
+fn face_url(fabric: &Fabric, address: SocketAddr, host_name: &str) -> String {
+    if fabric.kind() == FabricKind::Netns {
+        format!("https://{host_name}")
+    } else {
+        https_url(address)
     }
 }
 
@@ -275,7 +297,13 @@ fn start_entra(
             }
         }
     };
-    let authority_host = https_url(address);
+    // Inside namespaces `login.microsoftonline.com` resolves to the mock (the vNet's DNS), and
+    // MSAL accepts only well-known authority hosts by name; on loopback, the address is the name.
+    let authority_host = if fabric.kind() == FabricKind::Netns {
+        format!("https://{}", crate::landscape::ENTRA_HOST_NAME)
+    } else {
+        https_url(address)
+    };
     let config = crate::services::entra::config(landscape)?;
     let key_dir = opts
         .data_dir
@@ -361,7 +389,7 @@ fn start_key_vaults(
                 .or_default()
                 .extend(host_forms(bound.address));
             ips.push(bound.address.ip());
-            let url = format!("{}/", https_url(bound.address));
+            let url = format!("{}/", face_url(fabric, bound.address, &service.host_name));
             match &face {
                 Face::Public => public_url = url,
                 Face::PrivateEndpoint(pe) => {
@@ -457,7 +485,7 @@ async fn start_apis(
                 .bind(&api.name, &face)
                 .with_context(|| format!("api {} face {face:?}", api.name))?;
             ips.push(bound.address.ip());
-            let url = https_url(bound.address);
+            let url = face_url(fabric, bound.address, &service.host_name);
             match &face {
                 Face::Public => public_url = url,
                 Face::PrivateEndpoint(pe) => {

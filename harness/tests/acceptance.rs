@@ -28,6 +28,7 @@ fn main() -> std::process::ExitCode {
                 Box::pin(async move {
                     if let Some(w) = world {
                         steps::landscape::stop(w).await;
+                        steps::network::stop(w).await;
                     }
                 })
             })

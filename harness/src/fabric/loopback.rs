@@ -283,7 +283,7 @@ impl LoopbackFabric {
             )
         })?;
         let socket = TcpSocket::new_v4()?;
-        socket.bind(SocketAddr::new(IpAddr::V4(ip), 0))?;
+        bind_source(&socket, ip)?;
         socket.connect(to).await
     }
 
@@ -293,6 +293,21 @@ impl LoopbackFabric {
         for t in tasks {
             t.abort();
             let _ = t.await;
+        }
+    }
+}
+
+impl Drop for LoopbackFabric {
+    /// Relays stop with the fabric even when the caller never tore it down.
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for t in self
+            .relays
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            t.abort();
         }
     }
 }
@@ -406,7 +421,7 @@ async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) 
                 let s = TcpSocket::new_v4()?;
                 // From the client's own address, so the service sees who is calling.
                 if let Some(ip) = ctx.directory.by_host.get(&src_host) {
-                    s.bind(SocketAddr::new(IpAddr::V4(*ip), 0))?;
+                    bind_source(&s, *ip)?;
                 }
                 s.connect(ctx.target).await
             };
@@ -421,6 +436,8 @@ async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) 
                     return;
                 }
             };
+            // The relay must not add Nagle delays the direct path would not have.
+            let _ = (client.set_nodelay(true), server.set_nodelay(true));
             let (sent, received) = splice(client, server).await;
             flows.record(
                 FlowRecord {
@@ -489,4 +506,24 @@ async fn pump(
 #[allow(deprecated)]
 fn reset(stream: &TcpStream) {
     let _ = stream.set_linger(Some(Duration::ZERO));
+}
+
+/// Binds a connecting socket to a source address, leaving the port to `connect`
+/// (`IP_BIND_ADDRESS_NO_PORT`): a plain bind to port 0 makes the kernel search for a port free
+/// of every socket on that address, TIME_WAIT ones included, which costs milliseconds after a
+/// burst of connections.
+fn bind_source(socket: &TcpSocket, ip: Ipv4Addr) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt on a descriptor the socket owns, with a correctly sized int option.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+    socket.bind(SocketAddr::new(IpAddr::V4(ip), 0))
 }

@@ -2,8 +2,10 @@
 //!
 //! - [`validation`]: landscape files and `ppvnet validate`.
 //! - [`landscape`]: a running landscape: signing in, searching cases, reading secrets.
+//! - [`network`]: a landscape's network alone on a fabric, probed host by host.
 
 pub mod landscape;
+pub mod network;
 pub mod validation;
 
 use std::path::PathBuf;
@@ -19,6 +21,8 @@ pub struct PpvWorld {
     pub command: Option<(i32, String, String)>,
     /// The landscape this scenario runs, if any.
     pub live: Option<landscape::Live>,
+    /// The network this scenario materialized, if any.
+    pub network: Option<network::Net>,
 }
 
 /// The repository's `scenarios/` folder.

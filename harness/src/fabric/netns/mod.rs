@@ -292,6 +292,8 @@ pub struct NetnsFabric {
     directory: Arc<NetnsPeers>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     proxies: Mutex<HashMap<String, SocketAddr>>,
+    /// Set once the namespaces are removed (by teardown, or by drop).
+    removed: std::sync::atomic::AtomicBool,
 }
 
 fn build_plan(oracle: &Oracle, prefix: &str) -> Plan {
@@ -373,6 +375,7 @@ impl NetnsFabric {
             plan,
             tasks: Mutex::new(Vec::new()),
             proxies: Mutex::new(HashMap::new()),
+            removed: std::sync::atomic::AtomicBool::new(false),
         };
         if let Err(e) = fabric.start_router_services() {
             let err = anyhow::anyhow!("cannot start the vNet DNS servers: {e}");
@@ -533,12 +536,29 @@ impl NetnsFabric {
     }
 
     pub async fn teardown(self) -> anyhow::Result<()> {
-        for t in std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner())) {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in tasks {
             t.abort();
             let _ = t.await;
         }
         let names = self.plan.all_namespaces();
+        self.removed.store(true, Ordering::Relaxed);
         tokio::task::spawn_blocking(move || remove_namespaces(&names)).await?
+    }
+}
+
+impl Drop for NetnsFabric {
+    /// A fabric dropped without [`NetnsFabric::teardown`] (an error path of the caller) still
+    /// removes its namespaces, so nothing outlives the process's intent.
+    fn drop(&mut self) {
+        for t in std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner())) {
+            t.abort();
+        }
+        if !self.removed.swap(true, Ordering::Relaxed)
+            && let Err(e) = remove_namespaces(&self.plan.all_namespaces())
+        {
+            tracing::warn!("netns fabric dropped without teardown: {e:#}");
+        }
     }
 }
 
@@ -689,7 +709,7 @@ fn wire(plan: &Plan, oracle: &Oracle) -> anyhow::Result<()> {
 
 /// Opens a TCP connection from inside a namespace (the socket is created there).
 async fn connect_from(ns: String, to: SocketAddr) -> io::Result<TcpStream> {
-    let socket = in_netns(&ns, || tokio::net::TcpSocket::new_v4())?;
+    let socket = in_netns(&ns, tokio::net::TcpSocket::new_v4)?;
     socket.connect(to).await
 }
 

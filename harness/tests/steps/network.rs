@@ -1,0 +1,263 @@
+//! Steps of `features/network_isolation.feature`: a landscape's network alone (no services), on
+//! the loopback or the netns fabric, with a TCP echo on every service face, probed from hosts.
+//!
+//! The world needs one field, `network: Option<network::Net>`, and the after-scenario hook must
+//! call [`stop`] so namespaces never outlive a scenario.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use cucumber::{given, then, when};
+use ppvnet::fabric::flowlog::{FlowFilter, FlowState};
+use ppvnet::fabric::oracle::{FaceName, Resolution};
+use ppvnet::fabric::{Fabric, FabricKind, FabricOptions, Face};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+use super::PpvWorld;
+
+const PROD_HOSTS: [&str; 2] = ["pp-prod-westus", "pp-prod-eastus"];
+
+/// A materialized network with an echo on every face.
+pub struct Net {
+    fabric: Fabric,
+    faces: Vec<(String, Face, SocketAddr)>,
+}
+
+impl std::fmt::Debug for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Net")
+            .field("fabric", &self.fabric.kind())
+            .field("faces", &self.faces.len())
+            .finish()
+    }
+}
+
+/// Tears the scenario's network down (the after-scenario hook calls it).
+pub async fn stop(w: &mut PpvWorld) {
+    if let Some(n) = w.network.take()
+        && let Err(e) = n.fabric.teardown().await
+    {
+        eprintln!("network teardown failed: {e:#}");
+    }
+}
+
+fn net(w: &mut PpvWorld) -> &mut Net {
+    w.network
+        .as_mut()
+        .expect("a network is up (Given the ... network on the ... fabric)")
+}
+
+fn netns_unavailable() -> Option<String> {
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    });
+    if !root {
+        return Some(
+            "the netns fabric needs root (run the @loopback examples only: --tags @loopback)"
+                .into(),
+        );
+    }
+    match std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+    {
+        Ok(o) if o.status.success() => None,
+        _ => Some("`ip netns` does not work here (run with --tags @loopback)".into()),
+    }
+}
+
+#[given(expr = "the {word} network on the {word} fabric")]
+async fn network_on(w: &mut PpvWorld, scenario: String, fabric: String) {
+    let kind = match fabric.as_str() {
+        "loopback" => FabricKind::Loopback,
+        "netns" => FabricKind::Netns,
+        other => panic!("unknown fabric '{other}' (loopback or netns)"),
+    };
+    if kind == FabricKind::Netns
+        && let Some(why) = netns_unavailable()
+    {
+        panic!("{why}");
+    }
+    let path = super::scenarios_dir().join(format!("{scenario}.yaml"));
+    let l = ppvnet::scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let fabric = Fabric::materialize_with(
+        &l,
+        kind,
+        FabricOptions {
+            drop_hold: Duration::from_millis(300),
+            flow_log_file: None,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{kind:?} fabric: {e:#}"));
+    let mut faces = Vec::new();
+    for (service, face) in fabric.handle().with_oracle(|o| o.faces()) {
+        let bound = fabric
+            .bind(&service, &face)
+            .unwrap_or_else(|e| panic!("bind {service} {}: {e}", face.label()));
+        bound
+            .listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
+        let listener = tokio::net::TcpListener::from_std(bound.listener).expect("listener");
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (r, mut wr) = s.into_split();
+                    let mut lines = BufReader::new(r).lines();
+                    while let Ok(Some(l)) = lines.next_line().await {
+                        if wr.write_all(format!("{l}\n").as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        faces.push((service, face, bound.address));
+    }
+    w.network = Some(Net { fabric, faces });
+}
+
+impl Net {
+    fn endpoint(&self, pe: &str) -> SocketAddr {
+        let face = Face::PrivateEndpoint(pe.to_string());
+        self.faces
+            .iter()
+            .find(|(_, f, _)| *f == face)
+            .unwrap_or_else(|| panic!("no private endpoint {pe} in the landscape"))
+            .2
+    }
+
+    /// Whether a connection from `host` to `to` carries a line both ways.
+    async fn echoes(&self, host: &str, to: SocketAddr) -> bool {
+        let attempt = async {
+            let mut s = self.fabric.connect(host, to).await.ok()?;
+            s.write_all(b"ping\n").await.ok()?;
+            let mut buf = [0u8; 5];
+            s.read_exact(&mut buf).await.ok()?;
+            (&buf == b"ping\n").then_some(())
+        };
+        matches!(
+            tokio::time::timeout(Duration::from_millis(2500), attempt).await,
+            Ok(Some(()))
+        )
+    }
+}
+
+#[then(expr = "{string} can reach the private endpoint {string}")]
+#[when(expr = "{string} connects to the private endpoint {string}")]
+async fn can_reach(w: &mut PpvWorld, host: String, pe: String) {
+    let n = net(w);
+    assert!(
+        n.echoes(&host, n.endpoint(&pe)).await,
+        "{host} cannot reach {pe}"
+    );
+}
+
+#[then(expr = "{string} cannot reach the private endpoint {string}")]
+async fn cannot_reach(w: &mut PpvWorld, host: String, pe: String) {
+    let n = net(w);
+    assert!(
+        !n.echoes(&host, n.endpoint(&pe)).await,
+        "{host} reaches {pe}"
+    );
+}
+
+fn resolve(w: &mut PpvWorld, host: &str, name: &str) -> Resolution {
+    net(w)
+        .fabric
+        .handle()
+        .resolve(host, name)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[then(expr = "from {string} the name {string} resolves to the public endpoint of {string}")]
+async fn resolves_public(w: &mut PpvWorld, host: String, name: String, service: String) {
+    match resolve(w, &host, &name) {
+        Resolution::Address {
+            service: s,
+            face: FaceName::Public,
+            ..
+        } => assert_eq!(s, service),
+        other => panic!("{name} from {host}: {other:?}"),
+    }
+}
+
+#[then(expr = "from {string} the name {string} resolves to the private endpoint {string}")]
+async fn resolves_private(w: &mut PpvWorld, host: String, name: String, pe: String) {
+    match resolve(w, &host, &name) {
+        Resolution::Address {
+            face: FaceName::PrivateEndpoint(p),
+            ..
+        } => assert_eq!(p, pe),
+        other => panic!("{name} from {host}: {other:?}"),
+    }
+}
+
+#[then(expr = "from {string} the name {string} does not resolve")]
+async fn does_not_resolve(w: &mut PpvWorld, host: String, name: String) {
+    let r = resolve(w, &host, &name);
+    assert!(
+        matches!(r, Resolution::NxDomain { .. }),
+        "{name} from {host}: {r:?}"
+    );
+}
+
+#[when(expr = "the peering between {string} and {string} is turned off")]
+async fn peering_off(w: &mut PpvWorld, a: String, b: String) {
+    net(w)
+        .fabric
+        .handle()
+        .set_peering_between(&a, &b, false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Flow records of the prod delegated subnets (the kernel path reports asynchronously).
+async fn prod_flows(n: &Net, begun: usize) -> Vec<ppvnet::fabric::flowlog::FlowRecord> {
+    let h = n.fabric.handle();
+    let collect = || {
+        PROD_HOSTS
+            .iter()
+            .flat_map(|host| {
+                h.flows(&FlowFilter {
+                    src_host: Some(host.to_string()),
+                    ..Default::default()
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..50 {
+        if collect().iter().filter(|r| r.state == FlowState::B).count() >= begun {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    collect()
+}
+
+#[then(expr = "the flow log shows {int} connections begun from the prod delegated subnets")]
+async fn flows_begun(w: &mut PpvWorld, count: usize) {
+    let n = net(w);
+    let flows = prod_flows(n, count).await;
+    let begun: Vec<_> = flows.iter().filter(|r| r.state == FlowState::B).collect();
+    assert_eq!(begun.len(), count, "{flows:#?}");
+    assert!(
+        begun.iter().all(|r| r.dst_host.starts_with("pe-")),
+        "{begun:#?}"
+    );
+}
+
+#[then("no flow log record of the prod delegated subnets crossed the public internet")]
+async fn never_crossed(w: &mut PpvWorld) {
+    let n = net(w);
+    let internet = n.fabric.handle().oracle().hosts()["internet"].address;
+    let flows = prod_flows(n, 0).await;
+    assert!(!flows.is_empty());
+    for r in flows {
+        assert!(!r.crosses_internet, "{r:?}");
+        assert!(r.dst != internet && r.dst_host != "internet", "{r:?}");
+        assert!(r.dst.is_private(), "left the private address space: {r:?}");
+    }
+}
