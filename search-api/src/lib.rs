@@ -5,8 +5,10 @@
 //! Module map:
 //! - [`config`]: [`SearchApiConfig`], what the harness builds from the landscape.
 //! - [`generator`]: deterministic, seeded case data (`ppvnet up` loads 10,000; the bench 1,000,000).
-//! - [`store`]: the SQLite/FTS5 database, ranked and newest-first search with keyset pagination,
-//!   visibility enforced inside the full-text query.
+//! - [`store`]: the SQLite/FTS5 database, ranked and newest-first search with keyset pagination;
+//!   the index is partitioned by team so a search only reads cases the caller may see.
+//! - [`rank`]: `case_rank`, FTS5's bm25 with known document frequencies and row lengths (the
+//!   same scores, about a third of the cost).
 //! - [`auth`]: scope/role authorization and the caller's view (own cases, group cases, or all);
 //!   token validation itself is [`ppvnet_common::token`].
 //! - [`continuation`]: opaque continuation tokens bound to query, caller and data set.
@@ -24,6 +26,7 @@ pub mod continuation;
 pub mod error;
 pub mod generator;
 pub mod http;
+pub mod rank;
 pub mod store;
 pub mod swagger;
 

@@ -1,4 +1,4 @@
-//! Steps of `features/network_isolation.feature`: a landscape's network alone (no services), on
+//! Steps of `features/network_isolation.feature` (run by the acceptance runner): a landscape's network alone (no services), on
 //! the loopback or the netns fabric, with a TCP echo on every service face, probed from hosts.
 //!
 //! The world needs one field, `network: Option<network::Net>`, and the after-scenario hook must
