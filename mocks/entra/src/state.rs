@@ -75,6 +75,9 @@ pub(crate) struct RefreshGrant {
     pub spa: bool,
     /// The client authenticated when it got this grant, so it must again to redeem it.
     pub confidential: bool,
+    /// Revoked by `revokeSignInSessions`. Marked explicitly because a grant issued in the same
+    /// millisecond as the revocation is not older than the user's `tokens_valid_from_ms`.
+    pub revoked: bool,
 }
 
 pub(crate) struct Session {
@@ -376,7 +379,13 @@ impl Entra {
             u.tokens_valid_from_ms = now_ms;
             u.id.clone()
         };
-        self.grants().sessions.retain(|_, s| s.user_id != user_id);
+        let mut grants = self.grants();
+        grants.sessions.retain(|_, s| s.user_id != user_id);
+        for g in grants.refresh_tokens.values_mut() {
+            if g.user_id == user_id {
+                g.revoked = true;
+            }
+        }
         Ok(())
     }
 
@@ -386,6 +395,10 @@ impl Entra {
         for u in &mut self.directory_mut().users {
             u.tokens_valid_from_ms = now_ms;
         }
-        self.grants().sessions.clear();
+        let mut grants = self.grants();
+        grants.sessions.clear();
+        for g in grants.refresh_tokens.values_mut() {
+            g.revoked = true;
+        }
     }
 }

@@ -369,7 +369,7 @@ impl TokenRequest<'_> {
             let user = dir
                 .user_by_id(&grant.user_id)
                 .ok_or(EntraError::MalformedGrant)?;
-            if grant.issued_ms < user.tokens_valid_from_ms {
+            if grant.revoked || grant.issued_ms < user.tokens_valid_from_ms {
                 return Err(EntraError::RefreshTokenRevoked {
                     issued: fmt(grant.issued_at),
                     valid_from: fmt(user.tokens_valid_from_ms.div_euclid(1000)),
@@ -545,6 +545,7 @@ impl TokenRequest<'_> {
                     last_used: self.now,
                     spa: issue.spa,
                     confidential: issue.client_auth != ClientAuth::Public,
+                    revoked: false,
                 },
                 self.now,
             );
