@@ -527,6 +527,13 @@ async fn start_apis(
                 });
             }
             ApiImplementation::Command { argv } => {
+                // The program binds PPVNET_BIND itself, in ppvnet's own network namespace; the
+                // netns fabric's faces live in namespaces it cannot bind into.
+                anyhow::ensure!(
+                    fabric.kind() == FabricKind::Loopback,
+                    "api {}: external command APIs run on the loopback fabric only (the program binds PPVNET_BIND itself)",
+                    api.name
+                );
                 let cert_dir = opts.run_dir.join("apis").join(&api.name);
                 std::fs::create_dir_all(&cert_dir)?;
                 crate::ready::write_atomically(

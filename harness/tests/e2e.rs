@@ -291,3 +291,69 @@ async fn control_api_rotates_keys_and_disables_users_at_once() {
     assert_eq!(body["error_codes"][0], 50057, "{body}");
     running.stop().await.unwrap();
 }
+
+/// A team's own backend (`implementation: {kind: command}`) runs on the API's faces with the
+/// tenant settings in its environment, and is reached by its host name through its private
+/// endpoint; `ppvnet` stops it with the landscape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_api_program_runs_on_its_faces() {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: python3 is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/examples/external-api.yaml");
+    let landscape = ppvnet::scenario::load(&path).unwrap();
+    let opts = UpOptions::new(FabricKind::Loopback, dir.path().join("ready.json"));
+    let running = up::start(&landscape, &opts).await.unwrap();
+    let authority = running
+        .ready()
+        .entra
+        .as_ref()
+        .unwrap()
+        .authority_host
+        .clone();
+    if authority.trim_start_matches("https://").contains(':') {
+        eprintln!(
+            "SKIPPED: services could not bind port 443 (needs root); host names cannot be used"
+        );
+        running.stop().await.unwrap();
+        return;
+    }
+    let pp = client(&running, "pp-prod-westus");
+    let url = "https://orders-api-prod.azurewebsites.net/whoami";
+    // The program starts in the background; give it a few seconds to listen.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut answer = None;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(r) = pp.get(url).send().await {
+            answer = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let r = answer.expect("the external API answers");
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["tenant"], "0b6f8c8e-7a51-4d0e-9a43-3b1f2f5d9c11");
+    assert_eq!(body["client_id"], "2f8c1d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f");
+    assert_eq!(body["authority"], authority.as_str());
+    assert_eq!(body["ingress"], "pe-orders-api-prod");
+    let public = running.ready().apis["orders-api-prod"].url.clone();
+    running.stop().await.unwrap();
+    // Stopped with the landscape: nothing answers on its address any more.
+    let after = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(std::time::Duration::from_secs(2))
+        .build()
+        .unwrap()
+        .get(format!("{public}/whoami"))
+        .send()
+        .await;
+    assert!(after.is_err(), "the external API outlived the landscape");
+}
