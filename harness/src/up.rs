@@ -242,6 +242,53 @@ fn face_url(fabric: &Fabric, address: SocketAddr, host_name: &str) -> String {
     }
 }
 
+/// A service's faces, bound: its public endpoint and each of its private endpoints.
+struct BoundFaces {
+    endpoints: Vec<ppvnet_common::Endpoint>,
+    /// The public face's URL (no trailing slash).
+    public_url: String,
+    /// Private endpoint name → URL.
+    private_urls: BTreeMap<String, String>,
+    /// Every face's address.
+    addresses: Vec<SocketAddr>,
+}
+
+fn bind_faces(fabric: &Fabric, service: &crate::landscape::Service) -> anyhow::Result<BoundFaces> {
+    use crate::fabric::Face;
+    let mut faces = vec![Face::Public];
+    faces.extend(
+        service
+            .private_endpoints
+            .iter()
+            .cloned()
+            .map(Face::PrivateEndpoint),
+    );
+    let mut out = BoundFaces {
+        endpoints: Vec::new(),
+        public_url: String::new(),
+        private_urls: BTreeMap::new(),
+        addresses: Vec::new(),
+    };
+    for face in faces {
+        let bound = fabric
+            .bind(&service.name, &face)
+            .with_context(|| format!("{} face {face:?}", service.name))?;
+        out.addresses.push(bound.address);
+        let url = face_url(fabric, bound.address, &service.host_name);
+        match face {
+            Face::Public => out.public_url = url,
+            Face::PrivateEndpoint(pe) => {
+                out.private_urls.insert(pe, url);
+            }
+        }
+        out.endpoints.push(ppvnet_common::Endpoint {
+            listener: bound.listener,
+            ingress: bound.ingress,
+        });
+    }
+    Ok(out)
+}
+
 /// `host[:port]` forms a client may send in `Host` for an address.
 fn host_forms(addr: SocketAddr) -> Vec<String> {
     let mut forms = vec![addr.to_string()];
@@ -356,7 +403,6 @@ fn start_key_vaults(
     stop_rx: &watch::Receiver<bool>,
     tasks: &mut JoinSet<anyhow::Result<()>>,
 ) -> anyhow::Result<BTreeMap<String, ready::VaultEntry>> {
-    use crate::fabric::Face;
     let s = &landscape.scenario;
     if s.key_vaults.is_empty() {
         return Ok(BTreeMap::new());
@@ -370,45 +416,25 @@ fn start_key_vaults(
         let service = landscape
             .service(&v.name)
             .with_context(|| format!("vault {} has no service entry", v.name))?;
-        let mut faces = vec![Face::Public];
-        faces.extend(
-            service
-                .private_endpoints
-                .iter()
-                .cloned()
-                .map(Face::PrivateEndpoint),
-        );
-        let mut private = BTreeMap::new();
-        let mut public_url = String::new();
-        for face in faces {
-            let bound = fabric
-                .bind(&v.name, &face)
-                .with_context(|| format!("vault {} face {face:?}", v.name))?;
-            aliases
-                .entry(v.name.clone())
-                .or_default()
-                .extend(host_forms(bound.address));
-            ips.push(bound.address.ip());
-            let url = format!("{}/", face_url(fabric, bound.address, &service.host_name));
-            match &face {
-                Face::Public => public_url = url,
-                Face::PrivateEndpoint(pe) => {
-                    private.insert(pe.clone(), url);
-                }
-            }
-            endpoints.push(ppvnet_common::Endpoint {
-                listener: bound.listener,
-                ingress: bound.ingress,
-            });
-        }
+        let faces = bind_faces(fabric, service)?;
+        aliases
+            .entry(v.name.clone())
+            .or_default()
+            .extend(faces.addresses.iter().flat_map(|a| host_forms(*a)));
+        ips.extend(faces.addresses.iter().map(|a| a.ip()));
+        endpoints.extend(faces.endpoints);
         names.push(service.host_name.clone());
         entries.insert(
             v.name.clone(),
             ready::VaultEntry {
-                url: public_url,
+                url: format!("{}/", faces.public_url),
                 public_network_access: format!("{:?}", v.public_network_access),
                 azure_url: format!("https://{}/", service.host_name),
-                private_endpoints: private,
+                private_endpoints: faces
+                    .private_urls
+                    .into_iter()
+                    .map(|(pe, url)| (pe, format!("{url}/")))
+                    .collect(),
             },
         );
     }
@@ -455,7 +481,6 @@ async fn start_apis(
     stop_rx: &watch::Receiver<bool>,
     tasks: &mut JoinSet<anyhow::Result<()>>,
 ) -> anyhow::Result<BTreeMap<String, ready::ApiEntry>> {
-    use crate::fabric::Face;
     use crate::scenario::model::ApiImplementation;
     let s = &landscape.scenario;
     let mut entries = BTreeMap::new();
@@ -468,35 +493,13 @@ async fn start_apis(
             .iter()
             .find(|a| a.name == api.app)
             .with_context(|| format!("api {}: unknown app {}", api.name, api.app))?;
-        let mut faces = vec![Face::Public];
-        faces.extend(
-            service
-                .private_endpoints
-                .iter()
-                .cloned()
-                .map(Face::PrivateEndpoint),
-        );
-        let mut endpoints = Vec::new();
-        let mut private = BTreeMap::new();
-        let mut public_url = String::new();
-        let mut ips = Vec::new();
-        for face in faces {
-            let bound = fabric
-                .bind(&api.name, &face)
-                .with_context(|| format!("api {} face {face:?}", api.name))?;
-            ips.push(bound.address.ip());
-            let url = face_url(fabric, bound.address, &service.host_name);
-            match &face {
-                Face::Public => public_url = url,
-                Face::PrivateEndpoint(pe) => {
-                    private.insert(pe.clone(), url);
-                }
-            }
-            endpoints.push(ppvnet_common::Endpoint {
-                listener: bound.listener,
-                ingress: bound.ingress,
-            });
-        }
+        let BoundFaces {
+            endpoints,
+            public_url,
+            private_urls,
+            addresses,
+        } = bind_faces(fabric, service)?;
+        let ips: Vec<_> = addresses.iter().map(|a| a.ip()).collect();
         let leaf = pki.leaf(&[service.host_name.clone(), "localhost".into()], &ips)?;
         // App Service reaches Entra over the public internet.
         let http = fabric.http_client(crate::landscape::INTERNET, pki.ca_pem().as_bytes())?;
@@ -604,7 +607,7 @@ async fn start_apis(
                 client_id: app.client_id.clone(),
                 public_network_access: format!("{:?}", api.public_network_access),
                 host_name: service.host_name.clone(),
-                private_endpoints: private,
+                private_endpoints: private_urls,
             },
         );
     }

@@ -6,86 +6,10 @@
 //! port 443, so these tests need to bind port 443 (root, as in CI); without it they say so and
 //! skip.
 
-use std::path::Path;
+mod e2e_support;
 
-use ppvnet::fabric::FabricKind;
-use ppvnet::up::{self, Running, UpOptions};
+use e2e_support::{CASES_API, CONNECTOR, OPS, TENANT, app_token, client, start, user_token};
 use serde_json::Value;
-
-const TENANT: &str = "c76cdc05-9ef7-4021-9a9c-171dd3832ea4";
-const CONNECTOR: (&str, &str) = (
-    "3eb65b93-4e4d-414a-bce7-1d626fd5acf6",
-    "cases-connector-secret-Vb8~pK3z",
-);
-const OPS: (&str, &str) = (
-    "15c5b648-ae2a-4c68-a1c4-0032d5fc39c5",
-    "ops-automation-secret-Zt4~nM6q",
-);
-
-async fn start() -> Option<(Running, tempfile::TempDir)> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
-    let landscape = ppvnet::scenario::load(&path).unwrap();
-    let opts = UpOptions::new(FabricKind::Loopback, dir.path().join("ready.json"));
-    let running = up::start(&landscape, &opts).await.unwrap();
-    let authority = &running.ready().entra.as_ref().unwrap().authority_host;
-    if authority.trim_start_matches("https://").contains(':') {
-        eprintln!(
-            "SKIPPED: services could not bind port 443 (needs root); host names cannot be used"
-        );
-        running.stop().await.unwrap();
-        return None;
-    }
-    Some((running, dir))
-}
-
-fn client(r: &Running, host: &str) -> reqwest::Client {
-    let ca = std::fs::read(&r.ready().ca_cert).unwrap();
-    r.fabric().http_client(host, &ca).unwrap()
-}
-
-/// A token by the resource owner password flow, as CI signs users in.
-async fn user_token(c: &reqwest::Client, upn: &str, password: &str, scope: &str) -> String {
-    let r = c
-        .post(format!(
-            "https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"
-        ))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", CONNECTOR.0),
-            ("client_secret", CONNECTOR.1),
-            ("username", upn),
-            ("password", password),
-            ("scope", scope),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().unwrap().to_string()
-}
-
-async fn app_token(c: &reqwest::Client, (id, secret): (&str, &str), scope: &str) -> String {
-    let r = c
-        .post(format!(
-            "https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"
-        ))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", id),
-            ("client_secret", secret),
-            ("scope", scope),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().unwrap().to_string()
-}
 
 async fn search_all(c: &reqwest::Client, api: &str, token: &str) -> Vec<Value> {
     let mut out = Vec::new();
@@ -111,9 +35,10 @@ async fn search_all(c: &reqwest::Client, api: &str, token: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_search_prod_cases_through_the_private_endpoint_in_their_own_context() {
-    let Some((running, _dir)) = start().await else {
+    let Some(started) = start("contoso.yaml").await else {
         return;
     };
+    let running = started.running;
     let pp = client(&running, "pp-prod-westus");
     let api = "cases-api-prod.azurewebsites.net";
     let scope = "api://contoso-cases/Cases.Read";
@@ -157,9 +82,10 @@ async fn users_search_prod_cases_through_the_private_endpoint_in_their_own_conte
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prod_vault_answers_through_its_private_endpoint_and_refuses_the_internet() {
-    let Some((running, _dir)) = start().await else {
+    let Some(started) = start("contoso.yaml").await else {
         return;
     };
+    let running = started.running;
     let pp = client(&running, "pp-prod-westus");
     let token = app_token(&pp, OPS, "https://vault.azure.net/.default").await;
     let url = "https://kv-contoso-prod.vault.azure.net/secrets/cases-connector-secret?api-version=2025-07-01";
@@ -181,15 +107,7 @@ async fn prod_vault_answers_through_its_private_endpoint_and_refuses_the_interne
     );
 
     // No role on the vault: the cases API's own identity is refused by RBAC.
-    let api_token = app_token(
-        &pp,
-        (
-            "5e9c218b-a6be-46b5-8f6a-07731e1a4a91",
-            "cases-api-secret-7Qw2~Lr9",
-        ),
-        "https://vault.azure.net/.default",
-    )
-    .await;
+    let api_token = app_token(&pp, CASES_API, "https://vault.azure.net/.default").await;
     let r = pp.get(url).bearer_auth(&api_token).send().await.unwrap();
     let status = r.status();
     let body: Value = r.json().await.unwrap();
@@ -205,9 +123,10 @@ async fn prod_vault_answers_through_its_private_endpoint_and_refuses_the_interne
 /// and a disabled user can no longer sign in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_api_rotates_keys_and_disables_users_at_once() {
-    let Some((running, _dir)) = start().await else {
+    let Some(started) = start("contoso.yaml").await else {
         return;
     };
+    let running = started.running;
     let control = running.ready().control_url.clone();
     let ops = reqwest::Client::new();
     let pp = client(&running, "pp-prod-westus");
@@ -305,12 +224,10 @@ async fn an_external_api_program_runs_on_its_faces() {
         eprintln!("SKIPPED: python3 is not installed");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/examples/external-api.yaml");
-    let landscape = ppvnet::scenario::load(&path).unwrap();
-    let opts = UpOptions::new(FabricKind::Loopback, dir.path().join("ready.json"));
-    let running = up::start(&landscape, &opts).await.unwrap();
+    let Some(started) = start("examples/external-api.yaml").await else {
+        return;
+    };
+    let running = started.running;
     let authority = running
         .ready()
         .entra
@@ -318,13 +235,6 @@ async fn an_external_api_program_runs_on_its_faces() {
         .unwrap()
         .authority_host
         .clone();
-    if authority.trim_start_matches("https://").contains(':') {
-        eprintln!(
-            "SKIPPED: services could not bind port 443 (needs root); host names cannot be used"
-        );
-        running.stop().await.unwrap();
-        return;
-    }
     let pp = client(&running, "pp-prod-westus");
     let url = "https://orders-api-prod.azurewebsites.net/whoami";
     // The program starts in the background; give it a few seconds to listen.

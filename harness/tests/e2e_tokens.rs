@@ -2,86 +2,24 @@
 //! real tokens, and real tokens altered one claim at a time and signed again with the mock's
 //! own signing key (read from its key file), so each check is reached with a valid signature.
 
-use std::path::{Path, PathBuf};
+mod e2e_support;
+
+use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use ppvnet::fabric::FabricKind;
-use ppvnet::up::{self, Running, UpOptions};
+use e2e_support::{CASES_API, CONNECTOR, OPS, TENANT, app_token, client, start, user_tokens};
 use serde_json::{Value, json};
 
-const TENANT: &str = "c76cdc05-9ef7-4021-9a9c-171dd3832ea4";
-const CONNECTOR: (&str, &str) = (
-    "3eb65b93-4e4d-414a-bce7-1d626fd5acf6",
-    "cases-connector-secret-Vb8~pK3z",
-);
-const OPS: (&str, &str) = (
-    "15c5b648-ae2a-4c68-a1c4-0032d5fc39c5",
-    "ops-automation-secret-Zt4~nM6q",
-);
 const API: &str = "cases-api-prod.azurewebsites.net";
 
-struct Env {
-    running: Running,
-    run_dir: PathBuf,
-    pp: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
-
-async fn start() -> Option<Env> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
-    let landscape = ppvnet::scenario::load(&path).unwrap();
-    let opts = UpOptions::new(FabricKind::Loopback, dir.path().join("ready.json"));
-    let running = up::start(&landscape, &opts).await.unwrap();
-    let authority = &running.ready().entra.as_ref().unwrap().authority_host;
-    if authority.trim_start_matches("https://").contains(':') {
-        eprintln!(
-            "SKIPPED: services could not bind port 443 (needs root); host names cannot be used"
-        );
-        running.stop().await.unwrap();
-        return None;
-    }
-    let ca = std::fs::read(&running.ready().ca_cert).unwrap();
-    let pp = running.fabric().http_client("pp-prod-westus", &ca).unwrap();
-    Some(Env {
-        running,
-        run_dir: opts.run_dir,
-        pp,
-        _dir: dir,
-    })
-}
-
-async fn token_response(c: &reqwest::Client, form: &[(&str, &str)]) -> Value {
-    let r = c
-        .post(format!(
-            "https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"
-        ))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
 async fn alice(c: &reqwest::Client, scope: &str) -> Value {
-    alice_via(c, CONNECTOR, scope).await
-}
-
-async fn alice_via(c: &reqwest::Client, (id, secret): (&str, &str), scope: &str) -> Value {
-    token_response(
+    user_tokens(
         c,
-        &[
-            ("grant_type", "password"),
-            ("client_id", id),
-            ("client_secret", secret),
-            ("username", "alice@contoso.onmicrosoft.com"),
-            ("password", "Alice-Pass-1!"),
-            ("scope", scope),
-        ],
+        CONNECTOR,
+        "alice@contoso.onmicrosoft.com",
+        "Alice-Pass-1!",
+        scope,
     )
     .await
 }
@@ -144,8 +82,10 @@ fn unsigned(header: &Value, claims: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_token_from_entra_is_refused_with_the_reason() {
-    let Some(env) = start().await else { return };
-    let pp = &env.pp;
+    let Some(env) = start("contoso.yaml").await else {
+        return;
+    };
+    let pp = &client(&env.running, "pp-prod-westus");
     let good = alice(pp, "api://contoso-cases/Cases.Read").await["access_token"]
         .as_str()
         .unwrap()
@@ -167,11 +107,14 @@ async fn every_bad_token_from_entra_is_refused_with_the_reason() {
     };
 
     // Wrong audience: a real token for Key Vault (cases-api holds consent for it).
-    let cases_api = (
-        "5e9c218b-a6be-46b5-8f6a-07731e1a4a91",
-        "cases-api-secret-7Qw2~Lr9",
-    );
-    let vault = alice_via(pp, cases_api, "https://vault.azure.net/user_impersonation").await["access_token"]
+    let vault = user_tokens(
+        pp,
+        CASES_API,
+        "alice@contoso.onmicrosoft.com",
+        "Alice-Pass-1!",
+        "https://vault.azure.net/user_impersonation",
+    )
+    .await["access_token"]
         .as_str()
         .unwrap()
         .to_string();
@@ -277,19 +220,13 @@ async fn every_bad_token_from_entra_is_refused_with_the_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_without_the_scope_or_role_get_403_insufficient_scope() {
-    let Some(env) = start().await else { return };
+    let Some(env) = start("contoso.yaml").await else {
+        return;
+    };
+    let pp = client(&env.running, "pp-prod-westus");
     // ops-automation has no app role on cases-api: its app-only token carries no roles.
-    let body = token_response(
-        &env.pp,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", OPS.0),
-            ("client_secret", OPS.1),
-            ("scope", "api://contoso-cases/.default"),
-        ],
-    )
-    .await;
-    let (s, c) = call(&env.pp, body["access_token"].as_str().unwrap()).await;
+    let token = app_token(&pp, OPS, "api://contoso-cases/.default").await;
+    let (s, c) = call(&pp, &token).await;
     assert_eq!(s, 403, "{c}");
     assert!(c.contains("error=\"insufficient_scope\""), "{c}");
     env.running.stop().await.unwrap();
