@@ -129,6 +129,7 @@ async fn landscape_is_running(w: &mut PpvWorld, name: String) {
     start(w, &scenarios_dir().join(format!("{name}.yaml"))).await;
 }
 
+#[given(expr = "{string} signs in through {string} for {string}")]
 #[when(expr = "{string} signs in through {string} for {string}")]
 async fn user_signs_in(w: &mut PpvWorld, upn: String, app: String, scope: String) {
     let l = live(w);
@@ -348,6 +349,12 @@ fn search_refused(w: &mut PpvWorld, status: u16) {
     assert_eq!(l.last.as_ref().map(|(s, _)| *s), Some(status));
 }
 
+#[then("the search succeeds")]
+fn search_succeeds(w: &mut PpvWorld) {
+    let l = live(w);
+    assert_eq!(l.last.as_ref().map(|(s, _)| *s), Some(200));
+}
+
 #[then("the search does not reach the API")]
 fn search_unreachable(w: &mut PpvWorld) {
     let l = live(w);
@@ -401,4 +408,62 @@ pub async fn stop(w: &mut PpvWorld) {
         }
         drop(dir);
     }
+}
+
+/// POSTs JSON to the running landscape's control API and returns status and body.
+async fn control_post(l: &Live, path: &str, body: Value) -> (u16, Value) {
+    let url = format!("{}{path}", l.running.ready().control_url);
+    let r = reqwest::Client::new()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .expect("control API");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn environment_state(l: &Live, env: &str) -> Value {
+    let url = format!(
+        "{}/network/environments/{env}",
+        l.running.ready().control_url
+    );
+    reqwest::get(url)
+        .await
+        .expect("control API")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+#[when(expr = "the region {string} has an outage")]
+async fn region_outage(w: &mut PpvWorld, region: String) {
+    let l = live(w);
+    let (status, body) = control_post(
+        l,
+        &format!("/network/regions/{region}/outage"),
+        serde_json::json!({"down": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[when(expr = "the vNet peering between {string} and {string} is switched off")]
+async fn peering_off(w: &mut PpvWorld, a: String, b: String) {
+    let l = live(w);
+    let (status, body) = control_post(
+        l,
+        &format!("/network/peerings/between/{a}/{b}"),
+        serde_json::json!({"enabled": false}),
+    )
+    .await;
+    assert!(status == 200 || status == 204, "{status}: {body}");
+}
+
+#[then(expr = "the environment {string} runs in {string} on host {string}")]
+async fn environment_runs_in(w: &mut PpvWorld, env: String, region: String, host: String) {
+    let l = live(w);
+    let state = environment_state(l, &env).await;
+    assert_eq!(state["active_region"], Value::String(region), "{state}");
+    assert_eq!(state["host"], Value::String(host), "{state}");
 }
