@@ -1,13 +1,21 @@
 //! Client-credentials tokens per second through HTTP on loopback (criterion), plus the
 //! numbers issue 3 asks for that criterion does not measure, printed once per run:
 //! time from start to the first served discovery document (keys reused from a data dir),
-//! peak tokens/s, p50/p99 latency at half of the peak rate, and the process RSS.
+//! peak tokens/s, p50/p99 latency at half of the peak rate, and RSS.
+//!
+//! The mock's own RSS and start-up time come from the `ppvnet-entra` binary run as a child
+//! process with the same tenant and load: `VmRSS`/`VmHWM` of that process after the load, and
+//! the time from spawn to its `ready` line and to its first discovery document (second start,
+//! keys reused from the data dir). The in-process figures include the client and criterion.
 //!
 //! Run: `cargo bench -p ppvnet-entra --bench token`. Compare with
 //! `openssl speed -multi 2 rsa2048` (sign/s) on the same machine: every token is one RSA-2048
 //! signature, so that is the ceiling.
 
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -138,15 +146,134 @@ async fn latencies_at(
     out
 }
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
+fn status_kib(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn rss_kib() -> u64 {
+    status_kib("self", "VmRSS")
+}
+
+/// The `ppvnet-entra` binary serving plain HTTP; killed if the bench stops early.
+struct MockProcess {
+    child: Child,
+    base: String,
+}
+
+impl MockProcess {
+    /// Spawns the binary and returns it with the time from spawn to its `ready` line.
+    fn spawn(config: &Path, data_dir: &Path) -> (Self, Duration) {
+        let started = Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ppvnet-entra"))
+            .arg("--config")
+            .arg(config)
+            .args(["--bind", "127.0.0.1:0", "--plain-http", "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let ready = started.elapsed();
+        let base = line.trim_end().strip_prefix("ready ").unwrap().to_string();
+        (Self { child, base }, ready)
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.pid()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for MockProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct ProcessFigures {
+    ready_cold: Duration,
+    ready_warm: Duration,
+    first_discovery: Duration,
+    idle_rss: u64,
+    peak: f64,
+    p50: Duration,
+    p99: Duration,
+    rss: u64,
+    hwm: u64,
+}
+
+/// Starts the binary twice on one data dir (the first start generates the signing key) and
+/// drives the in-process load against the second.
+fn mock_process(rt: &tokio::runtime::Runtime) -> ProcessFigures {
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("tenant.json");
+    std::fs::write(&config_file, serde_json::to_vec(&config()).unwrap()).unwrap();
+    let data_dir = dir.path().join("data");
+    let (first, ready_cold) = MockProcess::spawn(&config_file, &data_dir);
+    first.stop();
+
+    let started = Instant::now();
+    let (mock, ready_warm) = MockProcess::spawn(&config_file, &data_dir);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .unwrap();
+    let discovery = format!(
+        "{}/{TENANT}/v2.0/.well-known/openid-configuration",
+        mock.base
+    );
+    rt.block_on(async {
+        let r = client.get(&discovery).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    });
+    let first_discovery = started.elapsed();
+    let idle_rss = status_kib(&mock.pid(), "VmRSS");
+
+    let url = Arc::new(format!("{}/{TENANT}/oauth2/v2.0/token", mock.base));
+    let (peak, lat) = rt.block_on(async {
+        let n = 4000;
+        let peak = n as f64 / burst(&client, &url, n).await.as_secs_f64();
+        (
+            peak,
+            latencies_at(&client, &url, peak / 2.0, Duration::from_secs(5)).await,
+        )
+    });
+    let figures = ProcessFigures {
+        ready_cold,
+        ready_warm,
+        first_discovery,
+        idle_rss,
+        peak,
+        p50: percentile(&lat, 0.50),
+        p99: percentile(&lat, 0.99),
+        rss: status_kib(&mock.pid(), "VmRSS"),
+        hwm: status_kib(&mock.pid(), "VmHWM"),
+    };
+    drop(client); // idle keep-alive connections would hold up the graceful stop
+    mock.stop();
+    figures
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
 fn token_benchmark(c: &mut Criterion) {
@@ -194,17 +321,29 @@ fn token_benchmark(c: &mut Criterion) {
             latencies_at(&client, &url, peak / 2.0, Duration::from_secs(5)).await,
         )
     });
-    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    let process = mock_process(&rt);
     println!(
         "entra summary: start-to-first-discovery {cold:?} (keys generated) / {warm:?} (keys reused); \
          peak {peak:.0} tokens/s with {CONCURRENCY} in flight; at {:.0}/s: p50 {:?} p99 {:?} ({} requests); \
-         RSS {} KiB (process incl. client and criterion; {} KiB before start)",
+         bench process RSS {} KiB (mock in-process plus client and criterion; {} KiB before start) \
+         | mock process (ppvnet-entra binary, same load): spawn-to-ready {:?} (keys generated) / {:?} \
+         (keys reused), spawn-to-first-discovery {:?}; peak {:.0} tokens/s, at half: p50 {:?} p99 {:?}; \
+         mock process RSS {} KiB idle, {} KiB after load, VmHWM {} KiB",
         peak / 2.0,
-        pct(0.50),
-        pct(0.99),
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99),
         lat.len(),
         rss_kib(),
-        rss_before
+        rss_before,
+        process.ready_cold,
+        process.ready_warm,
+        process.first_discovery,
+        process.peak,
+        process.p50,
+        process.p99,
+        process.idle_rss,
+        process.rss,
+        process.hwm,
     );
 }
 

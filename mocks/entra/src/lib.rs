@@ -25,6 +25,9 @@
 //! `CAP_NET_BIND_SERVICE`), and say so when it cannot. Discovery documents name the address
 //! each request came in on, so both listeners answer consistently.
 //!
+//! The `ppvnet-entra` binary (`src/main.rs`) serves one tenant from a JSON [`EntraConfig`]
+//! outside `ppvnet up` (`--also-port-443` for the listener above).
+//!
 //! ## Pointing official clients at the mock (checked in `tests/official_clients.rs`)
 //! - MSAL Python: `authority="https://<addr>:<port>/<tenant>"` with `instance_discovery=False`
 //!   (an unknown host would otherwise be validated against the real
