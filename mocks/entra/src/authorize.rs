@@ -9,11 +9,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
-use time::OffsetDateTime;
 
 use crate::directory::{Directory, User};
 use crate::error::EntraError;
-use crate::request::{Form, TenantPath, correlation_id, request_origin};
+use crate::request::{Form, TenantPath, error_envelope, request_origin};
 use crate::scopes::{ScopeRequest, grant_delegated};
 use crate::state::{AuthCode, Entra, PkceMethod, Session};
 use crate::tokens::{Minter, UserContext, random_handle};
@@ -48,9 +47,7 @@ pub(crate) async fn authorize_post(
 }
 
 fn error_page(entra: &Entra, headers: &HeaderMap, error: &EntraError) -> Response {
-    let now =
-        OffsetDateTime::from_unix_timestamp(entra.now()).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let envelope = error.envelope(now, correlation_id(headers));
+    let envelope = error_envelope(entra, headers, error);
     let text = envelope.body["error_description"]
         .as_str()
         .unwrap_or_default()
@@ -79,16 +76,7 @@ impl Reply<'_> {
             params.push(("state", state.to_string()));
         }
         let mut response = if self.mode == "form_post" {
-            let inputs: String = params
-                .iter()
-                .map(|(k, v)| {
-                    format!(
-                        "<input type=\"hidden\" name=\"{}\" value=\"{}\"/>",
-                        escape(k),
-                        escape(v)
-                    )
-                })
-                .collect();
+            let inputs: String = params.iter().map(|(k, v)| hidden_input(k, v)).collect();
             Html(format!(
                 "<!DOCTYPE html><html><head><title>Working...</title></head>\
                  <body onload=\"document.forms[0].submit()\">\
@@ -127,9 +115,7 @@ impl Reply<'_> {
     }
 
     fn error(&self, entra: &Entra, headers: &HeaderMap, error: &EntraError) -> Response {
-        let now =
-            OffsetDateTime::from_unix_timestamp(entra.now()).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let envelope = error.envelope(now, correlation_id(headers));
+        let envelope = error_envelope(entra, headers, error);
         let description = envelope.body["error_description"]
             .as_str()
             .unwrap_or_default()
@@ -347,13 +333,17 @@ fn authorize(
     reply.send(out, set_cookie)
 }
 
-fn check_sign_in<'d>(dir: &'d Directory, params: &Form) -> Result<&'d User, EntraError> {
-    let login = params.require("login")?;
-    let password = params.require("passwd")?;
+/// The enabled user `upn` names, when `password` is theirs (shared by the sign-in page and
+/// the ROPC grant).
+pub(crate) fn verify_password<'d>(
+    dir: &'d Directory,
+    upn: &str,
+    password: &str,
+) -> Result<&'d User, EntraError> {
     let user = dir
-        .user_by_upn(login)
+        .user_by_upn(upn)
         .ok_or_else(|| EntraError::UserNotFound {
-            upn: login.to_string(),
+            upn: upn.to_string(),
             tenant: dir.domain.clone(),
         })?;
     if !bool::from(subtle::ConstantTimeEq::ct_eq(
@@ -366,6 +356,12 @@ fn check_sign_in<'d>(dir: &'d Directory, params: &Form) -> Result<&'d User, Entr
         return Err(EntraError::UserDisabled);
     }
     Ok(user)
+}
+
+fn check_sign_in<'d>(dir: &'d Directory, params: &Form) -> Result<&'d User, EntraError> {
+    let login = params.require("login")?;
+    let password = params.require("passwd")?;
+    verify_password(dir, login, password)
 }
 
 fn session_handle(headers: &HeaderMap) -> Option<String> {
@@ -395,13 +391,7 @@ fn sign_in_page(
         .pairs()
         .iter()
         .filter(|(k, _)| k != "login" && k != "passwd")
-        .map(|(k, v)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\"/>",
-                escape(k),
-                escape(v)
-            )
-        })
+        .map(|(k, v)| hidden_input(k, v))
         .collect();
     let login = params.get("login").or(login_hint).unwrap_or_default();
     let banner = error
@@ -474,6 +464,15 @@ pub(crate) async fn logout(
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
+}
+
+/// A hidden form field carrying `name=value` through a page the browser posts back.
+fn hidden_input(name: &str, value: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"{}\" value=\"{}\"/>",
+        escape(name),
+        escape(value)
+    )
 }
 
 fn escape(s: &str) -> String {

@@ -4,16 +4,14 @@
 //! Field sets follow the recorded documents (entra.md §2, `tests/data/`); URLs of endpoints
 //! point at the address the client used, issuers are the real Entra ones.
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 use crate::error::EntraError;
-use crate::request::{TenantPath, correlation_id, request_origin};
+use crate::request::{TenantPath, error_envelope, json_reply, request_origin};
 use crate::state::Entra;
 use crate::tokens::{v1_issuer, v2_issuer};
 
@@ -66,16 +64,8 @@ const PUBLIC_CLOUD_ALIASES: [&str; 4] = [
 ];
 
 fn metadata_response(body: Value) -> Response {
-    let mut response = Json(body).into_response();
+    let mut response = json_reply(StatusCode::OK, &body, "max-age=86400, private");
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("max-age=86400, private"),
-    );
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
@@ -88,9 +78,7 @@ fn metadata_response(body: Value) -> Response {
 }
 
 fn error_response(entra: &Entra, headers: &HeaderMap, error: EntraError) -> Response {
-    let now =
-        OffsetDateTime::from_unix_timestamp(entra.now()).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    error.envelope(now, correlation_id(headers)).into_response()
+    error_envelope(entra, headers, &error).into_response()
 }
 
 fn resolve(entra: &Entra, tenant: &str) -> Result<TenantPath, EntraError> {
@@ -101,6 +89,36 @@ fn resolve(entra: &Entra, tenant: &str) -> Result<TenantPath, EntraError> {
     })
 }
 
+/// What both OpenID documents are built from: the address the client used, the tenant
+/// segment for endpoint URLs, the tenant issuers name, and the region (none on an alias).
+struct OpenIdBase {
+    origin: String,
+    tenant: String,
+    issuer_tenant: String,
+    region: Value,
+}
+
+impl OpenIdBase {
+    fn resolve(
+        entra: &Entra,
+        tenant: &str,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Self, EntraError> {
+        let path = resolve(entra, tenant)?;
+        let dir = entra.directory();
+        Ok(Self {
+            origin: request_origin(entra, headers, uri),
+            tenant: path.canonical(&dir).to_string(),
+            issuer_tenant: path.issuer_tenant(&dir).to_string(),
+            region: match path {
+                TenantPath::Tenant => json!(dir.region_scope),
+                TenantPath::Alias(_) => Value::Null,
+            },
+        })
+    }
+}
+
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`
 pub(crate) async fn openid_configuration_v2(
     State(entra): State<Entra>,
@@ -108,17 +126,16 @@ pub(crate) async fn openid_configuration_v2(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let path = match resolve(&entra, &tenant) {
-        Ok(p) => p,
+    let OpenIdBase {
+        origin,
+        tenant: t,
+        issuer_tenant,
+        region,
+    } = match OpenIdBase::resolve(&entra, &tenant, &uri, &headers) {
+        Ok(base) => base,
         Err(e) => return error_response(&entra, &headers, e),
     };
-    let origin = request_origin(&entra, &headers, &uri);
-    let dir = entra.directory();
-    let t = path.canonical(&dir);
-    let (issuer, region) = match &path {
-        TenantPath::Tenant => (v2_issuer(&dir.tenant_id), json!(dir.region_scope)),
-        TenantPath::Alias(_) => (v2_issuer("{tenantid}"), Value::Null),
-    };
+    let issuer = v2_issuer(&issuer_tenant);
     metadata_response(json!({
         "token_endpoint": format!("{origin}/{t}/oauth2/v2.0/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
@@ -154,17 +171,16 @@ pub(crate) async fn openid_configuration_v1(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let path = match resolve(&entra, &tenant) {
-        Ok(p) => p,
+    let OpenIdBase {
+        origin,
+        tenant: t,
+        issuer_tenant,
+        region,
+    } = match OpenIdBase::resolve(&entra, &tenant, &uri, &headers) {
+        Ok(base) => base,
         Err(e) => return error_response(&entra, &headers, e),
     };
-    let origin = request_origin(&entra, &headers, &uri);
-    let dir = entra.directory();
-    let t = path.canonical(&dir);
-    let (issuer, region) = match &path {
-        TenantPath::Tenant => (v1_issuer(&dir.tenant_id), json!(dir.region_scope)),
-        TenantPath::Alias(_) => (v1_issuer("{tenantid}"), Value::Null),
-    };
+    let issuer = v1_issuer(&issuer_tenant);
     metadata_response(json!({
         "authorization_endpoint": format!("{origin}/{t}/oauth2/authorize"),
         "token_endpoint": format!("{origin}/{t}/oauth2/token"),
@@ -200,10 +216,7 @@ pub(crate) async fn keys(
         Ok(p) => p,
         Err(e) => return error_response(&entra, &headers, e),
     };
-    let issuer = match path {
-        TenantPath::Tenant => v2_issuer(&entra.directory().tenant_id),
-        TenantPath::Alias(_) => v2_issuer("{tenantid}"),
-    };
+    let issuer = v2_issuer(path.issuer_tenant(&entra.directory()));
     metadata_response(entra.keys().jwks(&issuer))
 }
 

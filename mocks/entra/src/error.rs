@@ -5,11 +5,13 @@
 //! was not found verbatim the wording is marked UNVERIFIED next to it; tests assert the code,
 //! `error`, status and the first sentence.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use time::OffsetDateTime;
 use time::macros::format_description;
+
+use crate::request::json_reply;
 
 /// Every failure the mock reports on the wire, named after what went wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -302,22 +304,15 @@ pub struct ErrorEnvelope {
 
 impl IntoResponse for ErrorEnvelope {
     fn into_response(self) -> Response {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
-        headers.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store, no-cache"),
-        );
+        let mut response = json_reply(self.status, &self.body, "no-store, no-cache");
+        let headers = response.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&self.trace_id) {
             headers.insert("x-ms-request-id", v);
         }
         if let Ok(v) = HeaderValue::from_str(&self.correlation_id) {
             headers.insert("client-request-id", v);
         }
-        (self.status, headers, self.body.to_string()).into_response()
+        response
     }
 }
 

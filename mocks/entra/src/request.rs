@@ -1,10 +1,13 @@
 //! What every endpoint reads from a request: which tenant the path names, the base URL the
 //! client used (for URLs in replies), the client's correlation id, and form bodies.
 
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use time::OffsetDateTime;
 
 use crate::directory::Directory;
-use crate::error::EntraError;
+use crate::error::{EntraError, ErrorEnvelope};
 use crate::state::Entra;
 
 /// The `{tenant}` path segment, resolved.
@@ -31,6 +34,14 @@ impl TenantPath {
         match self {
             Self::Tenant => &dir.tenant_id,
             Self::Alias(a) => a,
+        }
+    }
+
+    /// The tenant id issuers name: the GUID, or Entra's `{tenantid}` placeholder on an alias.
+    pub fn issuer_tenant<'a>(&self, dir: &'a Directory) -> &'a str {
+        match self {
+            Self::Tenant => &dir.tenant_id,
+            Self::Alias(_) => "{tenantid}",
         }
     }
 
@@ -82,6 +93,36 @@ pub(crate) fn correlation_id(headers: &HeaderMap) -> Option<&str> {
     headers
         .get("client-request-id")
         .and_then(|v| v.to_str().ok())
+}
+
+/// `error` rendered at the mock's current time, echoing the request's correlation id.
+pub(crate) fn error_envelope(
+    entra: &Entra,
+    headers: &HeaderMap,
+    error: &EntraError,
+) -> ErrorEnvelope {
+    let now =
+        OffsetDateTime::from_unix_timestamp(entra.now()).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    error.envelope(now, correlation_id(headers))
+}
+
+/// A JSON reply with Entra's content type and the given caching policy.
+pub(crate) fn json_reply(
+    status: StatusCode,
+    body: &Value,
+    cache_control: &'static str,
+) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
+    response
 }
 
 /// The parameters of an `application/x-www-form-urlencoded` body. Entra ignores other bodies

@@ -14,10 +14,13 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use crate::authorize::verify_password;
 use crate::client_auth::{self, Credential};
 use crate::directory::{App, Directory, RedirectKind, User};
 use crate::error::EntraError;
-use crate::request::{Form, TenantPath, correlation_id, known_hosts, request_origin};
+use crate::request::{
+    Form, TenantPath, correlation_id, error_envelope, json_reply, known_hosts, request_origin,
+};
 use crate::scopes::{ScopeRequest, grant_delegated};
 use crate::state::{
     CODE_LIFETIME, Entra, PkceMethod, REFRESH_INACTIVITY, RefreshGrant, SPA_REFRESH_LIFETIME,
@@ -77,16 +80,8 @@ fn handle(
     };
     match request.run() {
         Ok(reply) => {
-            let mut response = (StatusCode::OK, reply.to_string()).into_response();
+            let mut response = json_reply(StatusCode::OK, &reply, "no-store, no-cache");
             let h = response.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json; charset=utf-8"),
-            );
-            h.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("no-store, no-cache"),
-            );
             h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
             if let Some(cid) = correlation_id(headers).and_then(|c| HeaderValue::from_str(c).ok()) {
                 h.insert("client-request-id", cid);
@@ -95,9 +90,7 @@ fn handle(
         }
         Err(e) => {
             tracing::debug!(code = e.code(), error = %e, "token request refused");
-            let now = OffsetDateTime::from_unix_timestamp(entra.now())
-                .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-            e.envelope(now, correlation_id(headers)).into_response()
+            error_envelope(entra, headers, &e).into_response()
         }
     }
 }
@@ -245,21 +238,7 @@ impl TokenRequest<'_> {
         let username = self.form.require("username")?;
         let password = self.form.require("password")?;
         let request = self.scope_request()?;
-        let user = dir
-            .user_by_upn(username)
-            .ok_or_else(|| EntraError::UserNotFound {
-                upn: username.to_string(),
-                tenant: dir.domain.clone(),
-            })?;
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(
-            user.password.as_bytes(),
-            password.as_bytes(),
-        )) {
-            return Err(EntraError::InvalidUserCredentials);
-        }
-        if !user.enabled {
-            return Err(EntraError::UserDisabled);
-        }
+        let user = verify_password(dir, username, password)?;
         self.user_tokens(
             dir,
             &UserIssue {
@@ -325,10 +304,7 @@ impl TokenRequest<'_> {
             )
         };
         let auth = self.authenticate(dir, client, credential, kind == RedirectKind::Web)?;
-        let user = dir.user_by_id(&user_id).ok_or(EntraError::MalformedGrant)?;
-        if !user.enabled {
-            return Err(EntraError::UserDisabled);
-        }
+        let user = granted_user(dir, &user_id)?;
         self.user_tokens(
             dir,
             &UserIssue {
@@ -397,10 +373,7 @@ impl TokenRequest<'_> {
             (grant.user_id.clone(), grant.spa, grant.confidential)
         };
         let auth = self.authenticate(dir, client, credential, confidential)?;
-        let user = dir.user_by_id(&user_id).ok_or(EntraError::MalformedGrant)?;
-        if !user.enabled {
-            return Err(EntraError::UserDisabled);
-        }
+        let user = granted_user(dir, &user_id)?;
         let request = self.scope_request()?;
         self.user_tokens(
             dir,
@@ -598,6 +571,15 @@ impl TokenRequest<'_> {
             }
         }
     }
+}
+
+/// The user a code or refresh token was granted to, who must still exist and be enabled.
+fn granted_user<'d>(dir: &'d Directory, user_id: &str) -> Result<&'d User, EntraError> {
+    let user = dir.user_by_id(user_id).ok_or(EntraError::MalformedGrant)?;
+    if !user.enabled {
+        return Err(EntraError::UserDisabled);
+    }
+    Ok(user)
 }
 
 /// `client_info`: base64url JSON of the user's object id and tenant, which MSAL uses to key

@@ -131,13 +131,43 @@ impl Fixture {
         (status, headers, json)
     }
 
+    async fn put(
+        &self,
+        path: &str,
+        oid: &str,
+        body: Value,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        self.call(Method::PUT, path, oid, Some(body)).await
+    }
+
+    async fn restore(&self, blob: &str) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        self.call(
+            Method::POST,
+            "/secrets/restore",
+            OFFICER,
+            Some(json!({"value": blob})),
+        )
+        .await
+    }
+
+    async fn delete_and_purge(&self, name: &str) {
+        self.call(Method::DELETE, &format!("/secrets/{name}"), OFFICER, None)
+            .await;
+        self.call(
+            Method::DELETE,
+            &format!("/deletedsecrets/{name}"),
+            OFFICER,
+            None,
+        )
+        .await;
+    }
+
     async fn set(&self, name: &str, value: &str) -> Value {
         let (s, _, b) = self
-            .call(
-                Method::PUT,
+            .put(
                 &format!("/secrets/{name}"),
                 OFFICER,
-                Some(json!({"value": value})),
+                json!({"value": value}),
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{b}");
@@ -282,8 +312,7 @@ async fn secret_crud_versions_and_headers() {
         "Recoverable+Purgeable"
     );
     assert_eq!(first["attributes"]["recoverableDays"], 90);
-    let (s, h, second) = f.call(Method::PUT, "/secrets/app-secret", OFFICER,
-        Some(json!({"value": "v2", "contentType": "text/plain", "tags": {"a": "b"}, "attributes": {"exp": 2527401600i64}}))).await;
+    let (s, h, second) = f.put("/secrets/app-secret", OFFICER, json!({"value": "v2", "contentType": "text/plain", "tags": {"a": "b"}, "attributes": {"exp": 2527401600i64}})).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(h["x-ms-client-request-id"], "client-42");
     assert_eq!(h["x-ms-keyvault-region"], "westus");
@@ -371,12 +400,7 @@ async fn secret_crud_versions_and_headers() {
 async fn bad_requests_and_not_found_use_the_service_texts() {
     let f = Fixture::start(|_| {}).await;
     let (s, _, b) = f
-        .call(
-            Method::PUT,
-            "/secrets/bad_name",
-            OFFICER,
-            Some(json!({"value": "x"})),
-        )
+        .put("/secrets/bad_name", OFFICER, json!({"value": "x"}))
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(
@@ -389,52 +413,39 @@ async fn bad_requests_and_not_found_use_the_service_texts() {
     );
     let long = "n".repeat(128);
     assert_eq!(
-        f.call(
-            Method::PUT,
-            &format!("/secrets/{long}"),
-            OFFICER,
-            Some(json!({"value": "x"}))
-        )
-        .await
-        .0,
+        f.put(&format!("/secrets/{long}"), OFFICER, json!({"value": "x"}))
+            .await
+            .0,
         StatusCode::BAD_REQUEST
     );
     let (s, _, _) = f
-        .call(
-            Method::PUT,
+        .put(
             "/secrets/big",
             OFFICER,
-            Some(json!({"value": "x".repeat(25 * 1024 + 1)})),
+            json!({"value": "x".repeat(25 * 1024 + 1)}),
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(
-        f.call(
-            Method::PUT,
+        f.put(
             "/secrets/big",
             OFFICER,
-            Some(json!({"value": "x".repeat(25 * 1024)}))
+            json!({"value": "x".repeat(25 * 1024)})
         )
         .await
         .0,
         StatusCode::OK
     );
     let (s, _, _) = f
-        .call(
-            Method::PUT,
+        .put(
             "/secrets/ct",
             OFFICER,
-            Some(json!({"value": "x", "contentType": "c".repeat(256)})),
+            json!({"value": "x", "contentType": "c".repeat(256)}),
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _, _) = f
-        .call(
-            Method::PUT,
-            "/secrets/novalue",
-            OFFICER,
-            Some(json!({"tags": {}})),
-        )
+        .put("/secrets/novalue", OFFICER, json!({"tags": {}}))
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _, b) = f.call(Method::GET, "/secrets/missing/", READER, None).await;
@@ -484,28 +495,14 @@ async fn soft_delete_recover_purge_and_name_reuse() {
         .call(Method::GET, "/deletedsecrets/gone", READER, None)
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _, b) = f
-        .call(
-            Method::PUT,
-            "/secrets/gone",
-            OFFICER,
-            Some(json!({"value": "y"})),
-        )
-        .await;
+    let (s, _, b) = f.put("/secrets/gone", OFFICER, json!({"value": "y"})).await;
     assert_eq!((s, error(&b).0), (StatusCode::CONFLICT, "Conflict"));
     f.clock.shift_secs(2);
     let (s, _, b) = f
         .call(Method::GET, "/deletedsecrets/gone", READER, None)
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let (s, _, b) = f
-        .call(
-            Method::PUT,
-            "/secrets/gone",
-            OFFICER,
-            Some(json!({"value": "y"})),
-        )
-        .await;
+    let (s, _, b) = f.put("/secrets/gone", OFFICER, json!({"value": "y"})).await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(
         error(&b),
@@ -694,14 +691,7 @@ async fn rbac_refuses_a_principal_without_a_role_and_limits_secrets_user() {
         StatusCode::OK
     );
     assert_eq!(
-        f.call(
-            Method::PUT,
-            "/secrets/s",
-            READER,
-            Some(json!({"value": "y"}))
-        )
-        .await
-        .0,
+        f.put("/secrets/s", READER, json!({"value": "y"})).await.0,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
@@ -732,14 +722,7 @@ async fn access_policy_vaults_check_permissions() {
         f.call(Method::GET, "/secrets/s", READER, None).await.0,
         StatusCode::OK
     );
-    let (s, h, b) = f
-        .call(
-            Method::PUT,
-            "/secrets/s",
-            READER,
-            Some(json!({"value": "y"})),
-        )
-        .await;
+    let (s, h, b) = f.put("/secrets/s", READER, json!({"value": "y"})).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(h.get("x-ms-keyvault-rbac-assignment-id").is_none());
     assert_eq!(
@@ -760,26 +743,10 @@ async fn backup_restores_after_purge_and_tampered_or_foreign_blobs_are_refused()
     assert_eq!(s, StatusCode::OK);
     let blob = b["value"].as_str().unwrap().to_owned();
     assert!(!blob.contains("payload"));
-    let (s, _, b) = f
-        .call(
-            Method::POST,
-            "/secrets/restore",
-            OFFICER,
-            Some(json!({"value": blob})),
-        )
-        .await;
+    let (s, _, b) = f.restore(&blob).await;
     assert_eq!((s, error(&b).0), (StatusCode::CONFLICT, "Conflict"));
-    f.call(Method::DELETE, "/secrets/bk", OFFICER, None).await;
-    f.call(Method::DELETE, "/deletedsecrets/bk", OFFICER, None)
-        .await;
-    let (s, _, b) = f
-        .call(
-            Method::POST,
-            "/secrets/restore",
-            OFFICER,
-            Some(json!({"value": blob})),
-        )
-        .await;
+    f.delete_and_purge("bk").await;
+    let (s, _, b) = f.restore(&blob).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["id"], original["id"]);
     assert_eq!(
@@ -793,29 +760,13 @@ async fn backup_restores_after_purge_and_tampered_or_foreign_blobs_are_refused()
     let i = tampered.len() / 2;
     tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    f.call(Method::DELETE, "/secrets/bk", OFFICER, None).await;
-    f.call(Method::DELETE, "/deletedsecrets/bk", OFFICER, None)
-        .await;
-    let (s, _, b) = f
-        .call(
-            Method::POST,
-            "/secrets/restore",
-            OFFICER,
-            Some(json!({"value": tampered})),
-        )
-        .await;
+    f.delete_and_purge("bk").await;
+    let (s, _, b) = f.restore(&tampered).await;
     assert_eq!((s, error(&b).0), (StatusCode::BAD_REQUEST, "BadParameter"));
     // A vault in another subscription cannot restore it.
     let g =
         Fixture::start(|v| v.subscription_id = "99999999-0000-0000-0000-000000000000".into()).await;
-    let (s, _, _) = g
-        .call(
-            Method::POST,
-            "/secrets/restore",
-            OFFICER,
-            Some(json!({"value": blob})),
-        )
-        .await;
+    let (s, _, _) = g.restore(&blob).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
