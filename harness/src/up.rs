@@ -57,6 +57,8 @@ impl UpOptions {
 pub struct Running {
     ready: ReadyFile,
     ready_path: PathBuf,
+    /// Directories this run created (the ready file's folder), removed at stop when empty.
+    created_dirs: Vec<PathBuf>,
     run_dir: PathBuf,
     stop: watch::Sender<bool>,
     tasks: JoinSet<anyhow::Result<()>>,
@@ -76,6 +78,12 @@ fn stopped(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> 
 pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Running> {
     let s = &landscape.scenario;
     let clock = Clock::new();
+    let created_dirs: Vec<PathBuf> = [opts.ready_file.parent(), opts.run_dir.parent()]
+        .into_iter()
+        .flatten()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
     let pki = Pki::create(&opts.run_dir, &s.name)?;
     let fabric = Fabric::materialize_with(
         landscape,
@@ -197,6 +205,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
     Ok(Running {
         ready,
         ready_path: opts.ready_file.clone(),
+        created_dirs,
         run_dir: opts.run_dir.clone(),
         stop,
         tasks,
@@ -641,6 +650,10 @@ impl Running {
         self.fabric.teardown().await?;
         let _ = std::fs::remove_file(&self.ready_path);
         let _ = std::fs::remove_dir_all(&self.run_dir);
+        // Only folders this run made, and only when nothing else was put in them.
+        for dir in &self.created_dirs {
+            let _ = std::fs::remove_dir(dir);
+        }
         first_error.map_or(Ok(()), Err)
     }
 

@@ -23,7 +23,8 @@ fn wait_for_file(path: &Path, child: &mut std::process::Child) -> serde_json::Va
 #[test]
 fn up_writes_the_ready_file_and_sigterm_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
-    let ready_path = dir.path().join("ready.json");
+    // A folder that does not exist yet: `up` makes it and removes it again.
+    let ready_path = dir.path().join("state").join("ready.json");
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
     let mut child = Command::new(env!("CARGO_BIN_EXE_ppvnet"))
         .arg("up")
