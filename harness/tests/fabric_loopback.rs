@@ -5,11 +5,9 @@ mod fabric_support;
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Extension};
 use fabric_support::*;
 use ppvnet::fabric::flowlog::{FlowFilter, FlowState};
 use ppvnet::fabric::{FabricKind, Face, control_router};
-use ppvnet_common::{Endpoint, Ingress};
 
 fn addr_of(faces: &[(String, Face, SocketAddr)], face: Face) -> SocketAddr {
     faces.iter().find(|(_, f, _)| *f == face).unwrap().2
@@ -333,65 +331,8 @@ async fn control_router_changes_the_running_fabric() {
 /// and the client the peer directory names.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_client_of_a_host_resolves_by_its_dns_view_and_keeps_its_identity() {
-    ppvnet_common::serve::install_crypto_provider();
     let l = landscape("contoso");
     let f = fabric(&l, FabricKind::Loopback).await;
-    let dir = tempfile::tempdir().unwrap();
-    let pki = ppvnet::pki::Pki::create(dir.path(), "fabric-test").unwrap();
-    let leaf = pki
-        .leaf(&["kv-contoso-prod.vault.azure.net".to_string()], &[])
-        .unwrap();
-    let tls = pki.server_config(&leaf).unwrap();
-    let directory = f.peer_directory();
-    let router = axum::Router::new().route(
-        "/",
-        axum::routing::get(
-            move |Extension(ingress): Extension<Ingress>,
-                  ConnectInfo(peer): ConnectInfo<SocketAddr>| {
-                let d = directory.clone();
-                async move {
-                    let p = d.peer(peer);
-                    let face = match ingress {
-                        Ingress::Public => "public".to_string(),
-                        Ingress::PrivateEndpoint { name } => name,
-                    };
-                    format!("{face} {} {}", p.host.unwrap_or_default(), p.address)
-                }
-            },
-        ),
-    );
-    let mut endpoints = Vec::new();
-    for face in [
-        Face::Public,
-        Face::PrivateEndpoint("pe-kv-contoso-prod".into()),
-    ] {
-        let b = f.bind("kv-contoso-prod", &face).unwrap();
-        endpoints.push(Endpoint {
-            listener: b.listener,
-            ingress: b.ingress,
-        });
-    }
-    tokio::spawn(ppvnet_common::serve(
-        endpoints,
-        router,
-        Some(tls),
-        std::future::pending(),
-    ));
-    let ca = pki.ca_pem().as_bytes().to_vec();
-    let get = |host: &'static str| {
-        let c = f.http_client(host, &ca).unwrap();
-        async move {
-            c.get("https://kv-contoso-prod.vault.azure.net/")
-                .send()
-                .await
-        }
-    };
-    let eastus = get("pp-prod-eastus").await.unwrap().text().await.unwrap();
-    let ip = f.handle().oracle().hosts()["pp-prod-eastus"].address;
-    assert_eq!(eastus, format!("pe-kv-contoso-prod pp-prod-eastus {ip}"));
-    let internet = get("internet").await.unwrap().text().await.unwrap();
-    assert_eq!(internet, "public internet 203.0.113.10");
-    let err = get("pp-test-westus").await.unwrap_err();
-    assert!(format!("{err:?}").contains("NxDomain"), "{err:?}");
+    assert_clients_keep_identity_and_dns_view(&f).await;
     f.teardown().await.unwrap();
 }

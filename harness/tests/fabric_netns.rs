@@ -5,13 +5,10 @@
 
 mod fabric_support;
 
-use std::net::SocketAddr;
 use std::path::Path;
 
-use axum::extract::{ConnectInfo, Extension};
 use fabric_support::*;
 use ppvnet::fabric::{Fabric, FabricKind, Face};
-use ppvnet_common::{Endpoint, Ingress};
 
 fn skip(test: &str) -> bool {
     match netns_unavailable() {
@@ -120,90 +117,9 @@ async fn http_client_leaves_from_the_host_namespace_and_resolves_by_its_view() {
     if skip("http client") {
         return;
     }
-    ppvnet_common::serve::install_crypto_provider();
     let l = landscape("contoso");
     let f = fabric(&l, FabricKind::Netns).await;
-    let dir = tempfile::tempdir().unwrap();
-    let pki = ppvnet::pki::Pki::create(dir.path(), "netns-test").unwrap();
-    let leaf = pki
-        .leaf(&["kv-contoso-prod.vault.azure.net".to_string()], &[])
-        .unwrap();
-    let tls = pki.server_config(&leaf).unwrap();
-    let directory = f.peer_directory();
-    let router = axum::Router::new().route(
-        "/",
-        axum::routing::get(
-            move |Extension(ingress): Extension<Ingress>,
-                  ConnectInfo(peer): ConnectInfo<SocketAddr>| {
-                let d = directory.clone();
-                async move {
-                    let p = d.peer(peer);
-                    let face = match ingress {
-                        Ingress::Public => "public".to_string(),
-                        Ingress::PrivateEndpoint { name } => name,
-                    };
-                    format!("{face} {} {}", p.host.unwrap_or_default(), p.address)
-                }
-            },
-        ),
-    );
-    let mut endpoints = Vec::new();
-    for face in [
-        Face::Public,
-        Face::PrivateEndpoint("pe-kv-contoso-prod".into()),
-    ] {
-        let b = f.bind("kv-contoso-prod", &face).unwrap();
-        assert_eq!(b.address.port(), 443);
-        endpoints.push(Endpoint {
-            listener: b.listener,
-            ingress: b.ingress,
-        });
-    }
-    tokio::spawn(ppvnet_common::serve(
-        endpoints,
-        router,
-        Some(tls),
-        std::future::pending(),
-    ));
-    let ca = pki.ca_pem().as_bytes().to_vec();
-    let url = "https://kv-contoso-prod.vault.azure.net/";
-    let o = f.handle().oracle();
-    let body = f
-        .http_client("pp-prod-eastus", &ca)
-        .unwrap()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(
-        body,
-        format!(
-            "pe-kv-contoso-prod pp-prod-eastus {}",
-            o.hosts()["pp-prod-eastus"].address
-        )
-    );
-    let body = f
-        .http_client("internet", &ca)
-        .unwrap()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(body, "public internet 203.0.113.10");
-    assert!(
-        f.http_client("pp-test-westus", &ca)
-            .unwrap()
-            .get(url)
-            .send()
-            .await
-            .is_err()
-    );
+    assert_clients_keep_identity_and_dns_view(&f).await;
     f.teardown().await.unwrap();
 }
 

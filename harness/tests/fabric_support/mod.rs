@@ -176,3 +176,81 @@ pub fn assert_same(expected: &[Cell], actual: &[Cell]) {
     );
     assert!(expected.iter().any(|c| c.connects) && expected.iter().any(|c| !c.connects));
 }
+
+/// Serves a TLS "who am I" service on every face of the prod vault (it answers with the face it
+/// was reached on, and the host and address the fabric's peer directory names for the client),
+/// then checks what three hosts see through `Fabric::http_client`: pp-prod-eastus reaches the
+/// private endpoint over the peering as itself, the internet reaches the public face, and
+/// pp-test-westus cannot resolve the name (its privatelink zone has no record for prod).
+pub async fn assert_clients_keep_identity_and_dns_view(f: &Fabric) {
+    use axum::extract::{ConnectInfo, Extension};
+    use ppvnet_common::{Endpoint, Ingress};
+
+    ppvnet_common::serve::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = ppvnet::pki::Pki::create(dir.path(), "fabric-test").unwrap();
+    let leaf = pki
+        .leaf(&["kv-contoso-prod.vault.azure.net".to_string()], &[])
+        .unwrap();
+    let tls = pki.server_config(&leaf).unwrap();
+    let directory = f.peer_directory();
+    let router = axum::Router::new().route(
+        "/",
+        axum::routing::get(
+            move |Extension(ingress): Extension<Ingress>,
+                  ConnectInfo(peer): ConnectInfo<SocketAddr>| {
+                let d = directory.clone();
+                async move {
+                    let p = d.peer(peer);
+                    let face = match ingress {
+                        Ingress::Public => "public".to_string(),
+                        Ingress::PrivateEndpoint { name } => name,
+                    };
+                    format!("{face} {} {}", p.host.unwrap_or_default(), p.address)
+                }
+            },
+        ),
+    );
+    let mut endpoints = Vec::new();
+    for face in [
+        Face::Public,
+        Face::PrivateEndpoint("pe-kv-contoso-prod".into()),
+    ] {
+        let b = f.bind("kv-contoso-prod", &face).unwrap();
+        if f.kind() == FabricKind::Netns {
+            assert_eq!(
+                b.address.port(),
+                443,
+                "faces listen on 443 inside namespaces"
+            );
+        }
+        endpoints.push(Endpoint {
+            listener: b.listener,
+            ingress: b.ingress,
+        });
+    }
+    tokio::spawn(ppvnet_common::serve(
+        endpoints,
+        router,
+        Some(tls),
+        std::future::pending(),
+    ));
+    let ca = pki.ca_pem().as_bytes().to_vec();
+    let get = |host: &'static str| {
+        let c = f.http_client(host, &ca).unwrap();
+        async move {
+            c.get("https://kv-contoso-prod.vault.azure.net/")
+                .send()
+                .await
+        }
+    };
+    let eastus = get("pp-prod-eastus").await.unwrap().text().await.unwrap();
+    let ip = f.handle().oracle().hosts()["pp-prod-eastus"].address;
+    assert_eq!(eastus, format!("pe-kv-contoso-prod pp-prod-eastus {ip}"));
+    let internet = get("internet").await.unwrap().text().await.unwrap();
+    assert_eq!(internet, "public internet 203.0.113.10");
+    let err = get("pp-test-westus").await.unwrap_err();
+    if f.kind() == FabricKind::Loopback {
+        assert!(format!("{err:?}").contains("NxDomain"), "{err:?}");
+    }
+}
