@@ -138,7 +138,10 @@ fn tempfile_in(dir: &Path, target: &Path) -> anyhow::Result<(PathBuf, std::fs::F
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // Unique per write, so concurrent writers in one process never share a temporary file.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
     let file = std::fs::File::create(&tmp)?;
     Ok((tmp, file))
 }
