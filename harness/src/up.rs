@@ -1,7 +1,9 @@
 //! `ppvnet up`: materialize the fabric, start every service on its hosts, write the ready file,
 //! and take it all down again.
 //!
-//! [`start`] is what tests call in-process; [`run_until_signal`] is the CLI around it.
+//! [`start`] is what tests call in-process; [`run_until_signal`] is the CLI around it. A team's
+//! own API program (`implementation: {kind: command}`) is started on the `internet` host with
+//! its faces handed over by socket activation (`spawn_external` documents the contract).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -478,7 +480,7 @@ fn start_key_vaults(
 }
 
 /// Each API of the landscape on its public face and its private endpoints: the builtin search
-/// API in-process, or a team's own program started with the addresses to listen on.
+/// API in-process, or a team's own program handed its faces ([`spawn_external`]).
 #[allow(clippy::too_many_arguments)]
 async fn start_apis(
     landscape: &Landscape,
@@ -490,7 +492,7 @@ async fn start_apis(
     stop_rx: &watch::Receiver<bool>,
     tasks: &mut JoinSet<anyhow::Result<()>>,
 ) -> anyhow::Result<BTreeMap<String, ready::ApiEntry>> {
-    use crate::scenario::model::ApiImplementation;
+    use crate::scenario::model::{ApiImplementation, PublicNetworkAccess};
     let s = &landscape.scenario;
     let mut entries = BTreeMap::new();
     for api in &s.apis {
@@ -510,11 +512,12 @@ async fn start_apis(
         } = bind_faces(fabric, service)?;
         let ips: Vec<_> = addresses.iter().map(|a| a.ip()).collect();
         let leaf = pki.leaf(&[service.host_name.clone(), "localhost".into()], &ips)?;
-        // App Service reaches Entra over the public internet.
-        let http = fabric.http_client(crate::landscape::INTERNET, pki.ca_pem().as_bytes())?;
         let shutdown = stopped(stop_rx);
         match &api.implementation {
             ApiImplementation::Search { .. } => {
+                // App Service reaches Entra over the public internet.
+                let http =
+                    fabric.http_client(crate::landscape::INTERNET, pki.ca_pem().as_bytes())?;
                 let db_dir = opts
                     .data_dir
                     .clone()
@@ -539,13 +542,6 @@ async fn start_apis(
                 });
             }
             ApiImplementation::Command { argv } => {
-                // The program binds PPVNET_BIND itself, in ppvnet's own network namespace; the
-                // netns fabric's faces live in namespaces it cannot bind into.
-                anyhow::ensure!(
-                    fabric.kind() == FabricKind::Loopback,
-                    "api {}: external command APIs run on the loopback fabric only (the program binds PPVNET_BIND itself)",
-                    api.name
-                );
                 let cert_dir = opts.run_dir.join("apis").join(&api.name);
                 std::fs::create_dir_all(&cert_dir)?;
                 crate::ready::write_atomically(
@@ -553,45 +549,55 @@ async fn start_apis(
                     leaf.cert_pem.as_bytes(),
                 )?;
                 crate::ready::write_atomically(&cert_dir.join("tls.key"), leaf.key_pem.as_bytes())?;
-                let mut binds = Vec::new();
-                for e in &endpoints {
-                    let label = match &e.ingress {
-                        ppvnet_common::Ingress::Public => "public".to_string(),
-                        ppvnet_common::Ingress::PrivateEndpoint { name } => name.clone(),
-                    };
-                    binds.push(format!("{label}={}", e.listener.local_addr()?));
+                // App Service evaluates public network access before the app sees a request: with
+                // it disabled, the public face answers App Service's 403 page and the program
+                // never gets it (as the builtin search API does in its own middleware).
+                let public_enabled = api.public_network_access == PublicNetworkAccess::Enabled;
+                let (refused, faces): (Vec<_>, Vec<_>) = endpoints
+                    .into_iter()
+                    .partition(|e| !public_enabled && e.ingress == ppvnet_common::Ingress::Public);
+                if !refused.is_empty() {
+                    let tls = pki.server_config(&leaf)?;
+                    let front = stopped(stop_rx);
+                    let name = api.name.clone();
+                    tasks.spawn(async move {
+                        ppvnet_common::serve(refused, app_service_forbidden(), Some(tls), front)
+                            .await
+                            .with_context(|| format!("api {name}: public face"))
+                    });
                 }
-                let first = endpoints
-                    .first()
-                    .map(|e| e.listener.local_addr())
-                    .transpose()?
-                    .context("an API has at least its public face")?;
-                // The program binds the addresses itself; free them first.
-                drop(endpoints);
-                let mut cmd = tokio::process::Command::new(&argv[0]);
-                cmd.args(&argv[1..])
-                    .env("PPVNET_BIND", first.to_string())
-                    .env("PPVNET_BINDS", binds.join(","))
-                    .env("PPVNET_TENANT_ID", &s.tenant.id)
-                    .env("PPVNET_AUTHORITY", &entra.entry.authority_host)
-                    .env("PPVNET_CLIENT_ID", &app.client_id)
-                    .env(
+                let ca = pki.ca_path().as_os_str();
+                let env: Vec<(&str, std::ffi::OsString)> = vec![
+                    ("PPVNET_TENANT_ID", s.tenant.id.clone().into()),
+                    (
+                        "PPVNET_AUTHORITY",
+                        entra.entry.authority_host.clone().into(),
+                    ),
+                    (
+                        "AZURE_AUTHORITY_HOST",
+                        entra.entry.authority_host.clone().into(),
+                    ),
+                    ("PPVNET_CLIENT_ID", app.client_id.clone().into()),
+                    (
                         "PPVNET_IDENTIFIER_URI",
-                        app.identifier_uris.first().cloned().unwrap_or_default(),
-                    )
-                    .env("PPVNET_CA_BUNDLE", pki.ca_path())
-                    .env("SSL_CERT_FILE", pki.ca_path())
-                    .env("REQUESTS_CA_BUNDLE", pki.ca_path())
-                    .env("PPVNET_TLS_CERT", cert_dir.join("tls.crt"))
-                    .env("PPVNET_TLS_KEY", cert_dir.join("tls.key"))
-                    .env(
+                        app.identifier_uris
+                            .first()
+                            .cloned()
+                            .unwrap_or_default()
+                            .into(),
+                    ),
+                    ("PPVNET_CA_BUNDLE", ca.to_owned()),
+                    ("SSL_CERT_FILE", ca.to_owned()),
+                    ("REQUESTS_CA_BUNDLE", ca.to_owned()),
+                    ("CURL_CA_BUNDLE", ca.to_owned()),
+                    ("PPVNET_TLS_CERT", cert_dir.join("tls.crt").into()),
+                    ("PPVNET_TLS_KEY", cert_dir.join("tls.key").into()),
+                    (
                         "PPVNET_PUBLIC_NETWORK_ACCESS",
-                        format!("{:?}", api.public_network_access),
-                    )
-                    .current_dir(&landscape.base_dir)
-                    .kill_on_drop(true);
-                let mut child = cmd
-                    .spawn()
+                        format!("{:?}", api.public_network_access).into(),
+                    ),
+                ];
+                let mut child = spawn_external(fabric, argv, &landscape.base_dir, &env, faces)
                     .with_context(|| format!("api {}: cannot start {:?}", api.name, argv))?;
                 let name = api.name.clone();
                 tasks.spawn(async move {
@@ -621,6 +627,139 @@ async fn start_apis(
         );
     }
     Ok(entries)
+}
+
+/// App Service's answer on the public face of an app whose public network access is disabled.
+fn app_service_forbidden() -> axum::Router {
+    use axum::response::IntoResponse;
+    axum::Router::new().fallback(|| async {
+        ppvnet_search_api::error::ApiError::PublicAccessDenied.into_response()
+    })
+}
+
+/// Starts a team's API program with its faces by socket activation, the systemd protocol: the
+/// fabric binds every face (in the netns fabric inside namespaces the program cannot bind in),
+/// and the program inherits the listeners as descriptors 3, 4, ... with `LISTEN_FDS` (their
+/// count), `LISTEN_PID` (its own pid) and `LISTEN_FDNAMES` (`public` or the private endpoint's
+/// name, `:`-separated, in descriptor order); `PPVNET_BINDS` lists the same faces as
+/// `label=address` and `PPVNET_BIND` is the first address. The program runs on the `internet`
+/// host, where App Service's outbound traffic (Entra's keys) comes from, in `dir`, with `env`.
+fn spawn_external(
+    fabric: &Fabric,
+    argv: &[String],
+    dir: &Path,
+    env: &[(&str, std::ffi::OsString)],
+    faces: Vec<ppvnet_common::Endpoint>,
+) -> anyhow::Result<tokio::process::Child> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let (program, args) = argv.split_first().context("no command to run")?;
+    let program = find_program(program, dir)?;
+    let mut labels = Vec::new();
+    let mut binds = Vec::new();
+    let mut fds = Vec::new();
+    for face in &faces {
+        let label = match &face.ingress {
+            ppvnet_common::Ingress::Public => "public",
+            ppvnet_common::Ingress::PrivateEndpoint { name } => name.as_str(),
+        };
+        binds.push(format!("{label}={}", face.listener.local_addr()?));
+        labels.push(label);
+        fds.push(face.listener.as_raw_fd());
+    }
+    // LISTEN_PID must name the process that reads it, known only after the fork: `$$` is the
+    // shell's pid, which `exec` hands on to the program.
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(r#"LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@""#)
+        .arg(&program)
+        .args(args)
+        .current_dir(dir)
+        .env("LISTEN_FDS", fds.len().to_string())
+        .env("LISTEN_FDNAMES", labels.join(":"))
+        .env("PPVNET_BINDS", binds.join(","))
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    match binds.first().and_then(|b| b.split_once('=')) {
+        Some((_, address)) => cmd.env("PPVNET_BIND", address),
+        None => cmd.env_remove("PPVNET_BIND"),
+    };
+    fabric.run_as(crate::landscape::INTERNET, &mut cmd)?;
+    let mut scratch = vec![0; fds.len()];
+    let first_free = 3 + std::os::fd::RawFd::try_from(fds.len()).context("too many faces")?;
+    // SAFETY: `hand_over` makes only raw syscalls, on memory allocated before the fork. It is
+    // registered after the namespace entry, so it runs last before the exec.
+    unsafe {
+        cmd.pre_exec(move || hand_over(&fds, &mut scratch, first_free));
+    }
+    let child = tokio::process::Command::from(cmd)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", program.display()))?;
+    // The program holds the listeners now; once it exits its faces refuse connections.
+    drop(faces);
+    Ok(child)
+}
+
+/// Between fork and exec: puts the listeners `fds` at descriptors 3, 4, ... `first_free - 1`
+/// without close-on-exec, and marks every descriptor from `first_free` on close-on-exec, so the
+/// program gets stdio and its listeners only (even descriptors ppvnet itself inherited). Every
+/// listener is first copied above that range, since one of them may sit on a number another
+/// must take; the copies are close-on-exec and vanish with the exec.
+fn hand_over(
+    fds: &[std::os::fd::RawFd],
+    scratch: &mut [std::os::fd::RawFd],
+    first_free: std::os::fd::RawFd,
+) -> std::io::Result<()> {
+    const FIRST: std::os::fd::RawFd = 3; // SD_LISTEN_FDS_START
+    for (fd, copy) in fds.iter().zip(scratch.iter_mut()) {
+        // SAFETY: plain syscalls on descriptors this process owns.
+        *copy = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, first_free) };
+        if *copy < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    for (target, copy) in (FIRST..).zip(scratch.iter()) {
+        // SAFETY: as above; dup2 leaves the new descriptor without FD_CLOEXEC.
+        if unsafe { libc::dup2(*copy, target) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    // SAFETY: as above. Kernels before 5.11 lack close_range (the call fails, harmlessly):
+    // there descriptors ppvnet inherited without close-on-exec reach the program too.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first_free as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+    }
+    Ok(())
+}
+
+/// Resolves a program as `execvp` would from `dir` (a name with a slash relative to `dir`, else
+/// the first executable file on `PATH`), so a missing program fails the start, not later.
+fn find_program(program: &str, dir: &Path) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = dir.join(program);
+        anyhow::ensure!(
+            executable(&path),
+            "{} is not an executable file",
+            path.display()
+        );
+        return Ok(path);
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| dir.join(d).join(program))
+        .find(|p| executable(p))
+        .with_context(|| format!("{program} is not found on PATH"))
 }
 
 impl Running {
@@ -732,4 +871,39 @@ pub async fn run_until_signal(landscape: &Landscape, opts: &UpOptions) -> anyhow
     stopped?;
     println!("ppvnet stopped; nothing left behind");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A landscape's `argv` names its program as a shell would: relative to the landscape's
+    /// folder when it has a slash, else on PATH; a missing or non-executable program is refused
+    /// when the landscape starts, by name.
+    #[test]
+    fn programs_resolve_like_execvp_and_missing_ones_are_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("bin").join("serve");
+        std::fs::create_dir_all(script.parent().unwrap()).unwrap();
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        let err = find_program("bin/serve", dir.path()).unwrap_err();
+        assert!(
+            err.to_string().ends_with("is not an executable file"),
+            "{err}"
+        );
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(find_program("bin/serve", dir.path()).unwrap(), script);
+        assert_eq!(
+            find_program("./bin/serve", dir.path()).unwrap(),
+            dir.path().join("./bin/serve")
+        );
+        let sh = find_program("sh", dir.path()).unwrap();
+        assert!(sh.is_absolute() && sh.ends_with("sh"), "{}", sh.display());
+        let err = find_program("no-such-program-ppvnet", dir.path()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no-such-program-ppvnet is not found on PATH"
+        );
+    }
 }

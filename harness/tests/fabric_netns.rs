@@ -1,6 +1,7 @@
 //! The netns fabric beyond the reachability matrix: Azure DNS inside the vNets through libc,
 //! `exec`, HTTP clients originating in a host namespace, region outage as a refused connect,
-//! runtime NSG rules in nftables, stale namespace cleanup and complete teardown.
+//! runtime NSG rules in nftables, the kernel flow log (begins, drops, ends with byte counts,
+//! metrics), stale namespace cleanup and complete teardown.
 //! Every test prints why it skips when it cannot run (not root, no `ip netns`, no `nft`).
 
 mod fabric_support;
@@ -300,6 +301,30 @@ async fn kernel_flow_log_shows_the_prod_path_never_crossed_the_internet() {
         .find(|r| r.src_host == "pp-prod-eastus")
         .unwrap();
     assert_eq!(eastus.rule, "peering:vnet-prod-eastus->vnet-prod-westus");
+    // Each connection ends once, logged by the router that logged its begin, even when it
+    // crossed two routers (eastus over the peering).
+    let ended = |h: &ppvnet::fabric::FabricHandle| {
+        prod(h)
+            .into_iter()
+            .filter(|r| r.state == FlowState::E)
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..50 {
+        if ended(&h).len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(ppvnet::fabric::netns::flows::POLL * 2).await;
+    let ends = ended(&h);
+    assert_eq!(ends.len(), 4, "{ends:#?}");
+    for b in records.iter().filter(|r| r.state == FlowState::B) {
+        let e = ends.iter().find(|e| e.sport == b.sport && e.src == b.src);
+        assert!(
+            e.is_some_and(|e| e.rule == b.rule && e.bytes_sent >= 5 && e.bytes_received >= 5),
+            "{b:?} {ends:#?}"
+        );
+    }
     let denied = h.flows(&FlowFilter {
         state: Some(FlowState::D),
         ..Default::default()
@@ -340,4 +365,199 @@ async fn a_fabric_dropped_without_teardown_removes_its_namespaces() {
     for n in &names {
         assert!(!Path::new("/run/netns").join(n).exists(), "{n} left behind");
     }
+}
+
+/// The `ppvnet_fabric_bytes_total` sample of a host and direction (0 when absent).
+fn bytes_metric(metrics: &str, host: &str, direction: &str) -> u64 {
+    let key = format!("ppvnet_fabric_bytes_total{{host=\"{host}\",direction=\"{direction}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .map(|n| n.parse().unwrap())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kernel_flow_log_ends_each_connection_with_its_byte_counts() {
+    use ppvnet::fabric::flowlog::{FlowFilter, FlowState};
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if skip("kernel flow log ends") {
+        return;
+    }
+    let l = landscape("contoso");
+    let f = fabric(&l, FabricKind::Netns).await;
+    // A minimal HTTP/1.1 server on the prod vault's private endpoint: one response, then close.
+    let body = "s".repeat(3000);
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let response = format!("{head}{body}").into_bytes();
+    let bound = f
+        .bind(
+            "kv-contoso-prod",
+            &Face::PrivateEndpoint("pe-kv-contoso-prod".into()),
+        )
+        .unwrap();
+    let addr = bound.address;
+    bound.listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(bound.listener).unwrap();
+    let served = response.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let served = served.clone();
+            tokio::spawn(async move {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = s.write_all(&served).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    let h = f.handle();
+    let metrics_before = h.metrics();
+
+    let request = b"GET /secrets/db-password?api-version=7.4 HTTP/1.1\r\nhost: kv-contoso-prod.vault.azure.net\r\nconnection: close\r\n\r\n";
+    let mut s = f.connect("pp-prod-westus", addr).await.unwrap();
+    let sport = s.local_addr().unwrap().port();
+    s.write_all(request).await.unwrap();
+    let mut received = Vec::new();
+    s.read_to_end(&mut received).await.unwrap();
+    assert_eq!(received, response);
+    drop(s);
+    let closed = Instant::now();
+    let of_this = |state| {
+        h.flows(&FlowFilter {
+            src_host: Some("pp-prod-westus".into()),
+            state: Some(state),
+            ..Default::default()
+        })
+        .into_iter()
+        .filter(|r| r.sport == sport)
+        .collect::<Vec<_>>()
+    };
+    let end = loop {
+        if let Some(e) = of_this(FlowState::E).pop() {
+            break e;
+        }
+        assert!(
+            closed.elapsed() < Duration::from_secs(5),
+            "no E record 5 s after the close: {:#?}",
+            h.flows(&FlowFilter::default())
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    eprintln!(
+        "E record {} ms after the connection closed",
+        closed.elapsed().as_millis()
+    );
+    let begun = of_this(FlowState::B);
+    assert_eq!(begun.len(), 1, "{:#?}", h.flows(&FlowFilter::default()));
+    let b = &begun[0];
+    assert_eq!(
+        (b.src, b.dst, b.sport, b.dport, b.proto),
+        (end.src, end.dst, end.sport, end.dport, end.proto)
+    );
+    assert_eq!(
+        (
+            b.dst_host.as_str(),
+            b.service.as_str(),
+            b.dport,
+            b.direction
+        ),
+        ("pe-kv-contoso-prod", "kv-contoso-prod", 443, 'O')
+    );
+    // The E repeats its B's naming and decision, as the loopback fabric's E does.
+    assert_eq!(
+        (
+            &b.src_host,
+            &b.dst_host,
+            &b.service,
+            &b.rule,
+            b.crosses_internet
+        ),
+        (
+            &end.src_host,
+            &end.dst_host,
+            &end.service,
+            &end.rule,
+            end.crosses_internet
+        )
+    );
+    assert!(b.time_ms <= end.time_ms, "{b:?} {end:?}");
+    assert_eq!(
+        (b.bytes_sent, b.bytes_received),
+        (0, 0),
+        "B has no counters"
+    );
+    // Wire bytes: at least the payload each way, plus at most an IP and TCP header per packet.
+    assert!(
+        end.bytes_sent >= request.len() as u64
+            && end.bytes_sent <= request.len() as u64 + 80 * end.packets_sent,
+        "{end:?}"
+    );
+    assert!(
+        end.bytes_received >= response.len() as u64
+            && end.bytes_received <= response.len() as u64 + 80 * end.packets_received,
+        "{end:?}"
+    );
+    assert!(
+        end.packets_sent >= 2 && end.packets_received >= 2,
+        "{end:?}"
+    );
+    assert!(end.tuple().contains(",6,O,E,NX,"), "{}", end.tuple());
+    assert!(of_this(FlowState::C).is_empty());
+
+    // Denied (no route from the test vNet to prod): a D record, never an E.
+    let denied = tokio::time::timeout(
+        Duration::from_millis(1500),
+        f.connect("pp-test-westus", addr),
+    )
+    .await;
+    assert!(!matches!(denied, Ok(Ok(_))), "{denied:?}");
+    let test_flows = |state| {
+        h.flows(&FlowFilter {
+            src_host: Some("pp-test-westus".into()),
+            state: Some(state),
+            ..Default::default()
+        })
+    };
+    let start = Instant::now();
+    while test_flows(FlowState::D).is_empty() && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let d = test_flows(FlowState::D);
+    assert!(
+        d.iter().any(|r| r.dst_host == "pe-kv-contoso-prod"),
+        "{d:#?}"
+    );
+    // Several conntrack polls later, still no end or continuation of the denied attempt.
+    tokio::time::sleep(ppvnet::fabric::netns::flows::POLL * 4).await;
+    assert!(test_flows(FlowState::E).is_empty());
+    assert!(test_flows(FlowState::C).is_empty());
+
+    let metrics = h.metrics();
+    for (host, direction, at_least) in [
+        ("pp-prod-westus", "sent", request.len()),
+        ("pp-prod-westus", "received", response.len()),
+        ("pe-kv-contoso-prod", "received", request.len()),
+        ("pe-kv-contoso-prod", "sent", response.len()),
+    ] {
+        let grew = bytes_metric(&metrics, host, direction)
+            - bytes_metric(&metrics_before, host, direction);
+        assert!(grew >= at_least as u64, "{host} {direction}: {metrics}");
+    }
+    assert_eq!(
+        bytes_metric(&metrics, "pp-test-westus", "sent"),
+        0,
+        "{metrics}"
+    );
+    f.teardown().await.unwrap();
 }

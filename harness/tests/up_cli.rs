@@ -1,10 +1,30 @@
 //! `ppvnet up` end to end as a user runs it: the ready file appears with the landscape's
 //! identities and endpoints, the control API answers, and SIGTERM stops everything with exit
-//! code 0, leaving no files behind.
+//! code 0, leaving no files behind; a team's own API program runs on its faces and stops with
+//! the landscape.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Starts `ppvnet up FILE --ready-file PATH` and waits for its ready file.
+fn up(
+    scenario: &Path,
+    ready_path: &Path,
+    stdout: Stdio,
+) -> (std::process::Child, serde_json::Value) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ppvnet"))
+        .arg("up")
+        .arg(scenario)
+        .arg("--ready-file")
+        .arg(ready_path)
+        .stdout(stdout)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let ready = wait_for_file(ready_path, &mut child);
+    (child, ready)
+}
 
 fn wait_for_file(path: &Path, child: &mut std::process::Child) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -26,16 +46,7 @@ fn up_writes_the_ready_file_and_sigterm_leaves_nothing_behind() {
     // A folder that does not exist yet: `up` makes it and removes it again.
     let ready_path = dir.path().join("state").join("ready.json");
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ppvnet"))
-        .arg("up")
-        .arg(&scenario)
-        .arg("--ready-file")
-        .arg(&ready_path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let ready = wait_for_file(&ready_path, &mut child);
+    let (mut child, ready) = up(&scenario, &ready_path, Stdio::piped());
 
     assert_eq!(ready["scenario"], "contoso");
     assert_eq!(ready["network"], "loopback");
@@ -100,6 +111,15 @@ fn up_writes_the_ready_file_and_sigterm_leaves_nothing_behind() {
     assert_eq!(health.0, 200);
     assert_eq!(health.1["offset_seconds"], 3600);
 
+    terminate(&mut child);
+    assert!(!ready_path.exists(), "the ready file was left behind");
+    assert!(!ca.exists(), "the run's CA was left behind");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(leftovers.is_empty(), "files left behind: {leftovers:?}");
+}
+
+/// SIGTERM to `ppvnet up`; waits for its exit and asserts it succeeded.
+fn terminate(child: &mut std::process::Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -117,8 +137,114 @@ fn up_writes_the_ready_file_and_sigterm_leaves_nothing_behind() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "exit status {exit}");
-    assert!(!ready_path.exists(), "the ready file was left behind");
-    assert!(!ca.exists(), "the run's CA was left behind");
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-    assert!(leftovers.is_empty(), "files left behind: {leftovers:?}");
+}
+
+/// The external API example on the loopback fabric, by the addresses of the ready file: the
+/// program gets its private endpoint face by socket activation, validates an Entra token
+/// against keys it fetches itself, never sees the public face (App Service's 403 page answers
+/// there), and is gone once `ppvnet up` stops.
+#[test]
+fn a_team_api_program_serves_its_private_endpoint_and_stops_with_the_landscape() {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: python3 is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ready_path = dir.path().join("ready.json");
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/examples/external-api.yaml");
+    let (mut child, ready) = up(&scenario, &ready_path, Stdio::null());
+    let api = &ready["apis"]["orders-api-prod"];
+    let private_url = api["private_endpoints"]["pe-orders-api-prod"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let public_url = api["url"].as_str().unwrap().to_string();
+    let pipeline = &ready["apps"]["pipeline"];
+    let pipeline_id = pipeline["client_id"].as_str().unwrap().to_string();
+    let pipeline_secret = pipeline["client_secret"].as_str().unwrap().to_string();
+    let authority = ready["entra"]["authority"].as_str().unwrap().to_string();
+    let pp_address: std::net::IpAddr = ready["hosts"]["pp-prod-westus"]["address"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ca = std::fs::read(ready["ca_cert"].as_str().unwrap()).unwrap();
+    let client = |from: Option<std::net::IpAddr>| {
+        let mut b = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+            .timeout(Duration::from_secs(20));
+        if let Some(ip) = from {
+            b = b.local_address(ip);
+        }
+        b.build().unwrap()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Connections from the delegated subnet's address, and from 127.0.0.1 (the internet).
+    let (pp, internet) = (client(Some(pp_address)), client(None));
+    rt.block_on(async {
+        let token: serde_json::Value = pp
+            .post(format!("{authority}/oauth2/v2.0/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", pipeline_id.as_str()),
+                ("client_secret", pipeline_secret.as_str()),
+                ("scope", "api://fabrikam-orders/.default"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = token["access_token"].as_str().expect("a token").to_string();
+        let r = pp
+            .get(format!("{private_url}/caller"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let caller: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(caller["app_id"], pipeline_id.as_str(), "{caller}");
+        assert_eq!(caller["ingress"], "pe-orders-api-prod", "{caller}");
+
+        // The same claims under a signature no key of the tenant made are refused.
+        let (head, rest) = token.split_once('.').unwrap();
+        let (body, _) = rest.split_once('.').unwrap();
+        let unsigned = format!("{head}.{body}.{}", "A".repeat(342));
+        let r = pp
+            .get(format!("{private_url}/caller"))
+            .bearer_auth(unsigned)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        assert_eq!(
+            r.headers()["www-authenticate"],
+            r#"Bearer error="invalid_token", error_description="The signature is invalid""#
+        );
+
+        let r = internet
+            .get(format!("{public_url}/caller"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("The web app you have attempted to reach has blocked your access.")
+        );
+    });
+    terminate(&mut child);
+    // The program stopped with the landscape: nothing answers on its face any more.
+    let after = rt.block_on(async { pp.get(format!("{private_url}/whoami")).send().await });
+    assert!(after.is_err(), "the external API outlived the landscape");
 }

@@ -292,7 +292,7 @@ fn bad_body(e: axum::extract::rejection::JsonRejection) -> Response {
 /// | `POST /environments/{env}/active-region` | `{"region": "eastus"}` | 204 |
 /// | `GET /decide` | `?from=host&service=name[&face=public\|pe-name][&port=443]` | the oracle's decision |
 /// | `GET /resolve` | `?from=host&name=kv-contoso-prod.vault.azure.net` | the DNS answer |
-/// | `GET /flows` | `?src_host=&dst_host=&service=&state=B\|E\|D&since_ms=` | flow records, each with its Azure `tuple` |
+/// | `GET /flows` | `?src_host=&dst_host=&service=&state=B\|C\|E\|D&since_ms=` | flow records, each with its Azure `tuple` |
 /// | `GET /metrics` | | Prometheus text: flows, denies, bytes per host |
 ///
 /// Errors are `{"error": {"code", "message"}}` with 400 (invalid rule or body), 404 (unknown

@@ -3,10 +3,13 @@
 //! A record carries Azure's VNet flow log tuple (`powerplatform-vnet.md` §5: `ts(epoch ms), src,
 //! dst, sport, dport, proto, dir, state, encryption, pktsSent, bytesSent, pktsRecv, bytesRecv`)
 //! with emulated (Azure-side) addresses, plus the fabric host names so tests can follow a path.
-//! States: `B` when an allowed connection begins, `E` when it ends (with byte counts), `D` when it
-//! is denied. The loopback relay counts bytes exactly; its "packets" are the relay's read
-//! segments, not wire packets. `C` (5-minute continuation) records are not emitted: emulated
-//! connections are short-lived.
+//! States: `B` when an allowed connection begins, `C` every 5 minutes while it lasts, `E` when it
+//! ends, `D` when it is denied. `C` and `E` carry the packets and bytes since the flow's previous
+//! record (deltas, as in Azure), sent = src→dst and received = dst→src; the metrics add them up
+//! per host. The fabrics count differently: the netns fabric reads the kernel's conntrack
+//! counters (IP packets and their bytes, headers included, as Azure counts; it also writes `C`
+//! records), the loopback relay counts the payload bytes it copies, its "packets" being its read
+//! segments, and writes no `C` records.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
@@ -269,7 +272,9 @@ mod tests {
     fn metrics_count_flows_denies_and_bytes_per_host() {
         let log = FlowLog::default();
         log.record(rec(FlowState::B, 0, 0), None);
-        log.record(rec(FlowState::E, 100, 40), None);
+        // C and E counters are deltas: a flow's bytes are their sum.
+        log.record(rec(FlowState::C, 60, 30), None);
+        log.record(rec(FlowState::E, 40, 10), None);
         log.record(rec(FlowState::D, 0, 0), Some("nsg_inbound"));
         let m = log.metrics();
         assert!(

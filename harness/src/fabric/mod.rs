@@ -237,6 +237,22 @@ impl Fabric {
         }
     }
 
+    /// Makes a program the harness starts run as `host`: in the netns fabric inside the host's
+    /// namespace with its vNet DNS, as `ppvnet exec` runs one. The loopback fabric cannot pin a
+    /// program's source address, and its relays count connections from outside the address plan
+    /// as the public internet, so there a program can only run as
+    /// [`INTERNET`](crate::landscape::INTERNET).
+    pub fn run_as(&self, host: &str, cmd: &mut std::process::Command) -> anyhow::Result<()> {
+        match &self.backend {
+            Backend::Loopback(_) if host == crate::landscape::INTERNET => Ok(()),
+            Backend::Loopback(_) => anyhow::bail!(
+                "the loopback fabric runs programs on the '{}' host only, not on '{host}'",
+                crate::landscape::INTERNET
+            ),
+            Backend::Netns(f) => f.enter_host(host, cmd),
+        }
+    }
+
     /// The address clients use for a face (the relay in loopback, the face itself in netns).
     pub fn face_address(&self, service: &str, face: &Face) -> Option<SocketAddr> {
         self.handle.face_address(service, face)

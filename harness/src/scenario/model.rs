@@ -457,7 +457,8 @@ pub enum ApiImplementation {
         #[serde(default)]
         seed: u64,
     },
-    /// An external program, started on the API's host with `PPVNET_BIND` and the tenant settings.
+    /// An external program, run on the `internet` host and handed its faces by socket activation
+    /// (see `up::spawn_external`).
     #[serde(rename_all = "camelCase")]
     Command { argv: Vec<String> },
 }

@@ -1,7 +1,12 @@
-//! `ppvnet exec`: run any program inside a host of a running netns landscape, the way
-//! `ip netns exec` does (network namespace, plus a private mount namespace in which the vNet's
-//! `/etc/netns/<ns>/resolv.conf` is bound over `/etc/resolv.conf`), with the run's CA and
-//! Entra authority exported so an unmodified Azure SDK program works against the real host names.
+//! Running programs inside a host's namespace, the way `ip netns exec` does: the host's network
+//! namespace, plus a private mount namespace in which the vNet's `/etc/netns/<ns>/resolv.conf` is
+//! bound over `/etc/resolv.conf`, so the program resolves names by the host's DNS view.
+//!
+//! - [`exec`]: `ppvnet exec`, any program on a host of a running landscape, with the run's CA and
+//!   Entra authority exported so an unmodified Azure SDK program works against the real host
+//!   names.
+//! - [`NetnsFabric::enter_host`]: the same entry for a program the harness itself starts (an
+//!   external API runs on the `internet` host, as App Service's outbound traffic does).
 
 use std::ffi::CString;
 use std::fs::File;
@@ -11,6 +16,8 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::Context;
+
+use super::NetnsFabric;
 
 /// Runs `argv` inside `host`'s namespace of the landscape described by `ready_file`; returns the
 /// program's exit code (128 + signal number when a signal ended it).
@@ -37,13 +44,6 @@ pub fn exec(ready_file: &Path, host: &str, argv: &[String]) -> anyhow::Result<i3
         .as_str()
         .context("the landscape does not run in network namespaces; start it with `ppvnet up --network netns`")?
         .to_string();
-    let netns = File::open(Path::new("/run/netns").join(&ns))
-        .with_context(|| format!("namespace {ns} does not exist (has the landscape stopped?)"))?;
-    let resolv = Path::new("/etc/netns").join(&ns).join("resolv.conf");
-    let resolv = resolv
-        .exists()
-        .then(|| CString::new(resolv.to_string_lossy().into_owned()))
-        .transpose()?;
 
     let mut cmd = Command::new(program);
     cmd.args(args);
@@ -57,13 +57,47 @@ pub fn exec(ready_file: &Path, host: &str, argv: &[String]) -> anyhow::Result<i3
     if let Some(authority) = ready["entra"]["authority_host"].as_str() {
         cmd.env("AZURE_AUTHORITY_HOST", authority);
     }
-    let fd = netns.as_raw_fd();
+    enter_namespace(&mut cmd, &ns)?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {program} in {ns}"))?;
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+impl NetnsFabric {
+    /// Makes `cmd` run inside `host`'s namespace with the host's vNet DNS (see the module doc).
+    /// Needs the privileges the fabric itself needs (root).
+    pub fn enter_host(&self, host: &str, cmd: &mut Command) -> anyhow::Result<()> {
+        let ns = self
+            .namespace(host)
+            .with_context(|| format!("host '{host}' is not part of the landscape"))?
+            .to_string();
+        enter_namespace(cmd, &ns)
+    }
+}
+
+/// Adds to `cmd` a pre-exec step that joins the network namespace `ns` and binds its
+/// resolv.conf, when it has one, over `/etc/resolv.conf` in a private mount namespace.
+fn enter_namespace(cmd: &mut Command, ns: &str) -> anyhow::Result<()> {
+    let netns = File::open(Path::new("/run/netns").join(ns))
+        .with_context(|| format!("namespace {ns} does not exist (has the landscape stopped?)"))?;
+    let resolv = Path::new("/etc/netns").join(ns).join("resolv.conf");
+    let resolv = resolv
+        .exists()
+        .then(|| CString::new(resolv.to_string_lossy().into_owned()))
+        .transpose()?;
     let root = CString::new("/")?;
     let target = CString::new("/etc/resolv.conf")?;
     // SAFETY: only raw syscalls run between fork and exec, on memory prepared before the fork.
+    // The namespace file moves into the closure, so its descriptor stays open until the spawn
+    // (it is close-on-exec: the program does not inherit it).
     unsafe {
         cmd.pre_exec(move || {
-            if libc::setns(fd, libc::CLONE_NEWNET) != 0 || libc::unshare(libc::CLONE_NEWNS) != 0 {
+            if libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) != 0
+                || libc::unshare(libc::CLONE_NEWNS) != 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
             // Keep our bind mount private to this process tree, as `ip netns exec` does.
@@ -91,11 +125,5 @@ pub fn exec(ready_file: &Path, host: &str, argv: &[String]) -> anyhow::Result<i3
             Ok(())
         });
     }
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot run {program} in {ns}"))?;
-    drop(netns);
-    Ok(status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    Ok(())
 }

@@ -23,7 +23,8 @@
 //!
 //! Denials: NSG denies and unroutable destinations are dropped (the client times out); a host
 //! of a region in outage has its link down (the client's connect fails at once, "refused").
-//! Flow log: the routers log connection begins and drops to NFLOG, read by [`flows`].
+//! Flow log: the vNet routers log connection begins and drops to NFLOG and count each
+//! connection's bytes in conntrack; [`flows`] reads both into `B`, `D`, `C` and `E` records.
 
 pub mod dns;
 mod exec;
@@ -416,8 +417,8 @@ impl NetnsFabric {
                 vnet.clone(),
             )));
             if vnet.is_some() {
-                match in_netns(&ns, flows::open_socket) {
-                    Ok(fd) => tasks.push(tokio::spawn(flows::collect(fd, self.handle.clone()))),
+                match in_netns(&ns, flows::open) {
+                    Ok(s) => tasks.push(tokio::spawn(flows::collect(s, self.handle.clone()))),
                     Err(e) => tracing::warn!("no kernel flow log in {ns} (nfnetlink_log: {e})"),
                 }
             }

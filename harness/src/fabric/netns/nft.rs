@@ -23,6 +23,9 @@ use crate::scenario::model::{Access, Direction, NsgRule};
 
 /// The NFLOG group flow events go to (read by [`super::flows`]).
 pub const LOG_GROUP: u16 = 1;
+/// Conntrack mark of a connection whose `B` record this router logged: the flow log reports
+/// the connection's end (with byte counts) from the same router, once ([`super::flows`]).
+pub const BEGUN_MARK: u32 = 1;
 
 /// A host attached to a vNet router: the router-side interface and the host's subnet.
 pub struct Attachment<'a> {
@@ -221,11 +224,12 @@ pub fn vnet_ruleset(
     }
     forward.extend(inbound_jumps);
     // Each allowed connection begins once, where it leaves the last router: to a host of this
-    // vNet or to the internet (not towards a peer, whose router logs it).
+    // vNet or to the internet (not towards a peer, whose router logs it). The mark tells this
+    // router's conntrack reader which connections are its to report.
     let mut exits: Vec<&str> = attachments.iter().map(|a| a.interface).collect();
     exits.push(uplink);
     forward.push(format!(
-        "ct state new oifname {} log prefix \"B\" group {LOG_GROUP}",
+        "ct state new oifname {} ct mark set {BEGUN_MARK:#x} log prefix \"B\" group {LOG_GROUP}",
         quoted(&exits)
     ));
     forward.push("accept".into());
