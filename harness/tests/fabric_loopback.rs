@@ -1,5 +1,6 @@
-//! The loopback fabric end to end: flow log and metrics, the control router, and HTTP clients
-//! that originate from a host and resolve names by its private DNS view.
+//! The loopback fabric end to end: flow log and metrics, the control router, HTTP clients
+//! that originate from a host and resolve names by its private DNS view, and NAT gateway source
+//! addresses as a vault firewall sees them.
 
 mod fabric_support;
 
@@ -335,4 +336,11 @@ async fn http_client_of_a_host_resolves_by_its_dns_view_and_keeps_its_identity()
     let f = fabric(&l, FabricKind::Loopback).await;
     assert_clients_keep_identity_and_dns_view(&f).await;
     f.teardown().await.unwrap();
+}
+
+/// A vault firewall sees a NAT gateway's public IP for its subnets' requests, and the private
+/// address over a service endpoint (`fabric_support` says what each host gets).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vault_firewall_sees_the_nat_gateway_public_ip() {
+    assert_vault_firewall_sees_the_nat_gateway(FabricKind::Loopback).await;
 }

@@ -1,7 +1,8 @@
 //! The netns fabric beyond the reachability matrix: Azure DNS inside the vNets through libc,
 //! `exec`, HTTP clients originating in a host namespace, region outage as a refused connect,
 //! runtime NSG rules in nftables, the kernel flow log (begins, drops, ends with byte counts,
-//! metrics), stale namespace cleanup and complete teardown.
+//! metrics), NAT gateway source translation as a vault firewall sees it, stale namespace cleanup
+//! and complete teardown.
 //! Every test prints why it skips when it cannot run (not root, no `ip netns`, no `nft`).
 
 mod fabric_support;
@@ -560,4 +561,15 @@ async fn kernel_flow_log_ends_each_connection_with_its_byte_counts() {
         "{metrics}"
     );
     f.teardown().await.unwrap();
+}
+
+/// The vNet router translates a NAT gateway subnet's internet traffic to the gateway's public IP
+/// (nftables `snat`), so a vault firewall's IP rule admits it and its 403 names that address; a
+/// service endpoint subnet keeps its private source (`fabric_support` says what each host gets).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vault_firewall_sees_the_nat_gateway_public_ip() {
+    if skip("nat gateway") {
+        return;
+    }
+    assert_vault_firewall_sees_the_nat_gateway(FabricKind::Netns).await;
 }

@@ -3,14 +3,16 @@
 //!
 //! Linux routes all of 127.0.0.0/8 to `lo`, so any address in it can be bound without setup.
 //! Each fabric claims a /16 block `127.B.0.0` (hosts `127.B.1.x`, faces `127.B.2.x`, the
-//! services' own listeners `127.B.3.x`) by holding a marker socket on `127.B.255.254`, so several
-//! fabrics (parallel tests) never share an address.
+//! services' own listeners `127.B.3.x`, NAT gateways `127.B.4.x`) by holding a marker socket on
+//! `127.B.255.254`, so several fabrics (parallel tests) never share an address.
 //!
 //! A connection to a face reaches the relay; the relay names the client host by its source
 //! address (an address outside the plan, such as 127.0.0.1, is the public internet), asks the
-//! oracle, and then either connects to the service's listener *from the client's own address*
-//! (so the service's [`PeerDirectory`] still sees the real client) or denies. The kernel has
-//! already completed the handshake by then, so denial is emulated after accept:
+//! oracle, and then either connects to the service's listener *from the address the service
+//! would see* or denies: the client's own address, or its NAT gateway's when the oracle routes
+//! the connection through one ([`Route::NatGateway`]), so the service's [`PeerDirectory`] names
+//! the gateway's public IP as Azure's services see it. The kernel has already completed the
+//! handshake by then, so denial is emulated after accept:
 //! - drop (NSG deny, no route, no egress): the relay reads and discards, never answers, and
 //!   resets the connection after [`FabricOptions::drop_hold`]: the client sees a timeout or
 //!   a reset, never data;
@@ -28,7 +30,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
 
 use super::flowlog::{FlowRecord, FlowState, now_ms};
-use super::oracle::{Decision, Denial};
+use super::oracle::{Decision, Denial, Route};
 use super::{BoundFace, FabricHandle, FabricOptions, Face, HostEntry};
 
 /// Port of the marker socket that claims a /16 block.
@@ -55,18 +57,34 @@ pub struct LoopbackFabric {
     _claim: TcpListener,
 }
 
-/// Maps a 127.B.1.x peer back to its host and emulated address.
+/// Maps a 127.B.1.x peer back to its host and emulated address, and a 127.B.4.x peer to its NAT
+/// gateway's public IP. A NAT gateway's peer has no host and no subnet: the gateway may serve
+/// several subnets and hides which host is behind it, as it does in Azure (the netns fabric
+/// names it the same).
 struct LoopbackPeers {
-    by_real: HashMap<Ipv4Addr, (String, Ipv4Addr, Option<SubnetRef>)>,
+    by_real: HashMap<Ipv4Addr, Peer>,
     by_host: HashMap<String, Ipv4Addr>,
+    /// NAT gateway → its real source address.
+    by_nat_gateway: HashMap<String, Ipv4Addr>,
 }
 
 impl LoopbackPeers {
     fn host_of(&self, ip: IpAddr) -> Option<&str> {
         match ip {
-            IpAddr::V4(v4) => self.by_real.get(&v4).map(|(h, _, _)| h.as_str()),
+            IpAddr::V4(v4) => self.by_real.get(&v4)?.host.as_deref(),
             IpAddr::V6(_) => None,
         }
+    }
+
+    /// The real address the relay connects to a service from, for a connection from `host`
+    /// allowed on `route` (the host's own for a gateway without a usable public IP, as
+    /// [`Oracle::seen_source`](super::oracle::Oracle::seen_source) and the netns fabric do).
+    fn upstream_source(&self, host: &str, route: &Route) -> Option<Ipv4Addr> {
+        let nat = match route {
+            Route::NatGateway { name } => self.by_nat_gateway.get(name),
+            _ => None,
+        };
+        nat.or_else(|| self.by_host.get(host)).copied()
     }
 }
 
@@ -76,18 +94,11 @@ impl PeerDirectory for LoopbackPeers {
             IpAddr::V4(v4) => self.by_real.get(&v4),
             IpAddr::V6(_) => None,
         };
-        match known {
-            Some((host, azure, subnet)) => Peer {
-                address: IpAddr::V4(*azure),
-                host: Some(host.clone()),
-                subnet: subnet.clone(),
-            },
-            None => Peer {
-                address: remote.ip(),
-                host: None,
-                subnet: None,
-            },
-        }
+        known.cloned().unwrap_or(Peer {
+            address: remote.ip(),
+            host: None,
+            subnet: None,
+        })
     }
 }
 
@@ -108,10 +119,11 @@ fn claim_block() -> io::Result<(u8, TcpListener)> {
 impl LoopbackFabric {
     pub(crate) fn new(handle: FabricHandle, options: &FabricOptions) -> anyhow::Result<Self> {
         let (block, claim) = claim_block()?;
-        let (hosts_info, faces_list) = handle.with_oracle(|o| (o.hosts().clone(), o.faces()));
+        let (hosts_info, faces_list, nat_gateways) =
+            handle.with_oracle(|o| (o.hosts().clone(), o.faces(), o.nat_gateways().clone()));
         anyhow::ensure!(
-            hosts_info.len() < 250 && faces_list.len() < 250,
-            "the loopback fabric supports up to 249 hosts and 249 service faces"
+            hosts_info.len() < 250 && faces_list.len() < 250 && nat_gateways.len() < 250,
+            "the loopback fabric supports up to 249 hosts, 249 service faces and 249 NAT gateways"
         );
         let mut hosts = BTreeMap::new();
         let mut by_real = HashMap::new();
@@ -121,12 +133,32 @@ impl LoopbackFabric {
                 vnet: vnet.clone(),
                 subnet: subnet.clone(),
             });
-            by_real.insert(real, (h.name.clone(), h.address, subnet));
+            by_real.insert(
+                real,
+                Peer {
+                    address: IpAddr::V4(h.address),
+                    host: Some(h.name.clone()),
+                    subnet,
+                },
+            );
             hosts.insert(
                 h.name.clone(),
                 HostAddr {
                     real,
                     azure: h.address,
+                },
+            );
+        }
+        let mut by_nat_gateway = HashMap::new();
+        for (i, (name, public)) in nat_gateways.iter().enumerate() {
+            let real = Ipv4Addr::new(127, block, 4, i as u8 + 1);
+            by_nat_gateway.insert(name.clone(), real);
+            by_real.insert(
+                real,
+                Peer {
+                    address: IpAddr::V4(*public),
+                    host: None,
+                    subnet: None,
                 },
             );
         }
@@ -146,6 +178,7 @@ impl LoopbackFabric {
             };
             faces.insert((service, face), ip);
         }
+        let by_host = hosts.iter().map(|(h, a)| (h.clone(), a.real)).collect();
         let (stop, _) = watch::channel(false);
         Ok(Self {
             handle,
@@ -154,11 +187,9 @@ impl LoopbackFabric {
             faces,
             next_internal: Mutex::new(1),
             directory: Arc::new(LoopbackPeers {
-                by_host: by_real
-                    .iter()
-                    .map(|(ip, (h, _, _))| (h.clone(), *ip))
-                    .collect(),
+                by_host,
                 by_real,
+                by_nat_gateway,
             }),
             drop_hold: options.drop_hold,
             stop,
@@ -377,6 +408,12 @@ async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) 
         Decision::Allow { route, .. } => route.crosses_internet(),
         Decision::Deny { .. } => false,
     };
+    // The flow log keeps the private tuple of a NAT'd connection, as Azure's VNet flow logs do;
+    // only the service sees the gateway's address.
+    let upstream_source = match &decision {
+        Decision::Allow { route, .. } => ctx.directory.upstream_source(&src_host, route),
+        Decision::Deny { .. } => None,
+    };
     let base = FlowRecord {
         time_ms: now_ms(),
         src: src.address,
@@ -419,9 +456,9 @@ async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) 
             flows.record(base.clone(), None);
             let upstream = async {
                 let s = TcpSocket::new_v4()?;
-                // From the client's own address, so the service sees who is calling.
-                if let Some(ip) = ctx.directory.by_host.get(&src_host) {
-                    bind_source(&s, *ip)?;
+                // From the address the service would see, so it knows who is calling.
+                if let Some(ip) = upstream_source {
+                    bind_source(&s, ip)?;
                 }
                 s.connect(ctx.target).await
             };

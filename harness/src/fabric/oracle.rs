@@ -15,6 +15,18 @@
 //!   reaches public endpoints only through a NAT gateway; Entra stays reachable through the
 //!   `AzureActiveDirectory` service tag unless an NSG denies it. Other subnets use Azure's default
 //!   outbound access.
+//! - Source address translation: a connection that leaves through a NAT gateway reaches the
+//!   public endpoint from the gateway's public IP ([`Oracle::seen_source`]), which is what a
+//!   vault firewall's IP rules and its `Client address:` text see; private destinations (same
+//!   vNet, peering, private endpoints) see the private address. Azure's default outbound access
+//!   also translates, to a Microsoft-owned address the landscape does not name; the fabrics keep
+//!   the private source there.
+//! - Service endpoints: a subnet named in a vault's `networkAcls.virtualNetworkRules` has the
+//!   `Microsoft.KeyVault` service endpoint (Azure refuses such a rule on a subnet without it).
+//!   The endpoint's system route (next hop `VirtualNetworkServiceEndpoint`) carries the subnet's
+//!   traffic to every Key Vault's public address over the backbone, ahead of the NAT gateway and
+//!   the default route, with the private source and the vNet identity the vault's vNet rules
+//!   match on ([`Route::ServiceEndpoint`]).
 //! - Public network access disabled is enforced by the service, not the network: the TCP
 //!   connection opens and the service answers 403 (`ForbiddenByConnection` for Key Vault), so the
 //!   oracle allows the connection and names the refusal.
@@ -60,6 +72,8 @@ pub struct SubnetInfo {
     pub nsg: Option<String>,
     pub nat_gateway: Option<String>,
     pub delegated: bool,
+    /// Has the `Microsoft.KeyVault` service endpoint (a vault's vNet rule names the subnet).
+    pub key_vault_endpoint: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,8 +109,11 @@ pub enum Route {
     Peering { from: String, to: String },
     /// From the public internet to a public endpoint.
     Internet,
-    /// Out of a delegated subnet through its NAT gateway.
+    /// Out of a subnet through its NAT gateway (the source becomes the gateway's public IP).
     NatGateway { name: String },
+    /// Over the subnet's service endpoint to the service's public address (Azure backbone, private
+    /// source address and vNet identity kept).
+    ServiceEndpoint { service: String },
     /// Azure's default outbound access of a non-delegated subnet.
     DefaultOutbound,
     /// Platform path of a service tag (Entra from a delegated subnet).
@@ -229,6 +246,7 @@ impl Decision {
                 Route::Peering { from, to } => format!("peering:{from}->{to}"),
                 Route::Internet => "internet".into(),
                 Route::NatGateway { name } => format!("nat_gateway:{name}"),
+                Route::ServiceEndpoint { service } => format!("service_endpoint:{service}"),
                 Route::DefaultOutbound => "default_outbound".into(),
                 Route::ServiceTag { tag } => format!("service_tag:{tag}"),
                 Route::Local => "local".into(),
@@ -344,6 +362,9 @@ struct EnvironmentInfo {
     active_region: String,
 }
 
+/// The service endpoint type a Key Vault vNet rule needs on its subnet.
+pub const KEY_VAULT_SERVICE_ENDPOINT: &str = "Microsoft.KeyVault";
+
 /// The oracle for one landscape, with its runtime state.
 #[derive(Clone, Debug)]
 pub struct Oracle {
@@ -374,6 +395,13 @@ pub fn privatelink_zone(service: &Service) -> Option<(&'static str, String)> {
 impl Oracle {
     pub fn new(landscape: &Landscape) -> Self {
         let s = &landscape.scenario;
+        let key_vault_endpoints: BTreeSet<(&str, &str)> = s
+            .key_vaults
+            .iter()
+            .filter_map(|v| v.network_acls.as_ref())
+            .flat_map(|a| &a.virtual_network_rules)
+            .map(|r| (r.vnet.as_str(), r.subnet.as_str()))
+            .collect();
         let vnets = s
             .vnets
             .iter()
@@ -389,6 +417,8 @@ impl Oracle {
                                 nsg: sn.nsg.clone(),
                                 nat_gateway: sn.nat_gateway.clone(),
                                 delegated: sn.delegation.is_some(),
+                                key_vault_endpoint: key_vault_endpoints
+                                    .contains(&(v.name.as_str(), sn.name.as_str())),
                             },
                         ))
                     })
@@ -532,6 +562,30 @@ impl Oracle {
 
     pub fn nat_gateway_address(&self, name: &str) -> Option<Ipv4Addr> {
         self.nat_gateways.get(name).copied()
+    }
+
+    /// Every NAT gateway and its public IP.
+    pub fn nat_gateways(&self) -> &BTreeMap<String, Ipv4Addr> {
+        &self.nat_gateways
+    }
+
+    /// The source address the destination of an allowed connection from `source` sees: the NAT
+    /// gateway's public IP on a [`Route::NatGateway`], else the host's own address.
+    pub fn seen_source(&self, source: &HostInfo, route: &Route) -> Ipv4Addr {
+        match route {
+            Route::NatGateway { name } => self.nat_gateway_address(name).unwrap_or(source.address),
+            _ => source.address,
+        }
+    }
+
+    /// The public addresses of every Key Vault (the destinations of a `Microsoft.KeyVault`
+    /// service endpoint).
+    pub fn key_vault_addresses(&self) -> Vec<Ipv4Net> {
+        self.services
+            .values()
+            .filter(|s| s.kind == ServiceKind::KeyVault)
+            .map(|s| Ipv4Net::from(s.public_address))
+            .collect()
     }
 
     /// Every face of every service.
@@ -733,7 +787,14 @@ impl Oracle {
                     return Ok(Decision::deny(r));
                 }
                 let sub = self.subnet(sv, ss);
+                let endpoint =
+                    svc.kind == ServiceKind::KeyVault && sub.is_some_and(|x| x.key_vault_endpoint);
                 match sub.and_then(|x| x.nat_gateway.clone()) {
+                    // The service endpoint's route is more specific than the NAT gateway's and
+                    // the default route, and is not internet egress.
+                    _ if endpoint => Route::ServiceEndpoint {
+                        service: KEY_VAULT_SERVICE_ENDPOINT.into(),
+                    },
                     Some(name) => Route::NatGateway { name },
                     None if sub.is_some_and(|x| x.delegated) => {
                         if svc.kind == ServiceKind::Entra {
@@ -1017,5 +1078,88 @@ impl Oracle {
         }
         e.active_region = region.into();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oracle(text: &str) -> Oracle {
+        let l = crate::scenario::load_str(text, std::path::Path::new("nat-gateway.yaml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        Oracle::new(&l)
+    }
+
+    fn nat_gateway_yaml() -> String {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/nat-gateway.yaml");
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    fn allowed_route(d: Decision) -> Route {
+        match d {
+            Decision::Allow { route, .. } => route,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_nat_gateway_is_the_source_public_endpoints_see_and_a_service_endpoint_bypasses_it() {
+        let o = oracle(&nat_gateway_yaml());
+        let seen = |host: &str, service: &str| {
+            let d = o.decide(host, service, &Face::Public, 443).unwrap();
+            o.seen_source(o.host(host).unwrap(), &allowed_route(d))
+        };
+        assert_eq!(
+            seen("pp-prod-westus", "kv-firewall"),
+            Ipv4Addr::new(203, 0, 113, 100)
+        );
+        assert_eq!(
+            seen("pp-test-westus", "kv-public"),
+            Ipv4Addr::new(203, 0, 113, 101)
+        );
+        assert_eq!(
+            seen("internet", "kv-firewall"),
+            Ipv4Addr::new(203, 0, 113, 10)
+        );
+        // snet-app shares the prod gateway for Entra, and reaches every vault (the endpoint is
+        // per service type, not per vault) over its service endpoint with its own address.
+        assert_eq!(
+            seen("app-prod-westus", "entra"),
+            Ipv4Addr::new(203, 0, 113, 100)
+        );
+        let app = o.host("app-prod-westus").unwrap().address;
+        for vault in ["kv-firewall", "kv-public"] {
+            let route = allowed_route(
+                o.decide("app-prod-westus", vault, &Face::Public, 443)
+                    .unwrap(),
+            );
+            assert_eq!(
+                route,
+                Route::ServiceEndpoint {
+                    service: KEY_VAULT_SERVICE_ENDPOINT.into()
+                }
+            );
+            assert!(!route.crosses_internet());
+            assert_eq!(seen("app-prod-westus", vault), app);
+        }
+    }
+
+    #[test]
+    fn a_service_endpoint_reaches_key_vault_from_a_delegated_subnet_without_nat_gateway() {
+        let text = nat_gateway_yaml().replace(
+            "{ vnet: vnet-prod-westus, subnet: snet-app }",
+            "{ vnet: vnet-prod-eastus, subnet: snet-pp }",
+        );
+        let o = oracle(&text);
+        let d = o
+            .decide("pp-prod-eastus", "kv-public", &Face::Public, 443)
+            .unwrap();
+        assert_eq!(d.label(), "service_endpoint:Microsoft.KeyVault");
+        // A delegated subnet without the endpoint still has no way to the vault.
+        let d = o
+            .decide("pp-test-eastus", "kv-public", &Face::Public, 443)
+            .unwrap();
+        assert!(!d.connects(), "{d:?}");
     }
 }

@@ -254,3 +254,136 @@ pub async fn assert_clients_keep_identity_and_dns_view(f: &Fabric) {
         assert!(format!("{err:?}").contains("NxDomain"), "{err:?}");
     }
 }
+
+/// What a vault firewall sees of NAT gateway egress, on a running `nat-gateway` landscape:
+/// kv-firewall denies by default and admits natgw-prod-westus's public IP (203.0.113.100).
+/// pp-prod-westus (behind that gateway) reads the secret, and the vault reports the gateway's
+/// address; pp-test-westus (behind natgw-test-westus) is refused naming 203.0.113.101; the
+/// internet is refused naming its own address; app-prod-westus shares the prod gateway but its
+/// subnet is in the vault's vNet rule (a `Microsoft.KeyVault` service endpoint), so it gets in
+/// with its private address. The flow log keeps the private (pre-NAT) source.
+pub async fn assert_vault_firewall_sees_the_nat_gateway(kind: FabricKind) {
+    use ppvnet::fabric::flowlog::{FlowFilter, FlowState};
+
+    const TENANT: &str = "c76cdc05-9ef7-4021-9a9c-171dd3832ea4";
+    const SECRET_URL: &str =
+        "https://kv-firewall.vault.azure.net/secrets/egress-check?api-version=7.5";
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ppvnet::up::UpOptions::new(kind, dir.path().join("ready.json"));
+    let running = ppvnet::up::start(&landscape("nat-gateway"), &opts)
+        .await
+        .unwrap_or_else(|e| panic!("start nat-gateway on {kind:?}: {e:#}"));
+    let f = running.fabric();
+    let ca = std::fs::read(&running.ready().ca_cert).unwrap();
+    let client = |host: &str| f.http_client(host, &ca).unwrap();
+
+    let token: serde_json::Value = client("internet")
+        .post(format!(
+            "https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"
+        ))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "0b7a4f52-3c1e-4d8a-9f26-5e1d7c3b9a40"),
+            ("client_secret", "nat-client-secret-Qp7~rT2w"),
+            ("scope", "https://vault.azure.net/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {token}"))
+        .to_string();
+    let get = |host: &'static str| {
+        let c = client(host);
+        let token = token.clone();
+        async move {
+            let r = c
+                .get(SECRET_URL)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{host}: {e:?}"));
+            let status = r.status().as_u16();
+            let info = r
+                .headers()
+                .get("x-ms-keyvault-network-info")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            let body: serde_json::Value = r.json().await.unwrap();
+            (status, info, body)
+        }
+    };
+
+    let (status, info, body) = get("pp-prod-westus").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["value"], "seen-through-the-nat-gateway");
+    assert!(info.contains("addr=203.0.113.100;"), "{info}");
+
+    for (host, address) in [
+        ("pp-test-westus", "203.0.113.101"),
+        ("internet", "203.0.113.10"),
+    ] {
+        let (status, info, body) = get(host).await;
+        assert_eq!(status, 403, "{host}: {body}");
+        assert_eq!(body["error"]["code"], "Forbidden", "{host}: {body}");
+        assert_eq!(
+            body["error"]["innererror"]["code"], "ForbiddenByFirewall",
+            "{host}: {body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("Client address: {address}\r\n")),
+            "{host}: {message}"
+        );
+        assert!(info.contains(&format!("addr={address};")), "{host}: {info}");
+    }
+
+    let oracle = f.handle().oracle();
+    let private = |h: &str| oracle.hosts()[h].address;
+    let (status, info, body) = get("app-prod-westus").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        info.contains(&format!("addr={};", private("app-prod-westus"))),
+        "{info}"
+    );
+
+    // The flow log names the host behind the gateway by its private (pre-NAT) tuple, begin and
+    // end, as Azure's VNet flow logs do.
+    // The netns fabric reads its records from the kernel: the end is there once the dropped
+    // client's connection has closed (well within the wait).
+    let logged = |state: FlowState| {
+        f.handle()
+            .flows(&FlowFilter {
+                src_host: Some("pp-prod-westus".into()),
+                state: Some(state),
+                ..Default::default()
+            })
+            .into_iter()
+            .filter(|r| r.service == "kv-firewall")
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..60 {
+        if !logged(FlowState::E).is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (begins, ends) = (logged(FlowState::B), logged(FlowState::E));
+    assert_eq!((begins.len(), ends.len()), (1, 1), "{begins:#?} {ends:#?}");
+    for r in begins.iter().chain(&ends) {
+        assert_eq!(r.src, private("pp-prod-westus"), "{r:?}");
+        assert_eq!(r.dst_host, "public:kv-firewall", "{r:?}");
+        assert_eq!(r.rule, "nat_gateway:natgw-prod-westus", "{r:?}");
+        assert!(r.crosses_internet, "{r:?}");
+    }
+    assert_eq!(ends[0].sport, begins[0].sport);
+    assert!(
+        ends[0].bytes_sent > 0 && ends[0].bytes_received > 0,
+        "{ends:?}"
+    );
+    running.stop().await.unwrap();
+}

@@ -12,8 +12,11 @@
 //!   exist only while the peering is connected (both directions, access allowed, enabled), and a
 //!   router routes only to its direct peers, so peering is not transitive;
 //! - each vNet router has an uplink to the internet router; the nftables ruleset of the router
-//!   ([`nft`]) enforces NSGs, the "no internet from a delegated subnet without NAT gateway" rule
-//!   and drops new connections from the internet;
+//!   ([`nft`]) enforces NSGs, the "no internet from a delegated subnet without NAT gateway" rule,
+//!   drops new connections from the internet and translates a NAT gateway subnet's internet
+//!   traffic to the gateway's public IP; the internet router routes that IP back to the uplink,
+//!   and a subnet's private prefix only when its traffic reaches the internet untranslated
+//!   ([`internet_routes`]);
 //! - Azure DNS: every router answers on 168.63.129.16:53 (UDP and TCP) with its vNet's view
 //!   ([`dns`]); each host namespace gets `/etc/netns/<ns>/resolv.conf` pointing there, which
 //!   `ip netns exec` and [`exec`] bind over `/etc/resolv.conf`.
@@ -268,9 +271,11 @@ impl Enforcer for Plan {
     }
 }
 
-/// Maps a peer address (inside namespaces, real = emulated) to its host.
+/// Maps a peer address (inside namespaces, real = emulated) to its host, or to no host for a NAT
+/// gateway's public IP: the gateway may serve several subnets and hides which host is behind it,
+/// as it does in Azure, so the peer is the address alone (the loopback fabric names it the same).
 struct NetnsPeers {
-    by_address: HashMap<Ipv4Addr, (String, Option<SubnetRef>)>,
+    by_address: HashMap<Ipv4Addr, (Option<String>, Option<SubnetRef>)>,
 }
 
 impl PeerDirectory for NetnsPeers {
@@ -281,7 +286,7 @@ impl PeerDirectory for NetnsPeers {
         };
         Peer {
             address: remote.ip(),
-            host: known.map(|(h, _)| h.clone()),
+            host: known.and_then(|(h, _)| h.clone()),
             subnet: known.and_then(|(_, s)| s.clone()),
         }
     }
@@ -356,20 +361,23 @@ impl NetnsFabric {
         let plan = tokio::task::spawn_blocking(move || create(&h)).await??;
         let plan = Arc::new(plan);
         handle.set_enforcer(plan.clone());
-        let by_address = plan
-            .hosts
-            .iter()
-            .map(|(name, p)| {
-                let subnet = match (&p.vnet, &p.subnet) {
-                    (Some(v), Some(s)) => Some(SubnetRef {
-                        vnet: v.clone(),
-                        subnet: s.clone(),
-                    }),
-                    _ => None,
-                };
-                (p.address, (name.clone(), subnet))
-            })
-            .collect();
+        let mut by_address: HashMap<Ipv4Addr, (Option<String>, Option<SubnetRef>)> = handle
+            .with_oracle(|o| {
+                o.nat_gateways()
+                    .values()
+                    .map(|ip| (*ip, (None, None)))
+                    .collect()
+            });
+        by_address.extend(plan.hosts.iter().map(|(name, p)| {
+            let subnet = match (&p.vnet, &p.subnet) {
+                (Some(v), Some(s)) => Some(SubnetRef {
+                    vnet: v.clone(),
+                    subnet: s.clone(),
+                }),
+                _ => None,
+            };
+            (p.address, (Some(name.clone()), subnet))
+        }));
         let fabric = Self {
             handle: handle.clone(),
             directory: Arc::new(NetnsPeers { by_address }),
@@ -668,8 +676,8 @@ fn wire(plan: &Plan, oracle: &Oracle) -> anyhow::Result<()> {
             format!("addr add 100.65.{i}.2/30 dev v{i}"),
             format!("link set v{i} up"),
         ]);
-        for space in &oracle.vnets()[v].address_space {
-            inet.push(format!("route replace {space} via 100.65.{i}.1 dev v{i}"));
+        for dst in internet_routes(oracle, v) {
+            inet.push(format!("route replace {dst} via 100.65.{i}.1 dev v{i}"));
         }
     }
     for l in &plan.links {
@@ -706,6 +714,41 @@ fn wire(plan: &Plan, oracle: &Oracle) -> anyhow::Result<()> {
         std::fs::write(dir.join("resolv.conf"), format!("nameserver {AZURE_DNS}\n"))?;
     }
     Ok(())
+}
+
+/// What the internet router routes to `vnet`'s uplink: the public IPs of the vNet's NAT
+/// gateways, and the prefixes of the subnets whose traffic still reaches a public address with its
+/// private source: no NAT gateway (Azure's default outbound access, whose Microsoft-owned address
+/// the landscape does not name, and a delegated subnet's `AzureActiveDirectory` service tag path)
+/// or a `Microsoft.KeyVault` service endpoint (the backbone carries the replies). Azure's internet
+/// has no route to a vNet's private ranges; leaving out the NAT gateway subnets' prefixes means a
+/// reply to a source the router failed to translate cannot come back. A gateway serves one vNet
+/// (as in Azure), so its /32 names one uplink.
+fn internet_routes(oracle: &Oracle, vnet: &str) -> Vec<ipnet::Ipv4Net> {
+    let Some(info) = oracle.vnets().get(vnet) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for s in info.subnets.values() {
+        match s
+            .nat_gateway
+            .as_ref()
+            .map(|g| oracle.nat_gateway_address(g))
+        {
+            Some(Some(public)) => {
+                let public = ipnet::Ipv4Net::from(public);
+                if !out.contains(&public) {
+                    out.push(public);
+                }
+                if s.key_vault_endpoint {
+                    out.push(s.prefix.trunc());
+                }
+            }
+            // No gateway, or one without a usable public IP: the router does not translate.
+            _ => out.push(s.prefix.trunc()),
+        }
+    }
+    out
 }
 
 /// Opens a TCP connection from inside a namespace (the socket is created there).
@@ -818,5 +861,32 @@ async fn proxy_one(mut client: TcpStream, handle: FabricHandle, host: String, ns
     };
     if sent.is_ok() {
         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_internet_routes_back_nat_gateway_ips_and_only_untranslated_subnets() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/nat-gateway.yaml");
+        let l = crate::scenario::load(Path::new(path)).unwrap_or_else(|e| panic!("{e}"));
+        let o = Oracle::new(&l);
+        let routes = |v: &str| -> Vec<String> {
+            internet_routes(&o, v)
+                .iter()
+                .map(|n| n.to_string())
+                .collect()
+        };
+        // snet-pp is translated, so its prefix has no route; snet-app shares the gateway but its
+        // Key Vault service endpoint keeps the private source.
+        assert_eq!(
+            routes("vnet-prod-westus"),
+            ["203.0.113.100/32", "10.10.3.0/24"]
+        );
+        assert_eq!(routes("vnet-test-westus"), ["203.0.113.101/32"]);
+        // No gateway: the AzureActiveDirectory service tag path keeps the private source.
+        assert_eq!(routes("vnet-prod-eastus"), ["10.20.1.0/24"]);
     }
 }

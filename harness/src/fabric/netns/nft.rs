@@ -10,7 +10,12 @@
 //! - new connections from the uplink (the internet) are dropped: private addresses are not
 //!   reachable from the internet,
 //! - a delegated subnet without NAT gateway may leave by the uplink only towards the
-//!   `AzureActiveDirectory` addresses.
+//!   `AzureActiveDirectory` addresses (and the Key Vaults, over a `Microsoft.KeyVault` service
+//!   endpoint),
+//! - a subnet with a NAT gateway leaves by the uplink from the gateway's public IP: `snat` in
+//!   `postrouting`, after the `forward` chain has logged the connection with its private tuple
+//!   (Azure's VNet flow logs also record the pre-NAT address), except towards the Key Vaults
+//!   when the subnet has their service endpoint (the backbone keeps the private source).
 
 use std::fmt::Write;
 use std::net::Ipv4Addr;
@@ -176,6 +181,8 @@ pub fn vnet_ruleset(
     };
     let mut no_egress = Vec::new();
     let mut inbound_jumps = Vec::new();
+    let mut snat = Vec::new();
+    let key_vaults = oracle.key_vault_addresses();
     for (i, (subnet, sinfo)) in info.subnets.iter().enumerate() {
         let ifaces: Vec<&str> = attachments
             .iter()
@@ -200,8 +207,28 @@ pub fn vnet_ruleset(
             forward.push(format!("iifname {} jump out_{i}", quoted(&ifaces)));
             inbound_jumps.push(format!("oifname {} jump in_{i}", quoted(&ifaces)));
         }
-        if sinfo.delegated && sinfo.nat_gateway.is_none() {
-            no_egress.extend(ifaces);
+        // The destinations this subnet's service endpoint carries off the internet path.
+        let endpoint_dsts: &[Ipv4Net] = if sinfo.key_vault_endpoint {
+            &key_vaults
+        } else {
+            &[]
+        };
+        match &sinfo.nat_gateway {
+            Some(gw) => {
+                if let Some(public) = oracle.nat_gateway_address(gw) {
+                    let keep = if endpoint_dsts.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ip daddr != {}", set(endpoint_dsts))
+                    };
+                    snat.push(format!(
+                        "oifname \"{uplink}\" ip saddr {}{keep} snat ip to {public} comment \"{gw}\"",
+                        sinfo.prefix.trunc()
+                    ));
+                }
+            }
+            None if sinfo.delegated => no_egress.push((ifaces, endpoint_dsts)),
+            None => {}
         }
     }
     // Private destinations outside this vNet and its connected peers have no route (the peer
@@ -210,16 +237,18 @@ pub fn vnet_ruleset(
         "oifname \"{uplink}\" ip daddr {} log prefix \"D:no_route\" group {LOG_GROUP} drop",
         set(&private_ranges())
     ));
-    if !no_egress.is_empty() {
-        let entra = oracle.entra_addresses();
-        let cond = if entra.is_empty() {
+    let entra = oracle.entra_addresses();
+    for (ifaces, endpoint_dsts) in no_egress {
+        let mut allowed = entra.clone();
+        allowed.extend_from_slice(endpoint_dsts);
+        let cond = if allowed.is_empty() {
             String::new()
         } else {
-            format!(" ip daddr != {}", set(&entra))
+            format!(" ip daddr != {}", set(&allowed))
         };
         forward.push(format!(
             "oifname \"{uplink}\" iifname {}{cond} drop",
-            quoted(&no_egress)
+            quoted(&ifaces)
         ));
     }
     forward.extend(inbound_jumps);
@@ -239,7 +268,15 @@ pub fn vnet_ruleset(
     for r in forward {
         let _ = writeln!(out, "    {r}");
     }
-    out.push_str("  }\n}\n");
+    out.push_str("  }\n");
+    if !snat.is_empty() {
+        out.push_str("  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n");
+        for r in snat {
+            let _ = writeln!(out, "    {r}");
+        }
+        out.push_str("  }\n");
+    }
+    out.push_str("}\n");
     out
 }
 
@@ -287,6 +324,93 @@ mod tests {
         assert_eq!(
             out[1],
             "ip daddr != { 10.0.0.0/8, 168.63.129.16/32, 172.16.0.0/12, 192.168.0.0/16 } return comment \"AllowInternetOutBound\""
+        );
+    }
+}
+
+#[cfg(test)]
+mod nat_tests {
+    use super::*;
+    use crate::fabric::oracle::Oracle;
+
+    fn oracle(text: &str) -> Oracle {
+        let l = crate::scenario::load_str(text, std::path::Path::new("nat-gateway.yaml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        Oracle::new(&l)
+    }
+
+    fn nat_gateway_yaml() -> String {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/nat-gateway.yaml");
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    fn attach<'a>(subnets: &[(&'a str, &'a str)]) -> Vec<Attachment<'a>> {
+        subnets
+            .iter()
+            .map(|(interface, subnet)| Attachment { interface, subnet })
+            .collect()
+    }
+
+    #[test]
+    fn nat_gateway_subnets_leave_the_uplink_from_its_public_ip_except_over_a_service_endpoint() {
+        let o = oracle(&nat_gateway_yaml());
+        let rules = vnet_ruleset(
+            &o,
+            "vnet-prod-westus",
+            &attach(&[("h1", "snet-pp"), ("h2", "snet-app")]),
+            "uplink",
+        );
+        assert!(
+            rules.contains("type nat hook postrouting priority srcnat; policy accept;"),
+            "{rules}"
+        );
+        assert!(
+            rules.contains(
+                "oifname \"uplink\" ip saddr 10.10.1.0/24 snat ip to 203.0.113.100 comment \"natgw-prod-westus\""
+            ),
+            "{rules}"
+        );
+        // The vaults' public addresses: kv-public 198.51.100.20, kv-firewall .21.
+        assert!(
+            rules.contains(
+                "oifname \"uplink\" ip saddr 10.10.3.0/24 ip daddr != { 198.51.100.20/31 } snat ip to 203.0.113.100"
+            ),
+            "{rules}"
+        );
+        // No gateway, no translation: the eastus subnet has no internet egress at all.
+        let eastus = vnet_ruleset(
+            &o,
+            "vnet-prod-eastus",
+            &attach(&[("h3", "snet-pp")]),
+            "uplink",
+        );
+        assert!(!eastus.contains("snat"), "{eastus}");
+        assert!(
+            eastus.contains(
+                "oifname \"uplink\" iifname { \"h3\" } ip daddr != { 198.51.100.10/32 } drop"
+            ),
+            "{eastus}"
+        );
+    }
+
+    #[test]
+    fn a_delegated_subnet_without_nat_gateway_reaches_the_vaults_over_its_service_endpoint() {
+        let text = nat_gateway_yaml().replace(
+            "{ vnet: vnet-prod-westus, subnet: snet-app }",
+            "{ vnet: vnet-prod-eastus, subnet: snet-pp }",
+        );
+        let o = oracle(&text);
+        let eastus = vnet_ruleset(
+            &o,
+            "vnet-prod-eastus",
+            &attach(&[("h3", "snet-pp")]),
+            "uplink",
+        );
+        assert!(
+            eastus.contains(
+                "oifname \"uplink\" iifname { \"h3\" } ip daddr != { 198.51.100.10/32, 198.51.100.20/31 } drop"
+            ),
+            "{eastus}"
         );
     }
 }
