@@ -163,3 +163,21 @@ Feature: Landscape validation
     When I validate it
     Then validation fails with rule "RoleDefinitionDoesNotExist" at line 42
     And the message says "The specified role definition 'Key Vault Wizard' does not exist."
+
+  Scenario: A NAT gateway's public IP is not one the emulated internet can route
+    Given the landscape file "invalid/nat-gateway-public-ip.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidPublicIpAddress" at line 29
+    And the message says "The public IP '10.9.0.1' of NAT gateway 'natgw-west' is outside 203.0.113.100-203.0.113.255"
+
+  Scenario: Two NAT gateways claim one public IP
+    Given the landscape file "invalid/nat-gateway-public-ip-in-use.yaml"
+    When I validate it
+    Then validation fails with rule "PublicIPAddressInUse" at line 30
+    And the message says "The public IP '203.0.113.100' of NAT gateway 'natgw-west-2' is already used by NAT gateway 'natgw-west'."
+
+  Scenario: One NAT gateway serves subnets of two virtual networks
+    Given the landscape file "invalid/nat-gateway-two-vnets.yaml"
+    When I validate it
+    Then validation fails with rule "NatGatewayCannotBeUsedBySubnetsBelongingToDifferentVirtualNetworks" at line 27
+    And the message says "NAT Gateway cannot be configured on multiple virtual networks. NAT Gateway /subscriptions/11111111-2222-4333-8444-555555555555/resourceGroups/rg-min/providers/Microsoft.Network/natGateways/natgw-west is currently used on virtual network"
