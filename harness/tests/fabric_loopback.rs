@@ -4,23 +4,17 @@
 
 mod fabric_support;
 
-use std::net::SocketAddr;
-
 use fabric_support::*;
 use ppvnet::fabric::flowlog::{FlowFilter, FlowState};
-use ppvnet::fabric::{FabricKind, Face, control_router};
-
-fn addr_of(faces: &[(String, Face, SocketAddr)], face: Face) -> SocketAddr {
-    faces.iter().find(|(_, f, _)| *f == face).unwrap().2
-}
+use ppvnet::fabric::{FabricKind, control_router};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flow_log_shows_the_prod_path_never_crossed_the_internet() {
     let l = landscape("contoso");
     let f = fabric(&l, FabricKind::Loopback).await;
     let faces = echo_on_every_face(&f);
-    let kv = addr_of(&faces, Face::PrivateEndpoint("pe-kv-contoso-prod".into()));
-    let api = addr_of(&faces, Face::PrivateEndpoint("pe-cases-api-prod".into()));
+    let kv = private_endpoint(&faces, "pe-kv-contoso-prod");
+    let api = private_endpoint(&faces, "pe-cases-api-prod");
     for host in ["pp-prod-westus", "pp-prod-eastus"] {
         assert!(echoes(&f, host, kv).await);
         assert!(echoes(&f, host, api).await);
@@ -86,6 +80,7 @@ async fn flow_log_is_written_as_json_lines() {
         ppvnet::fabric::FabricOptions {
             drop_hold: std::time::Duration::from_millis(100),
             flow_log_file: Some(path.clone()),
+            ..Default::default()
         },
     )
     .await
@@ -95,7 +90,7 @@ async fn flow_log_is_written_as_json_lines() {
         echoes(
             &f,
             "pp-prod-westus",
-            addr_of(&faces, Face::PrivateEndpoint("pe-kv-contoso-prod".into()))
+            private_endpoint(&faces, "pe-kv-contoso-prod")
         )
         .await
     );
@@ -117,7 +112,7 @@ async fn control_router_changes_the_running_fabric() {
     let l = landscape("contoso");
     let f = fabric(&l, FabricKind::Loopback).await;
     let faces = echo_on_every_face(&f);
-    let kv = addr_of(&faces, Face::PrivateEndpoint("pe-kv-contoso-prod".into()));
+    let kv = private_endpoint(&faces, "pe-kv-contoso-prod");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/network", listener.local_addr().unwrap());
     let app = axum::Router::new().nest("/network", control_router(f.handle()));
@@ -343,4 +338,9 @@ async fn http_client_of_a_host_resolves_by_its_dns_view_and_keeps_its_identity()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_firewall_sees_the_nat_gateway_public_ip() {
     assert_vault_firewall_sees_the_nat_gateway(FabricKind::Loopback).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_flow_is_logged_as_continuing_records_that_add_up() {
+    assert_long_flow_continues_then_ends(&landscape("contoso"), FabricKind::Loopback).await;
 }

@@ -5,7 +5,7 @@
 mod fabric_support;
 
 use fabric_support::*;
-use ppvnet::fabric::{FabricKind, Face};
+use ppvnet::fabric::FabricKind;
 
 async fn matrix_matches(name: &str, kind: FabricKind) {
     if kind == FabricKind::Netns
@@ -55,13 +55,7 @@ async fn peering_off_changes_matrix(kind: FabricKind) {
     let f = fabric(&l, kind).await;
     let faces = echo_on_every_face(&f);
     let h = f.handle();
-    let pe = |n: &str| {
-        faces
-            .iter()
-            .find(|(_, face, _)| *face == Face::PrivateEndpoint(n.into()))
-            .unwrap()
-            .2
-    };
+    let pe = |n: &str| private_endpoint(&faces, n);
     let kv = pe("pe-kv-contoso-prod");
     let api = pe("pe-cases-api-prod");
     assert!(echoes(&f, "pp-prod-eastus", kv).await);

@@ -133,11 +133,7 @@ async fn region_outage_refuses_connections_from_the_region_and_nsg_rules_reach_n
     let l = landscape("contoso");
     let f = fabric(&l, FabricKind::Netns).await;
     let faces = echo_on_every_face(&f);
-    let kv = faces
-        .iter()
-        .find(|(_, face, _)| *face == Face::PrivateEndpoint("pe-kv-contoso-prod".into()))
-        .unwrap()
-        .2;
+    let kv = private_endpoint(&faces, "pe-kv-contoso-prod");
     let h = f.handle();
     h.set_region_outage("westus", true).await.unwrap();
     // Refused, not dropped: the connect fails by itself, well before any timeout of ours.
@@ -247,13 +243,7 @@ async fn kernel_flow_log_shows_the_prod_path_never_crossed_the_internet() {
     let l = landscape("contoso");
     let f = fabric(&l, FabricKind::Netns).await;
     let faces = echo_on_every_face(&f);
-    let addr = |n: &str| {
-        faces
-            .iter()
-            .find(|(_, face, _)| *face == Face::PrivateEndpoint(n.into()))
-            .unwrap()
-            .2
-    };
+    let addr = |n: &str| private_endpoint(&faces, n);
     for host in ["pp-prod-westus", "pp-prod-eastus"] {
         assert!(echoes(&f, host, addr("pe-kv-contoso-prod")).await);
         assert!(echoes(&f, host, addr("pe-cases-api-prod")).await);
@@ -572,4 +562,12 @@ async fn vault_firewall_sees_the_nat_gateway_public_ip() {
         return;
     }
     assert_vault_firewall_sees_the_nat_gateway(FabricKind::Netns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kernel_flow_log_continues_a_long_flow_with_deltas_that_add_up() {
+    if skip("kernel_flow_log_continues_a_long_flow_with_deltas_that_add_up") {
+        return;
+    }
+    assert_long_flow_continues_then_ends(&landscape("contoso"), FabricKind::Netns).await;
 }

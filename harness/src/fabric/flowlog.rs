@@ -123,10 +123,27 @@ struct Inner {
     file: Option<std::fs::File>,
 }
 
+/// Azure writes a `C` (continuing) record for a flow still open this long after its previous
+/// record.
+pub const AZURE_CONTINUE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
 /// The flow log of one fabric.
-#[derive(Default)]
 pub struct FlowLog {
     inner: Mutex<Inner>,
+    /// How long an open flow goes between records ([`AZURE_CONTINUE_INTERVAL`] unless a test
+    /// shortens it), read by both fabrics' `C` records.
+    continue_interval_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Default for FlowLog {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::default(),
+            continue_interval_ms: std::sync::atomic::AtomicU64::new(
+                AZURE_CONTINUE_INTERVAL.as_millis() as u64,
+            ),
+        }
+    }
 }
 
 pub fn now_ms() -> u64 {
@@ -137,6 +154,23 @@ pub fn now_ms() -> u64 {
 }
 
 impl FlowLog {
+    /// Sets the interval of `C` records (at least 1 ms).
+    pub fn set_continue_interval(&self, interval: std::time::Duration) {
+        let ms = u64::try_from(interval.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.continue_interval_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The interval of `C` records.
+    pub fn continue_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            self.continue_interval_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
     /// Also appends every record as one JSON line to `path`.
     pub fn write_to(&self, path: &Path) -> std::io::Result<()> {
         let file = std::fs::OpenOptions::new()

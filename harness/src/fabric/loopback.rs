@@ -17,10 +17,15 @@
 //!   resets the connection after [`FabricOptions::drop_hold`]: the client sees a timeout or
 //!   a reset, never data;
 //! - refuse (source host down): the relay resets the connection at once.
+//!
+//! The relay writes the flow log: `B` when it allows, `C` each continue interval while the flow
+//! is open and `E` at its end with the payload bytes it copied since the previous record, `D`
+//! when it denies.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,7 +34,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
 
-use super::flowlog::{FlowRecord, FlowState, now_ms};
+use super::flowlog::{FlowLog, FlowRecord, FlowState, now_ms};
 use super::oracle::{Decision, Denial, Route};
 use super::{BoundFace, FabricHandle, FabricOptions, Face, HostEntry};
 
@@ -475,19 +480,7 @@ async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) 
             };
             // The relay must not add Nagle delays the direct path would not have.
             let _ = (client.set_nodelay(true), server.set_nodelay(true));
-            let (sent, received) = splice(client, server).await;
-            flows.record(
-                FlowRecord {
-                    time_ms: now_ms(),
-                    state: FlowState::E,
-                    packets_sent: sent.1,
-                    bytes_sent: sent.0,
-                    packets_received: received.1,
-                    bytes_received: received.0,
-                    ..base
-                },
-                None,
-            );
+            splice(client, server, flows, &base).await;
         }
     }
 }
@@ -508,26 +501,73 @@ async fn deny(mut client: TcpStream, behaviour: Denial, hold: Duration) {
     reset(&client);
 }
 
-/// Copies both ways until both sides are done; returns (bytes, segments) client→server and
-/// server→client.
-async fn splice(client: TcpStream, server: TcpStream) -> ((u64, u64), (u64, u64)) {
+/// What one direction of a relayed connection has carried: payload bytes and the reads that
+/// brought them (the relay's stand-in for packets).
+#[derive(Default)]
+struct Tally {
+    bytes: AtomicU64,
+    segments: AtomicU64,
+}
+
+impl Tally {
+    fn read(&self) -> (u64, u64) {
+        (
+            self.bytes.load(Ordering::Relaxed),
+            self.segments.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Copies both ways until both sides are done, logging the flow as Azure does: a `C` record with
+/// the counts since the previous record each time the flow log's continue interval passes, and
+/// the `E` record with the rest. `base` is the flow's `B` record.
+async fn splice(client: TcpStream, server: TcpStream, flows: &FlowLog, base: &FlowRecord) {
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
-    tokio::join!(pump(cr, sw), pump(sr, cw))
+    let (up, down) = (Tally::default(), Tally::default());
+    let copy = async { tokio::join!(pump(cr, sw, &up), pump(sr, cw, &down)) };
+    tokio::pin!(copy);
+    let interval = flows.continue_interval();
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reported = ((0, 0), (0, 0));
+    let record = |state, reported: &mut ((u64, u64), (u64, u64))| {
+        let now = (up.read(), down.read());
+        flows.record(
+            FlowRecord {
+                time_ms: now_ms(),
+                state,
+                bytes_sent: now.0.0 - reported.0.0,
+                packets_sent: now.0.1 - reported.0.1,
+                bytes_received: now.1.0 - reported.1.0,
+                packets_received: now.1.1 - reported.1.1,
+                ..base.clone()
+            },
+            None,
+        );
+        *reported = now;
+    };
+    loop {
+        tokio::select! {
+            _ = &mut copy => break,
+            _ = tick.tick() => record(FlowState::C, &mut reported),
+        }
+    }
+    record(FlowState::E, &mut reported);
 }
 
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-) -> (u64, u64) {
+    tally: &Tally,
+) {
     let mut buf = vec![0u8; 16 * 1024];
-    let (mut bytes, mut segments) = (0u64, 0u64);
     loop {
         match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                bytes += n as u64;
-                segments += 1;
+                tally.bytes.fetch_add(n as u64, Ordering::Relaxed);
+                tally.segments.fetch_add(1, Ordering::Relaxed);
                 if to.write_all(&buf[..n]).await.is_err() {
                     break;
                 }
@@ -535,7 +575,6 @@ async fn pump(
         }
     }
     let _ = to.shutdown().await;
-    (bytes, segments)
 }
 
 /// Closes with a TCP reset (SO_LINGER 0). A zero linger never blocks the thread on drop, which is

@@ -110,6 +110,9 @@ pub struct FabricOptions {
     pub drop_hold: std::time::Duration,
     /// Appends every flow log record as a JSON line to this file.
     pub flow_log_file: Option<std::path::PathBuf>,
+    /// How long an open flow goes between flow log records (`C`): Azure's 5 minutes unless a
+    /// test wants to see continuing records sooner.
+    pub continue_interval: std::time::Duration,
 }
 
 impl Default for FabricOptions {
@@ -117,6 +120,7 @@ impl Default for FabricOptions {
         Self {
             drop_hold: std::time::Duration::from_secs(2),
             flow_log_file: None,
+            continue_interval: flowlog::AZURE_CONTINUE_INTERVAL,
         }
     }
 }
@@ -145,6 +149,9 @@ impl Fabric {
         options: FabricOptions,
     ) -> anyhow::Result<Self> {
         let handle = FabricHandle::new(landscape, kind);
+        handle
+            .flow_log()
+            .set_continue_interval(options.continue_interval);
         if let Some(path) = &options.flow_log_file {
             handle.flow_log().write_to(path).map_err(|e| {
                 anyhow::anyhow!("cannot open the flow log file {}: {e}", path.display())

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ppvnet::fabric::flowlog::{FlowFilter, FlowState};
 use ppvnet::fabric::{Fabric, FabricKind, FabricOptions, Face};
 use ppvnet::landscape::Landscape;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -64,11 +65,20 @@ pub async fn fabric(l: &Landscape, kind: FabricKind) -> Fabric {
         kind,
         FabricOptions {
             drop_hold: Duration::from_millis(300),
-            flow_log_file: None,
+            ..Default::default()
         },
     )
     .await
     .unwrap_or_else(|e| panic!("materialize {kind:?}: {e:#}"))
+}
+
+/// The client address of a private endpoint among [`echo_on_every_face`]'s faces.
+pub fn private_endpoint(faces: &[(String, Face, SocketAddr)], name: &str) -> SocketAddr {
+    faces
+        .iter()
+        .find(|(_, face, _)| *face == Face::PrivateEndpoint(name.into()))
+        .unwrap_or_else(|| panic!("no private endpoint {name}"))
+        .2
 }
 
 /// Binds every face and serves a line echo on it; returns (service, face, client address).
@@ -112,6 +122,67 @@ pub async fn echoes(f: &Fabric, host: &str, addr: SocketAddr) -> bool {
         tokio::time::timeout(Duration::from_millis(2500), attempt).await,
         Ok(Some(()))
     )
+}
+
+/// A flow that stays open across several continue intervals is logged as `B`, then `C`
+/// records with the counts since the previous record, then `E` with the rest, so the records
+/// add up to what crossed (Azure's VNet flow log semantics; the interval is shortened from
+/// Azure's 5 minutes to 300 ms here). Byte counts are at least the payload: the netns fabric
+/// counts IP packets with their headers, the loopback relay the payload it copies.
+pub async fn assert_long_flow_continues_then_ends(l: &Landscape, kind: FabricKind) {
+    let f = Fabric::materialize_with(
+        l,
+        kind,
+        FabricOptions {
+            drop_hold: Duration::from_millis(300),
+            continue_interval: Duration::from_millis(300),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("materialize {kind:?}: {e:#}"));
+    let faces = echo_on_every_face(&f);
+    let kv = private_endpoint(&faces, "pe-kv-contoso-prod");
+    async fn echo(s: &mut tokio::net::TcpStream, line: &[u8]) {
+        s.write_all(line).await.unwrap();
+        let mut buf = vec![0u8; line.len()];
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(buf, line);
+    }
+    let mut s = f.connect("pp-prod-westus", kv).await.unwrap();
+    echo(&mut s, b"first\n").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    echo(&mut s, b"second line\n").await;
+    drop(s);
+    // The loopback relay logs the end at once, the netns reader within a poll (250 ms).
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let flows = f.handle().flows(&FlowFilter {
+        src_host: Some("pp-prod-westus".into()),
+        ..Default::default()
+    });
+    let states: String = flows.iter().map(|r| format!("{:?}", r.state)).collect();
+    assert!(
+        states.starts_with("BC") && states.ends_with('E') && states.matches('E').count() == 1,
+        "{kind:?}: {states} {flows:#?}"
+    );
+    let later: Vec<_> = flows.iter().filter(|r| r.state != FlowState::B).collect();
+    for r in &later {
+        assert_eq!(
+            (r.sport, r.dst, r.rule.as_str()),
+            (flows[0].sport, flows[0].dst, flows[0].rule.as_str()),
+            "{kind:?}: C and E repeat their B"
+        );
+    }
+    // The first C holds the first exchange; the second one is in later records (deltas).
+    assert!(later[0].bytes_sent >= 6, "{kind:?}: {:?}", later[0]);
+    let sent: u64 = later.iter().map(|r| r.bytes_sent).sum();
+    let received: u64 = later.iter().map(|r| r.bytes_received).sum();
+    assert!(sent >= later[0].bytes_sent + 12, "{kind:?}: {later:#?}");
+    assert!(
+        sent >= 18 && received >= 18,
+        "{kind:?}: {sent} {received} {later:#?}"
+    );
+    f.teardown().await.unwrap();
 }
 
 /// One cell of a reachability matrix.

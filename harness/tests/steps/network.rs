@@ -86,7 +86,7 @@ async fn network_on(w: &mut PpvWorld, scenario: String, fabric: String) {
         kind,
         FabricOptions {
             drop_hold: Duration::from_millis(300),
-            flow_log_file: None,
+            ..Default::default()
         },
     )
     .await

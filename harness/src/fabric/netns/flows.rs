@@ -8,7 +8,8 @@
 //!   [`BEGUN_MARK`], conntrack accounting is on in the router, and every [`POLL`] the reader dumps
 //!   the router's marked connections over ctnetlink. A TCP connection in `TIME_WAIT` or `CLOSE`,
 //!   or any connection gone from the table, has ended (`E`); one still open
-//!   [`CONTINUE_INTERVAL_MS`] after its previous record continues (`C`, Azure's 5 minutes).
+//!   the flow log's continue interval after its previous record continues (`C`, Azure's 5
+//!   minutes, [`AZURE_CONTINUE_INTERVAL`]).
 //!   As in Azure, `C` and `E` counters are deltas since the flow's previous record, so a flow's
 //!   `C`s and `E` add up to its total. Sent is the initiator→responder direction (conntrack's
 //!   original tuple, the `B` record's src→dst), received the reply direction, as in the loopback
@@ -37,15 +38,13 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 
 use super::nft::{BEGUN_MARK, LOG_GROUP};
-use crate::fabric::flowlog::{FlowRecord, FlowState, now_ms};
+use crate::fabric::flowlog::{AZURE_CONTINUE_INTERVAL, FlowRecord, FlowState, now_ms};
 use crate::fabric::oracle::{Decision, Oracle};
 use crate::fabric::{FabricHandle, Face};
 
 const REPEAT_WINDOW_MS: u64 = 30_000;
 /// How often each router's connections are dumped: the delay of an `E` record after its close.
 pub const POLL: Duration = Duration::from_millis(250);
-/// Azure writes a `C` record for a flow still open 5 minutes after its previous record.
-pub const CONTINUE_INTERVAL_MS: u64 = 5 * 60 * 1000;
 /// A `B` whose connection the dumps never showed (a lost race) is forgotten after this long.
 const BEGUN_KEEP_MS: u64 = 10 * 60 * 1000;
 /// Longest a dump may take before the reader gives up on it until the next poll.
@@ -570,8 +569,9 @@ struct Open {
 }
 
 /// Turns successive conntrack dumps of one router into `C` and `E` records.
-#[derive(Default)]
 struct Tracker {
+    /// Time between the records of an open flow.
+    continue_ms: u64,
     /// `B` records by tuple, until a dump shows their connection.
     begun: HashMap<Tuple, FlowRecord>,
     open: HashMap<(Tuple, u32), Open>,
@@ -579,7 +579,22 @@ struct Tracker {
     ended: HashSet<(Tuple, u32)>,
 }
 
+impl Default for Tracker {
+    fn default() -> Self {
+        Self::new(AZURE_CONTINUE_INTERVAL)
+    }
+}
+
 impl Tracker {
+    fn new(continue_interval: Duration) -> Self {
+        Self {
+            continue_ms: u64::try_from(continue_interval.as_millis()).unwrap_or(u64::MAX),
+            begun: HashMap::new(),
+            open: HashMap::new(),
+            ended: HashSet::new(),
+        }
+    }
+
     /// Remembers a `B` record so the connection's `C` and `E` records repeat its fields.
     pub fn begun(&mut self, r: &FlowRecord) {
         let t = Tuple {
@@ -626,7 +641,7 @@ impl Tracker {
                     out.push(o.record(FlowState::E, now));
                 }
                 self.ended.insert(key);
-            } else if now.saturating_sub(open.reported_ms) >= CONTINUE_INTERVAL_MS {
+            } else if now.saturating_sub(open.reported_ms) >= self.continue_ms {
                 out.push(open.record(FlowState::C, now));
                 open.reported = open.seen;
                 open.reported_ms = now;
@@ -797,8 +812,8 @@ pub async fn collect(sockets: Sockets, handle: FabricHandle) {
         .conntrack
         .and_then(|fd| unsafe { AsyncFd::register(fd) }.ok());
     let mut reader = Reader {
+        tracker: Tracker::new(handle.flow_log().continue_interval()),
         handle,
-        tracker: Tracker::default(),
         seen: HashMap::new(),
         buf: vec![0u8; 65536],
     };
@@ -1059,6 +1074,7 @@ mod tests {
 
     #[test]
     fn a_long_connection_continues_every_interval_with_deltas_then_ends_with_the_rest() {
+        const CONTINUE_INTERVAL_MS: u64 = AZURE_CONTINUE_INTERVAL.as_millis() as u64;
         let mut t = Tracker::default();
         t.begun(&begun(0));
         assert!(t.observe(250, &[conn(1, 3, 100, 100)], unnamed).is_empty());
