@@ -107,7 +107,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
             )
         })?;
     let control_addr: SocketAddr = control_listener.local_addr()?;
-    let entra = start_entra(landscape, opts, &fabric, &pki, &clock, &stop_rx, &mut tasks)?;
+    let entra = start_entra(landscape, opts, &fabric, &pki, &clock, &stop_rx, &mut tasks).await?;
     let key_vaults = start_key_vaults(
         landscape, opts, &fabric, &pki, &clock, &entra, &stop_rx, &mut tasks,
     )?;
@@ -317,7 +317,7 @@ struct StartedEntra {
 /// Entra on the public internet, answering as `login.microsoftonline.com`. MSAL's user realm
 /// discovery always goes to port 443 of the authority's address, so the mock also listens there
 /// whenever the port can be bound.
-fn start_entra(
+async fn start_entra(
     landscape: &Landscape,
     opts: &UpOptions,
     fabric: &Fabric,
@@ -368,12 +368,16 @@ fn start_entra(
         .clone()
         .unwrap_or_else(|| opts.run_dir.clone())
         .join("entra");
-    let entra = ppvnet_entra::Entra::new(
-        &config,
-        clock.clone(),
-        authority_host.parse().context("Entra's authority URL")?,
-        Some(&key_dir),
-    )?;
+    let authority = authority_host.parse().context("Entra's authority URL")?;
+    let key_clock = clock.clone();
+    // RSA key generation and fsynced key files take hundreds of milliseconds: off the async
+    // workers, which also carry the loopback fabric's relays (and, in the acceptance suite,
+    // every other scenario's traffic).
+    let entra = tokio::task::spawn_blocking(move || {
+        ppvnet_entra::Entra::new(&config, key_clock, authority, Some(&key_dir))
+    })
+    .await
+    .context("Entra's start")??;
     let leaf = pki.leaf(
         &[
             crate::landscape::ENTRA_HOST_NAME.to_string(),

@@ -109,8 +109,26 @@ pub fn echo_on_every_face(f: &Fabric) -> Vec<(String, Face, SocketAddr)> {
     out
 }
 
-/// Whether a connection from `host` to `addr` carries data both ways.
+/// How long a probe that should be refused waits before it counts as dropped.
+pub const DROP_WAIT: Duration = Duration::from_millis(2500);
+/// How long a probe that should connect may take: success returns at once, so only a broken
+/// path waits this long, and a slow machine (every test of a binary in parallel on 2 cores)
+/// does not turn "allowed" into "dropped".
+pub const CONNECT_WAIT: Duration = Duration::from_secs(15);
+
+/// Whether a connection from `host` to `addr` carries data both ways within [`DROP_WAIT`]; use
+/// it where the connection is expected to fail.
 pub async fn echoes(f: &Fabric, host: &str, addr: SocketAddr) -> bool {
+    echoes_within(f, host, addr, DROP_WAIT).await
+}
+
+/// [`echoes`] with [`CONNECT_WAIT`]; use it where the connection is expected to work.
+pub async fn reaches(f: &Fabric, host: &str, addr: SocketAddr) -> bool {
+    echoes_within(f, host, addr, CONNECT_WAIT).await
+}
+
+/// Whether a connection from `host` to `addr` carries data both ways within `wait`.
+pub async fn echoes_within(f: &Fabric, host: &str, addr: SocketAddr, wait: Duration) -> bool {
     let attempt = async {
         let mut s = f.connect(host, addr).await.ok()?;
         s.write_all(b"ping\n").await.ok()?;
@@ -118,10 +136,7 @@ pub async fn echoes(f: &Fabric, host: &str, addr: SocketAddr) -> bool {
         s.read_exact(&mut buf).await.ok()?;
         (&buf == b"ping\n").then_some(())
     };
-    matches!(
-        tokio::time::timeout(Duration::from_millis(2500), attempt).await,
-        Ok(Some(()))
-    )
+    matches!(tokio::time::timeout(wait, attempt).await, Ok(Some(())))
 }
 
 /// A flow that stays open across several continue intervals is logged as `B`, then `C`
@@ -209,20 +224,30 @@ pub async fn matrices(f: &Fabric, faces: &[(String, Face, SocketAddr)]) -> (Vec<
                 face: face.label().to_string(),
                 connects: d.connects(),
             });
-            probes.push((h.clone(), service.clone(), face.label().to_string(), *addr));
+            probes.push((
+                h.clone(),
+                service.clone(),
+                face.label().to_string(),
+                *addr,
+                d.connects(),
+            ));
         }
     }
-    let actual =
-        futures::future::join_all(probes.into_iter().map(|(h, s, face, addr)| async move {
-            let connects = echoes(f, &h, addr).await;
+    let actual = futures::future::join_all(probes.into_iter().map(
+        |(h, s, face, addr, allowed)| async move {
+            // A cell the oracle allows may take its time; one it denies must not connect within
+            // the drop wait. Either way a disagreement shows.
+            let wait = if allowed { CONNECT_WAIT } else { DROP_WAIT };
+            let connects = echoes_within(f, &h, addr, wait).await;
             Cell {
                 host: h,
                 service: s,
                 face,
                 connects,
             }
-        }))
-        .await;
+        },
+    ))
+    .await;
     (expected, actual)
 }
 

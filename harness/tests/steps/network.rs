@@ -129,8 +129,10 @@ impl Net {
             .2
     }
 
-    /// Whether a connection from `host` to `to` carries a line both ways.
-    async fn echoes(&self, host: &str, to: SocketAddr) -> bool {
+    /// Whether a connection from `host` to `to` carries a line both ways within `wait`: long for
+    /// a connection that should work (success returns at once; only a broken path waits, and
+    /// the suite runs many scenarios at once on few cores), short for one that should be dropped.
+    async fn echoes(&self, host: &str, to: SocketAddr, wait: Duration) -> bool {
         let attempt = async {
             let mut s = self.fabric.connect(host, to).await.ok()?;
             s.write_all(b"ping\n").await.ok()?;
@@ -138,10 +140,7 @@ impl Net {
             s.read_exact(&mut buf).await.ok()?;
             (&buf == b"ping\n").then_some(())
         };
-        matches!(
-            tokio::time::timeout(Duration::from_millis(2500), attempt).await,
-            Ok(Some(()))
-        )
+        matches!(tokio::time::timeout(wait, attempt).await, Ok(Some(())))
     }
 }
 
@@ -150,7 +149,8 @@ impl Net {
 async fn can_reach(w: &mut PpvWorld, host: String, pe: String) {
     let n = net(w);
     assert!(
-        n.echoes(&host, n.endpoint(&pe)).await,
+        n.echoes(&host, n.endpoint(&pe), Duration::from_secs(15))
+            .await,
         "{host} cannot reach {pe}"
     );
 }
@@ -159,7 +159,8 @@ async fn can_reach(w: &mut PpvWorld, host: String, pe: String) {
 async fn cannot_reach(w: &mut PpvWorld, host: String, pe: String) {
     let n = net(w);
     assert!(
-        !n.echoes(&host, n.endpoint(&pe)).await,
+        !n.echoes(&host, n.endpoint(&pe), Duration::from_millis(2500))
+            .await,
         "{host} reaches {pe}"
     );
 }
