@@ -28,7 +28,7 @@
 //! The `ppvnet-entra` binary (`src/main.rs`) serves one tenant from a JSON [`EntraConfig`]
 //! outside `ppvnet up` (`--also-port-443` for the listener above).
 //!
-//! ## Pointing official clients at the mock (checked in `tests/official_clients.rs`)
+//! ## Pointing official clients at the mock (checked in `tests/entra/official_clients.rs`)
 //! - MSAL Python: `authority="https://<addr>:<port>/<tenant>"` with `instance_discovery=False`
 //!   (an unknown host would otherwise be validated against the real
 //!   `login.microsoftonline.com`); trust the run CA with `REQUESTS_CA_BUNDLE`. When the mock is

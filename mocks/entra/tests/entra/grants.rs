@@ -1,9 +1,8 @@
 //! Every grant through HTTP, with the issued tokens validated against the published JWKS.
 
-mod common;
-
-use common::*;
 use serde_json::{Value, json};
+
+use crate::common::*;
 
 #[tokio::test]
 async fn client_credentials_with_secret_gives_a_v2_app_token_with_consented_roles() {

@@ -1,7 +1,5 @@
 //! The API as a client sees it: tokens from a local issuer, HTTP over loopback.
 
-mod support;
-
 use std::collections::{BTreeSet, HashSet};
 
 use base64::Engine;
@@ -10,7 +8,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use ppvnet_common::Clock;
 use ppvnet_search_api::generator;
 use serde_json::{Value, json};
-use support::*;
+
+use crate::support::*;
 
 fn ids(cases: &[Value]) -> Vec<String> {
     cases

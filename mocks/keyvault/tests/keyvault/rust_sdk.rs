@@ -5,8 +5,6 @@
 //! `ClientOptions::transport`; its credential is a test `TokenCredential` that asks the test
 //! Entra authority's signing key for a token, so the vault validates a real RS256 token.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -16,10 +14,11 @@ use azure_security_keyvault_secrets::models::{
     SecretClientGetSecretOptions, SetSecretParameters, UpdateSecretPropertiesParameters,
 };
 use azure_security_keyvault_secrets::{ResourceExt, SecretClient, SecretClientOptions};
-use common::{Authority, Pki, Running, TENANT, bind, new_kv};
 use futures::TryStreamExt;
 use ppvnet_common::Clock;
 use ppvnet_keyvault::{Authorization, KeyVaultConfig, KeyVaultRole, RoleAssignment, VaultConfig};
+
+use crate::common::{Authority, Pki, Running, TENANT, bind, new_kv};
 
 const OID: &str = "cccccccc-0000-0000-0000-000000000001";
 

@@ -1,6 +1,5 @@
 //! Test support: a tiny Entra stand-in (discovery, JWKS, token endpoint signing with a test
 //! RSA key), a test PKI, and a running fake vault.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -196,7 +195,6 @@ pub fn sp_object_id(client_id: &str) -> String {
 
 /// A fake vault served on loopback.
 pub struct Running {
-    pub kv: KeyVault,
     pub public: SocketAddr,
     pub private: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -220,16 +218,10 @@ impl Running {
             addr
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(ppvnet_keyvault::run(
-            kv.clone(),
-            endpoints,
-            tls,
-            async move {
-                let _ = rx.await;
-            },
-        ));
+        let task = tokio::spawn(ppvnet_keyvault::run(kv, endpoints, tls, async move {
+            let _ = rx.await;
+        }));
         Self {
-            kv,
             public: public_addr,
             private: private_addr,
             stop: Some(tx),

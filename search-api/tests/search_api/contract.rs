@@ -1,13 +1,12 @@
 //! The API's contract: `/swagger.json` against the custom connector definition, and real
 //! Entra-shaped key sets.
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use ppvnet_common::Clock;
 use serde_json::{Value, json};
-use support::*;
+
+use crate::support::*;
 
 const CONNECTOR_DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -1,11 +1,8 @@
 //! The data plane over HTTP with real token validation: every 4xx of the issue, network rules,
 //! RBAC and access policies, headers, paging, soft delete, backup/restore and persistence.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Authority, Running, TENANT, bind, new_kv};
 use ppvnet_common::Clock;
 use ppvnet_keyvault::{
     AccessPolicy, Authorization, DefaultAction, KeyVault, KeyVaultConfig, KeyVaultRole,
@@ -14,6 +11,8 @@ use ppvnet_keyvault::{
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::{Authority, Running, TENANT, bind, new_kv};
 
 const OFFICER: &str = "aaaaaaaa-0000-0000-0000-000000000001";
 const READER: &str = "aaaaaaaa-0000-0000-0000-000000000002";

@@ -3,7 +3,8 @@
 //! is there, and the store is never refused as corrupt.
 //!
 //! The vault runs in a child process: this test binary re-executed with `KV_CRASH_DATA_DIR`
-//! set, running the ignored `crash_child_server` test, which serves until it is killed.
+//! set, running only the ignored `crash::crash_child_server` test, which serves until it is
+//! killed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,10 +95,19 @@ struct Child {
     addr: String,
 }
 
+/// The libtest name of `crash_child_server`: its module path without the test crate's name
+/// (`crash::crash_child_server`), so the filter keeps matching if the module moves.
+fn child_test_name() -> String {
+    let module = module_path!()
+        .split_once("::")
+        .map_or("", |(_crate, module)| module);
+    format!("{module}::crash_child_server")
+}
+
 async fn start_child(dir: &std::path::Path) -> Child {
     let mut process = tokio::process::Command::new(std::env::current_exe().unwrap())
         .args([
-            "crash_child_server",
+            child_test_name().as_str(),
             "--exact",
             "--ignored",
             "--nocapture",
@@ -116,7 +126,7 @@ async fn start_child(dir: &std::path::Path) -> Child {
             .expect("child did not start")
             .unwrap()
             .expect("child exited before serving");
-        // libtest prints "test crash_child_server ... " on the same line first.
+        // libtest prints "test crash::crash_child_server ... " on the same line first.
         assert!(
             !line.contains("START-FAILED"),
             "the store was refused after a crash: {line}"

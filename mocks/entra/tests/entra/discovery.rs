@@ -1,14 +1,13 @@
 //! Golden tests: discovery documents and key sets against the recorded real ones
 //! (`tests/data/`, see SOURCES.md), plus instance discovery and `userrealm`.
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use common::*;
 use serde_json::Value;
+
+use crate::common::*;
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -2,21 +2,20 @@
 //! HTTPS), announces itself with `ready <authority host>`, refuses bad config files by name,
 //! and stops cleanly on SIGTERM.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{TENANT, v1_iss, validate_with};
 use jsonwebtoken::jwk::JwkSet;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use ppvnet_entra::EntraConfig;
 use ppvnet_entra::config::{ApplicationConfig, PasswordCredential, Timestamp};
 use serde_json::Value;
+
+use crate::common::{TENANT, v1_iss, validate_with};
 
 const CLIENT: &str = "66666666-ffff-4fff-8fff-666666666666";
 const SECRET: &str = "Bin8Q~secret-for-the-binary-test";

@@ -20,18 +20,17 @@
 //!   pages are followed through its own `nextLink`s and the set of listed ids and every item's
 //!   field names must equal the recording's, since the real service cuts pages differently.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
-use common::{Authority, Running, TENANT, bind, new_kv};
 use ppvnet_common::Clock;
 use ppvnet_keyvault::{
     AccessPolicy, Authorization, KeyVaultConfig, KeyVaultRole, RoleAssignment, SecretPermission,
     SeedSecret, VaultConfig,
 };
 use serde_json::{Value, json};
+
+use crate::common::{Authority, Running, TENANT, bind, new_kv};
 
 const OID: &str = "bbbbbbbb-0000-0000-0000-000000000001";
 

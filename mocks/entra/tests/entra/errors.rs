@@ -1,10 +1,9 @@
 //! Each AADSTS case through HTTP: status, `error`, `error_codes` and the description's start
 //! (texts: entra.md §6). PKCE, expired/redeemed code and refresh cases are in `grants.rs`.
 
-mod common;
-
-use common::*;
 use serde_json::Value;
+
+use crate::common::*;
 
 fn cc(scope: &str) -> Vec<(&'static str, String)> {
     vec![

@@ -1,5 +1,4 @@
 //! A small tenant and a running mock for the integration tests.
-#![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -56,7 +55,6 @@ pub struct ClientCert {
     pub cert_pem: String,
     pub key_pem: String,
     pub cert_der: Vec<u8>,
-    pub key_der: Vec<u8>,
 }
 
 impl ClientCert {
@@ -71,7 +69,6 @@ impl ClientCert {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
             cert_der: cert.der().to_vec(),
-            key_der: key.serialize_der(),
         }
     }
 
@@ -444,12 +441,6 @@ pub fn v2_iss() -> String {
 
 pub fn v1_iss() -> String {
     format!("https://sts.windows.net/{TENANT}/")
-}
-
-/// Claims of a JWT without checking anything (to look at what a refusal was given).
-pub fn claims_unverified(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 pub fn s256(verifier: &str) -> String {

@@ -3,11 +3,10 @@
 //! set/get/list with more than 25 secrets, versions, update, delete with its poller, recover,
 //! purge, backup and restore.
 
-mod common;
-
-use common::{Authority, Pki, Running, TENANT, bind, new_kv, sp_object_id};
 use ppvnet_common::Clock;
 use ppvnet_keyvault::{Authorization, KeyVaultConfig, KeyVaultRole, RoleAssignment, VaultConfig};
+
+use crate::common::{Authority, Pki, Running, TENANT, bind, new_kv, sp_object_id};
 
 const CLIENT_ID: &str = "3c1f0a9e-5b7d-4e2f-9a8b-1c2d3e4f5a6b";
 

@@ -1,8 +1,6 @@
 //! A local token issuer (discovery + JWKS served over loopback, RSA keys of our own) and a
 //! running search API wired to it, with contoso's users and groups.
 
-#![allow(dead_code)] // each test binary uses a different part of the support module
-
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
@@ -172,7 +170,26 @@ impl Drop for Running {
     }
 }
 
+/// Installs, once per process, a global subscriber that records nothing and enables INFO and
+/// above. Tracing caches each callsite's interest process-wide, computed by the first thread
+/// that reaches it; while the only subscriber is a thread-scoped one (the `logs` test's
+/// capture), that computation asks the reaching thread's own default. A test on another thread
+/// logging a request first would then cache "never" for the request-log line and the capture
+/// would see nothing (tokio-rs/tracing#3611). With a global subscriber registered too, the
+/// interest is computed over all of them. [`serve`] calls this before any search API code runs.
+pub fn install_global_subscriber() {
+    use tracing_subscriber::layer::SubscriberExt;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let quiet =
+            tracing_subscriber::registry().with(tracing_subscriber::filter::LevelFilter::INFO);
+        // Failing means another global subscriber exists, which serves the same purpose.
+        let _ = tracing::subscriber::set_global_default(quiet);
+    });
+}
+
 pub async fn serve(config: SearchApiConfig, clock: Clock) -> Running {
+    install_global_subscriber();
     ppvnet_common::serve::install_crypto_provider();
     let api = SearchApi::open(config, reqwest::Client::new(), clock.clone())
         .await

@@ -1,9 +1,7 @@
 //! Key rotation: a token signed before a switch validates (against the published JWKS) until
 //! its key is retired, then not.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn token_signed_before_a_switch_validates_until_its_key_is_retired() {

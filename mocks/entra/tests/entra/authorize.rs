@@ -1,11 +1,9 @@
 //! The authorize endpoint: sign-in page, response modes, hybrid ID tokens, SSO session,
 //! `prompt`, consent and logout.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::*;
+use crate::common::*;
 
 fn authorize_url(m: &Running) -> String {
     format!("{}/{TENANT}/oauth2/v2.0/authorize", m.base)

@@ -1,11 +1,9 @@
 //! The request log: one structured line per request carrying the correlation ids.
 
-mod support;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use support::*;
+use crate::support::*;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -20,9 +18,12 @@ impl Write for Captured {
     }
 }
 
-// A current-thread runtime runs the server on this thread, where the capturing subscriber is set.
+// A current-thread runtime runs the server on this thread, where the capturing subscriber is set;
+// other tests run on other threads of this process, so their requests are not captured here.
 #[tokio::test(flavor = "current_thread")]
 async fn each_request_is_logged_with_its_correlation_ids_and_caller() {
+    // Before the thread-scoped capture: see `install_global_subscriber` for why.
+    install_global_subscriber();
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()

@@ -2,17 +2,16 @@
 //! `tests/data/msal_driver.py`) and the Rust `azure_identity` ClientSecretCredential.
 //! Every token they obtain is validated against the published JWKS.
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::process::Stdio;
 use std::sync::Arc;
 
-use common::*;
 use ppvnet_common::{Clock, Endpoint};
 use ppvnet_entra::Entra;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
+
+use crate::common::*;
 
 struct Tls {
     ca_pem: String,
