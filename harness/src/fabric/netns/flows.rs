@@ -23,8 +23,8 @@
 //! `nf_conntrack_tcp_timeout_time_wait` lowered to 1 s: DESTROY arrived 15.8 s, 60.9 s and 60.8 s
 //! after three connections closed. A closed TCP connection shows `TIME_WAIT` in a dump at once,
 //! so with a [`POLL`] of 250 ms the `E` record is in the log 10–271 ms after the close (60 runs
-//! of `fabric_netns`'s `kernel_flow_log_ends_each_connection_with_its_byte_counts`, which prints
-//! it), and the same dumps yield the `C` records.
+//! of `fabric_netns::kernel_flow_log_ends_each_connection_with_its_byte_counts` in the harness's
+//! `integration` test binary, which prints it), and the same dumps yield the `C` records.
 //!
 //! What the kernel path records, as Azure's VNet flow logs do, is traffic that crosses a vNet:
 //! connections between the internet and a public endpoint are not in any vNet's log.

@@ -7,9 +7,7 @@
 //! when not root or when Python or its packages are missing
 //! (`pip install azure-identity azure-keyvault-secrets`).
 
-mod fabric_support;
-
-use fabric_support::*;
+use crate::fabric_support::*;
 use ppvnet::fabric::FabricKind;
 use ppvnet::up::{self, UpOptions};
 

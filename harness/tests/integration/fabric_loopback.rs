@@ -2,9 +2,7 @@
 //! that originate from a host and resolve names by its private DNS view, and NAT gateway source
 //! addresses as a vault firewall sees them.
 
-mod fabric_support;
-
-use fabric_support::*;
+use crate::fabric_support::*;
 use ppvnet::fabric::flowlog::{FlowFilter, FlowState};
 use ppvnet::fabric::{FabricKind, control_router};
 

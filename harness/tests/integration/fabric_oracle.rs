@@ -3,9 +3,7 @@
 //! (no internet from delegated subnets without a NAT gateway), Azure NSG default rules and
 //! service tags, Azure private DNS zone behaviour.
 
-mod fabric_support;
-
-use fabric_support::landscape;
+use crate::fabric_support::landscape;
 use ppvnet::fabric::Face;
 use ppvnet::fabric::oracle::{Decision, Denial, DenyReason, Oracle, Resolution, Route};
 

@@ -6,9 +6,7 @@
 //! port 443, so these tests need to bind port 443 (root, as in CI); without it they say so and
 //! skip.
 
-mod e2e_support;
-
-use e2e_support::{CASES_API, CONNECTOR, OPS, TENANT, app_token, client, start, user_token};
+use crate::e2e_support::{CASES_API, CONNECTOR, OPS, TENANT, app_token, client, start, user_token};
 use serde_json::Value;
 
 async fn search_all(c: &reqwest::Client, api: &str, token: &str) -> Vec<Value> {

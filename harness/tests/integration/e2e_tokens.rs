@@ -2,13 +2,13 @@
 //! real tokens, and real tokens altered one claim at a time and signed again with the mock's
 //! own signing key (read from its key file), so each check is reached with a valid signature.
 
-mod e2e_support;
-
 use std::path::Path;
 
+use crate::e2e_support::{
+    CASES_API, CONNECTOR, OPS, TENANT, app_token, client, start, user_tokens,
+};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use e2e_support::{CASES_API, CONNECTOR, OPS, TENANT, app_token, client, start, user_tokens};
 use serde_json::{Value, json};
 
 const API: &str = "cases-api-prod.azurewebsites.net";

@@ -1,8 +1,6 @@
 //! Shared pieces of the fabric tests: loading the repository's landscapes, echo services on every
 //! face, and probing real TCP reachability from a host.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -4,8 +4,6 @@
 //! Host names resolve per host to addresses on port 443, so a landscape whose services could
 //! not bind port 443 (not root) is stopped again and the test says why it skips.
 
-#![allow(dead_code)] // each test binary uses its own part of this module
-
 use std::path::{Path, PathBuf};
 
 use ppvnet::fabric::FabricKind;

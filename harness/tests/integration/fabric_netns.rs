@@ -5,11 +5,9 @@
 //! and complete teardown.
 //! Every test prints why it skips when it cannot run (not root, no `ip netns`, no `nft`).
 
-mod fabric_support;
-
 use std::path::Path;
 
-use fabric_support::*;
+use crate::fabric_support::*;
 use ppvnet::fabric::{Fabric, FabricKind, Face};
 
 fn skip(test: &str) -> bool {
@@ -184,8 +182,10 @@ async fn stale_namespaces_are_cleaned_at_start_and_teardown_leaves_nothing() {
     if skip("cleanup") {
         return;
     }
-    // A pid above the kernel's maximum (4194304) never belongs to a live process.
+    // A pid above the kernel's maximum (4194304) never belongs to a live process. Its DNS folder
+    // first: a fabric another test starts meanwhile may clean the namespace as soon as it exists.
     let stale = "ppv-4194399-0-pp-prod-westus";
+    std::fs::create_dir_all(format!("/etc/netns/{stale}")).unwrap();
     let out = std::process::Command::new("ip")
         .args(["netns", "add", stale])
         .output()
@@ -195,7 +195,6 @@ async fn stale_namespaces_are_cleaned_at_start_and_teardown_leaves_nothing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    std::fs::create_dir_all(format!("/etc/netns/{stale}")).unwrap();
     let l = landscape("no-peering");
     let f = fabric(&l, FabricKind::Netns).await;
     assert!(
@@ -208,14 +207,30 @@ async fn stale_namespaces_are_cleaned_at_start_and_teardown_leaves_nothing() {
         .values()
         .filter_map(|h| h.namespace.clone())
         .collect();
-    assert!(
+    let exist = |names: &[String]| {
         names
             .iter()
             .all(|n| Path::new("/run/netns").join(n).exists())
+    };
+    assert!(exist(&names));
+    // Another fabric of this process cleans stale namespaces at its start too; the live ones of
+    // this process (other tests' fabrics run in it concurrently) are not stale.
+    let other = fabric(&l, FabricKind::Netns).await;
+    assert!(
+        exist(&names),
+        "a fabric's start removed a live fabric's namespaces"
     );
-    let prefix = names[0]
-        .rsplit_once("-internet")
-        .map(|(p, _)| p.to_string());
+    other.teardown().await.unwrap();
+    // Every namespace of the run starts with `ppv-<pid>-<n>-`; `-<n>-` keeps run 1 apart from
+    // run 10 of the same process.
+    let internet = f.hosts()["internet"].namespace.clone().unwrap();
+    let prefix = format!(
+        "{}-",
+        internet
+            .strip_suffix("-internet")
+            .expect("ppv-<pid>-<n>-internet")
+    );
+    assert!(names.iter().all(|n| n.starts_with(&prefix)), "{names:?}");
     f.teardown().await.unwrap();
     for n in &names {
         assert!(!Path::new("/run/netns").join(n).exists(), "{n} left behind");
@@ -224,14 +239,12 @@ async fn stale_namespaces_are_cleaned_at_start_and_teardown_leaves_nothing() {
             "/etc/netns/{n} left behind"
         );
     }
-    if let Some(p) = prefix {
-        let left: Vec<_> = std::fs::read_dir("/run/netns")
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(&p))
-            .collect();
-        assert!(left.is_empty(), "{left:?}");
-    }
+    let left: Vec<_> = std::fs::read_dir("/run/netns")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

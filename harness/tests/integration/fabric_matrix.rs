@@ -2,9 +2,7 @@
 //! (a line echo on each face) equals the oracle's decision, in the loopback and netns fabrics;
 //! runtime control changes the matrix.
 
-mod fabric_support;
-
-use fabric_support::*;
+use crate::fabric_support::*;
 use ppvnet::fabric::FabricKind;
 
 async fn matrix_matches(name: &str, kind: FabricKind) {
