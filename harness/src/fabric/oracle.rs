@@ -1081,20 +1081,29 @@ impl Oracle {
     }
 }
 
+/// Landscapes for the unit tests of the oracle and of the fabrics built on it.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_landscapes {
+    use super::Oracle;
 
-    fn oracle(text: &str) -> Oracle {
+    /// The oracle of a landscape text (variants of `nat-gateway.yaml`).
+    pub fn oracle(text: &str) -> Oracle {
         let l = crate::scenario::load_str(text, std::path::Path::new("nat-gateway.yaml"))
             .unwrap_or_else(|e| panic!("{e}"));
         Oracle::new(&l)
     }
 
-    fn nat_gateway_yaml() -> String {
+    /// The text of `scenarios/nat-gateway.yaml`.
+    pub fn nat_gateway_yaml() -> String {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/nat-gateway.yaml");
         std::fs::read_to_string(path).unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_landscapes::{nat_gateway_yaml, oracle};
+    use super::*;
 
     fn allowed_route(d: Decision) -> Route {
         match d {

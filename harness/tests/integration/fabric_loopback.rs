@@ -129,16 +129,13 @@ async fn control_router_changes_the_running_fabric() {
     let names: serde_json::Value = r.json().await.unwrap();
     assert_eq!(names["peerings"].as_array().unwrap().len(), 2);
     assert!(!echoes(&f, "pp-prod-eastus", kv).await);
-    let d: serde_json::Value = c
-        .get(format!(
+    let d: serde_json::Value = get_json(
+        &c,
+        format!(
             "{base}/decide?from=pp-prod-eastus&service=kv-contoso-prod&face=pe-kv-contoso-prod"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     assert_eq!(d["decision"], "deny");
     assert_eq!(d["reason"]["kind"], "no_route");
     assert_eq!(d["behaviour"], "drop");
@@ -230,14 +227,7 @@ async fn control_router_changes_the_running_fabric() {
             .contains(&serde_json::json!(["prod", "eastus"])),
         "{r}"
     );
-    let e: serde_json::Value = c
-        .get(format!("{base}/environments/prod"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let e: serde_json::Value = get_json(&c, format!("{base}/environments/prod")).await;
     assert_eq!(
         e,
         serde_json::json!({"active_region": "eastus", "host": "pp-prod-eastus"})
@@ -269,35 +259,17 @@ async fn control_router_changes_the_running_fabric() {
         .unwrap();
     assert_eq!(r.status(), 404);
 
-    let state: serde_json::Value = c
-        .get(format!("{base}/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state: serde_json::Value = get_json(&c, format!("{base}/state")).await;
     let rules = state["nsgs"]["nsg-pe-prod"].as_array().unwrap();
     assert!(rules.iter().any(|r| r["name"] == "DenyEastus"));
-    let res: serde_json::Value = c
-        .get(format!(
-            "{base}/resolve?from=pp-prod-eastus&name=kv-contoso-prod.vault.azure.net"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let res: serde_json::Value = get_json(
+        &c,
+        format!("{base}/resolve?from=pp-prod-eastus&name=kv-contoso-prod.vault.azure.net"),
+    )
+    .await;
     assert_eq!(res["face"], "pe-kv-contoso-prod");
-    let flows: Vec<serde_json::Value> = c
-        .get(format!("{base}/flows?src_host=pp-prod-eastus&state=D"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let flows: Vec<serde_json::Value> =
+        get_json(&c, format!("{base}/flows?src_host=pp-prod-eastus&state=D")).await;
     assert!(!flows.is_empty());
     assert!(
         flows
@@ -341,4 +313,9 @@ async fn vault_firewall_sees_the_nat_gateway_public_ip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_flow_is_logged_as_continuing_records_that_add_up() {
     assert_long_flow_continues_then_ends(&landscape("contoso"), FabricKind::Loopback).await;
+}
+
+/// GETs a JSON document from the control router.
+async fn get_json<T: serde::de::DeserializeOwned>(c: &reqwest::Client, url: String) -> T {
+    c.get(url).send().await.unwrap().json().await.unwrap()
 }

@@ -331,18 +331,7 @@ mod tests {
 #[cfg(test)]
 mod nat_tests {
     use super::*;
-    use crate::fabric::oracle::Oracle;
-
-    fn oracle(text: &str) -> Oracle {
-        let l = crate::scenario::load_str(text, std::path::Path::new("nat-gateway.yaml"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        Oracle::new(&l)
-    }
-
-    fn nat_gateway_yaml() -> String {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/nat-gateway.yaml");
-        std::fs::read_to_string(path).unwrap()
-    }
+    use crate::fabric::oracle::test_landscapes::{nat_gateway_yaml, oracle};
 
     fn attach<'a>(subnets: &[(&'a str, &'a str)]) -> Vec<Attachment<'a>> {
         subnets
