@@ -9,10 +9,10 @@
 //! A connection to a face reaches the relay; the relay names the client host by its source
 //! address (an address outside the plan, such as 127.0.0.1, is the public internet), asks the
 //! oracle, and then either connects to the service's listener *from the address the service
-//! would see* or denies: the client's own address, or its NAT gateway's when the oracle routes
-//! the connection through one ([`Route::NatGateway`]), so the service's [`PeerDirectory`] names
-//! the gateway's public IP as Azure's services see it. The kernel has already completed the
-//! handshake by then, so denial is emulated after accept:
+//! would see* ([`Oracle::seen_source`](super::oracle::Oracle::seen_source): the client's own
+//! address, or its NAT gateway's public IP) or denies; the service's [`PeerDirectory`] maps that
+//! real address back to the emulated one. The kernel has already completed the handshake by
+//! then, so denial is emulated after accept:
 //! - drop (NSG deny, no route, no egress): the relay reads and discards, never answers, and
 //!   resets the connection after [`FabricOptions::drop_hold`]: the client sees a timeout or
 //!   a reset, never data;
@@ -35,7 +35,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
 
 use super::flowlog::{FlowLog, FlowRecord, FlowState, now_ms};
-use super::oracle::{Decision, Denial, Route};
+use super::oracle::{Decision, Denial};
 use super::{BoundFace, FabricHandle, FabricOptions, Face, HostEntry};
 
 /// Port of the marker socket that claims a /16 block.
@@ -68,9 +68,8 @@ pub struct LoopbackFabric {
 /// names it the same).
 struct LoopbackPeers {
     by_real: HashMap<Ipv4Addr, Peer>,
-    by_host: HashMap<String, Ipv4Addr>,
-    /// NAT gateway → its real source address.
-    by_nat_gateway: HashMap<String, Ipv4Addr>,
+    /// The reverse: emulated address (a host's, or a NAT gateway's public IP) → real address.
+    by_emulated: HashMap<Ipv4Addr, Ipv4Addr>,
 }
 
 impl LoopbackPeers {
@@ -81,15 +80,10 @@ impl LoopbackPeers {
         }
     }
 
-    /// The real address the relay connects to a service from, for a connection from `host`
-    /// allowed on `route` (the host's own for a gateway without a usable public IP, as
-    /// [`Oracle::seen_source`](super::oracle::Oracle::seen_source) and the netns fabric do).
-    fn upstream_source(&self, host: &str, route: &Route) -> Option<Ipv4Addr> {
-        let nat = match route {
-            Route::NatGateway { name } => self.by_nat_gateway.get(name),
-            _ => None,
-        };
-        nat.or_else(|| self.by_host.get(host)).copied()
+    /// The real address that stands for the emulated address `seen` (what
+    /// [`Oracle::seen_source`](super::oracle::Oracle::seen_source) says the service sees).
+    fn real_source(&self, seen: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.by_emulated.get(&seen).copied()
     }
 }
 
@@ -154,10 +148,8 @@ impl LoopbackFabric {
                 },
             );
         }
-        let mut by_nat_gateway = HashMap::new();
-        for (i, (name, public)) in nat_gateways.iter().enumerate() {
+        for (i, public) in nat_gateways.values().enumerate() {
             let real = Ipv4Addr::new(127, block, 4, i as u8 + 1);
-            by_nat_gateway.insert(name.clone(), real);
             by_real.insert(
                 real,
                 Peer {
@@ -183,7 +175,13 @@ impl LoopbackFabric {
             };
             faces.insert((service, face), ip);
         }
-        let by_host = hosts.iter().map(|(h, a)| (h.clone(), a.real)).collect();
+        let by_emulated = by_real
+            .iter()
+            .filter_map(|(real, p)| match p.address {
+                IpAddr::V4(emulated) => Some((emulated, *real)),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
         let (stop, _) = watch::channel(false);
         Ok(Self {
             handle,
@@ -192,9 +190,8 @@ impl LoopbackFabric {
             faces,
             next_internal: Mutex::new(1),
             directory: Arc::new(LoopbackPeers {
-                by_host,
                 by_real,
-                by_nat_gateway,
+                by_emulated,
             }),
             drop_hold: options.drop_hold,
             stop,
@@ -399,9 +396,13 @@ async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) 
         )?;
         let src = o.host(&src_host)?.clone();
         let (dst, _) = o.face_address(&ctx.service, &ctx.face)?;
-        Ok::<_, super::oracle::OracleError>((d, src, dst))
+        let seen = match &d {
+            Decision::Allow { route, .. } => Some(o.seen_source(&src, route)),
+            Decision::Deny { .. } => None,
+        };
+        Ok::<_, super::oracle::OracleError>((d, src, dst, seen))
     });
-    let (decision, src, dst) = match decided {
+    let (decision, src, dst, seen) = match decided {
         Ok(x) => x,
         Err(e) => {
             tracing::warn!("relay for {}: {e}", ctx.service);
@@ -415,10 +416,7 @@ async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) 
     };
     // The flow log keeps the private tuple of a NAT'd connection, as Azure's VNet flow logs do;
     // only the service sees the gateway's address.
-    let upstream_source = match &decision {
-        Decision::Allow { route, .. } => ctx.directory.upstream_source(&src_host, route),
-        Decision::Deny { .. } => None,
-    };
+    let upstream_source = seen.and_then(|a| ctx.directory.real_source(a));
     let base = FlowRecord {
         time_ms: now_ms(),
         src: src.address,
