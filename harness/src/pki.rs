@@ -16,6 +16,12 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
+/// The environment variables through which clients find a CA bundle: OpenSSL and Python's
+/// `requests`/`azure-core` read the first two; curl ignores `SSL_CERT_FILE` when it was built with
+/// a default bundle (Debian's is) and reads `CURL_CA_BUNDLE` instead.
+pub const CA_BUNDLE_VARIABLES: [&str; 3] =
+    ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"];
+
 /// The run's certificate authority.
 pub struct Pki {
     issuer: Issuer<'static, KeyPair>,

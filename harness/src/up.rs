@@ -571,7 +571,7 @@ async fn start_apis(
                     });
                 }
                 let ca = pki.ca_path().as_os_str();
-                let env: Vec<(&str, std::ffi::OsString)> = vec![
+                let mut env: Vec<(&str, std::ffi::OsString)> = vec![
                     ("PPVNET_TENANT_ID", s.tenant.id.clone().into()),
                     (
                         "PPVNET_AUTHORITY",
@@ -591,9 +591,6 @@ async fn start_apis(
                             .into(),
                     ),
                     ("PPVNET_CA_BUNDLE", ca.to_owned()),
-                    ("SSL_CERT_FILE", ca.to_owned()),
-                    ("REQUESTS_CA_BUNDLE", ca.to_owned()),
-                    ("CURL_CA_BUNDLE", ca.to_owned()),
                     ("PPVNET_TLS_CERT", cert_dir.join("tls.crt").into()),
                     ("PPVNET_TLS_KEY", cert_dir.join("tls.key").into()),
                     (
@@ -601,6 +598,7 @@ async fn start_apis(
                         format!("{:?}", api.public_network_access).into(),
                     ),
                 ];
+                env.extend(crate::pki::CA_BUNDLE_VARIABLES.map(|v| (v, ca.to_owned())));
                 let mut child = spawn_external(fabric, argv, &landscape.base_dir, &env, faces)
                     .with_context(|| format!("api {}: cannot start {:?}", api.name, argv))?;
                 let name = api.name.clone();

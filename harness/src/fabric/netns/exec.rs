@@ -48,11 +48,7 @@ pub fn exec(ready_file: &Path, host: &str, argv: &[String]) -> anyhow::Result<i3
     let mut cmd = Command::new(program);
     cmd.args(args);
     if let Some(ca) = ready["ca_cert"].as_str() {
-        // OpenSSL and Python read the first two; curl ignores SSL_CERT_FILE when it was built
-        // with a default bundle (Debian's is) and reads CURL_CA_BUNDLE instead.
-        cmd.env("SSL_CERT_FILE", ca)
-            .env("REQUESTS_CA_BUNDLE", ca)
-            .env("CURL_CA_BUNDLE", ca);
+        cmd.envs(crate::pki::CA_BUNDLE_VARIABLES.map(|v| (v, ca)));
     }
     if let Some(authority) = ready["entra"]["authority_host"].as_str() {
         cmd.env("AZURE_AUTHORITY_HOST", authority);

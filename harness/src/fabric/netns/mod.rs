@@ -867,12 +867,11 @@ async fn proxy_one(mut client: TcpStream, handle: FabricHandle, host: String, ns
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fabric::oracle::test_landscapes::{nat_gateway_yaml, oracle};
 
     #[test]
     fn the_internet_routes_back_nat_gateway_ips_and_only_untranslated_subnets() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/nat-gateway.yaml");
-        let l = crate::scenario::load(Path::new(path)).unwrap_or_else(|e| panic!("{e}"));
-        let o = Oracle::new(&l);
+        let o = oracle(&nat_gateway_yaml());
         let routes = |v: &str| -> Vec<String> {
             internet_routes(&o, v)
                 .iter()
