@@ -59,7 +59,46 @@ pub struct FlowRecord {
     pub crosses_internet: bool,
 }
 
+/// Packets and bytes of a flow's two directions: sent (source → destination, conntrack's
+/// original direction) and received (the replies).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowCounters {
+    pub packets_sent: u64,
+    pub bytes_sent: u64,
+    pub packets_received: u64,
+    pub bytes_received: u64,
+}
+
+impl FlowCounters {
+    /// What was counted after `earlier` (a `C` or `E` record carries the delta since the flow's
+    /// previous record, as Azure's do).
+    pub fn since(self, earlier: FlowCounters) -> FlowCounters {
+        FlowCounters {
+            packets_sent: self.packets_sent.saturating_sub(earlier.packets_sent),
+            bytes_sent: self.bytes_sent.saturating_sub(earlier.bytes_sent),
+            packets_received: self
+                .packets_received
+                .saturating_sub(earlier.packets_received),
+            bytes_received: self.bytes_received.saturating_sub(earlier.bytes_received),
+        }
+    }
+}
+
 impl FlowRecord {
+    /// A later record (`C` or `E`) of the flow this `B` record began: the same tuple, names and
+    /// rule, with `delta`'s counts.
+    pub fn follow_up(&self, state: FlowState, time_ms: u64, delta: FlowCounters) -> FlowRecord {
+        FlowRecord {
+            time_ms,
+            state,
+            packets_sent: delta.packets_sent,
+            bytes_sent: delta.bytes_sent,
+            packets_received: delta.packets_received,
+            bytes_received: delta.bytes_received,
+            ..self.clone()
+        }
+    }
+
     /// The record as Azure's VNet flow log tuple text.
     pub fn tuple(&self) -> String {
         let state = match self.state {

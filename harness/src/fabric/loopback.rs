@@ -34,7 +34,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
 
-use super::flowlog::{FlowLog, FlowRecord, FlowState, now_ms};
+use super::flowlog::{FlowCounters, FlowLog, FlowRecord, FlowState, now_ms};
 use super::oracle::{Decision, Denial};
 use super::{BoundFace, FabricHandle, FabricOptions, Face, HostEntry};
 
@@ -507,15 +507,6 @@ struct Tally {
     segments: AtomicU64,
 }
 
-impl Tally {
-    fn read(&self) -> (u64, u64) {
-        (
-            self.bytes.load(Ordering::Relaxed),
-            self.segments.load(Ordering::Relaxed),
-        )
-    }
-}
-
 /// Copies both ways until both sides are done, logging the flow as Azure does: a `C` record with
 /// the counts since the previous record each time the flow log's continue interval passes, and
 /// the `E` record with the rest. `base` is the flow's `B` record.
@@ -528,30 +519,25 @@ async fn splice(client: TcpStream, server: TcpStream, flows: &FlowLog, base: &Fl
     let interval = flows.continue_interval();
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut reported = ((0, 0), (0, 0));
-    let record = |state, reported: &mut ((u64, u64), (u64, u64))| {
-        let now = (up.read(), down.read());
-        flows.record(
-            FlowRecord {
-                time_ms: now_ms(),
-                state,
-                bytes_sent: now.0.0 - reported.0.0,
-                packets_sent: now.0.1 - reported.0.1,
-                bytes_received: now.1.0 - reported.1.0,
-                packets_received: now.1.1 - reported.1.1,
-                ..base.clone()
-            },
-            None,
-        );
-        *reported = now;
+    let counted = || FlowCounters {
+        packets_sent: up.segments.load(Ordering::Relaxed),
+        bytes_sent: up.bytes.load(Ordering::Relaxed),
+        packets_received: down.segments.load(Ordering::Relaxed),
+        bytes_received: down.bytes.load(Ordering::Relaxed),
+    };
+    let mut reported = FlowCounters::default();
+    let mut record = |state| {
+        let now = counted();
+        flows.record(base.follow_up(state, now_ms(), now.since(reported)), None);
+        reported = now;
     };
     loop {
         tokio::select! {
             _ = &mut copy => break,
-            _ = tick.tick() => record(FlowState::C, &mut reported),
+            _ = tick.tick() => record(FlowState::C),
         }
     }
-    record(FlowState::E, &mut reported);
+    record(FlowState::E);
 }
 
 async fn pump(

@@ -38,7 +38,9 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 
 use super::nft::{BEGUN_MARK, LOG_GROUP};
-use crate::fabric::flowlog::{AZURE_CONTINUE_INTERVAL, FlowRecord, FlowState, now_ms};
+use crate::fabric::flowlog::{
+    AZURE_CONTINUE_INTERVAL, FlowCounters, FlowRecord, FlowState, now_ms,
+};
 use crate::fabric::oracle::{Decision, Oracle};
 use crate::fabric::{FabricHandle, Face};
 
@@ -366,28 +368,6 @@ struct Tuple {
     pub proto: u8,
 }
 
-/// Packets and bytes of the original (sent) and reply (received) directions.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Counters {
-    pub packets_sent: u64,
-    pub bytes_sent: u64,
-    pub packets_received: u64,
-    pub bytes_received: u64,
-}
-
-impl Counters {
-    fn since(self, earlier: Counters) -> Counters {
-        Counters {
-            packets_sent: self.packets_sent.saturating_sub(earlier.packets_sent),
-            bytes_sent: self.bytes_sent.saturating_sub(earlier.bytes_sent),
-            packets_received: self
-                .packets_received
-                .saturating_sub(earlier.packets_received),
-            bytes_received: self.bytes_received.saturating_sub(earlier.bytes_received),
-        }
-    }
-}
-
 /// One conntrack entry of a dump.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Conn {
@@ -397,7 +377,7 @@ struct Conn {
     pub mark: u32,
     /// TCP state (`enum tcp_conntrack`), `None` for other protocols.
     pub tcp_state: Option<u8>,
-    pub counters: Counters,
+    pub counters: FlowCounters,
 }
 
 impl Conn {
@@ -445,7 +425,7 @@ fn counters(d: &[u8]) -> (u64, u64) {
 fn parse_conn(body: &[u8]) -> Option<Conn> {
     let (mut src, mut dst, mut proto, mut sport, mut dport) = (None, None, None, 0, 0);
     let (mut id, mut mark, mut tcp_state) = (0, 0, None);
-    let mut c = Counters::default();
+    let mut c = FlowCounters::default();
     for (k, v) in attrs(body.get(4..)?) {
         match k {
             CTA_TUPLE_ORIG => {
@@ -561,11 +541,11 @@ async fn dump(fd: &AsyncFd<OwnedFd>, seq: u32, buf: &mut [u8]) -> io::Result<Vec
 struct Open {
     /// The `B` record the `C` and `E` records repeat.
     base: FlowRecord,
-    /// Counters at the flow's previous record (`B`: zero).
-    reported: Counters,
+    /// FlowCounters at the flow's previous record (`B`: zero).
+    reported: FlowCounters,
     reported_ms: u64,
-    /// Counters at the last dump that showed the connection.
-    seen: Counters,
+    /// FlowCounters at the last dump that showed the connection.
+    seen: FlowCounters,
 }
 
 /// Turns successive conntrack dumps of one router into `C` and `E` records.
@@ -631,8 +611,8 @@ impl Tracker {
                 Open {
                     reported_ms: base.time_ms,
                     base,
-                    reported: Counters::default(),
-                    seen: Counters::default(),
+                    reported: FlowCounters::default(),
+                    seen: FlowCounters::default(),
                 }
             });
             open.seen = c.counters;
@@ -668,16 +648,8 @@ impl Tracker {
 
 impl Open {
     fn record(&self, state: FlowState, now: u64) -> FlowRecord {
-        let d = self.seen.since(self.reported);
-        FlowRecord {
-            time_ms: now,
-            state,
-            packets_sent: d.packets_sent,
-            bytes_sent: d.bytes_sent,
-            packets_received: d.packets_received,
-            bytes_received: d.bytes_received,
-            ..self.base.clone()
-        }
+        self.base
+            .follow_up(state, now, self.seen.since(self.reported))
     }
 }
 
@@ -979,7 +951,7 @@ mod tests {
                 id: 77,
                 mark: 1,
                 tcp_state: Some(TCP_CONNTRACK_TIME_WAIT),
-                counters: Counters {
+                counters: FlowCounters {
                     packets_sent: 6,
                     bytes_sent: 420,
                     packets_received: 5,
@@ -1024,7 +996,7 @@ mod tests {
             id,
             mark: 1,
             tcp_state: Some(tcp_state),
-            counters: Counters {
+            counters: FlowCounters {
                 packets_sent: sent / 100,
                 bytes_sent: sent,
                 packets_received: received / 100,
