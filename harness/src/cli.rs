@@ -63,6 +63,10 @@ pub enum Command {
         #[arg(last = true, required = true)]
         argv: Vec<String>,
     },
+    /// Power Platform of a running landscape: invoke connector operations as a user, create
+    /// connections, list them, re-save a connector.
+    #[command(subcommand)]
+    Pp(crate::powerplatform::cli::PpCommand),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -88,6 +92,7 @@ pub fn main() -> ExitCode {
             host,
             argv,
         } => exec(&ready_file, &host, &argv),
+        Command::Pp(cmd) => crate::powerplatform::cli::run(cmd),
         Command::Up {
             file,
             network,

@@ -19,6 +19,17 @@ use crate::scenario::model::*;
 pub const INTERNET: &str = "internet";
 /// The host name Entra answers on.
 pub const ENTRA_HOST_NAME: &str = "login.microsoftonline.com";
+/// The Power Platform service's name among the landscape's services.
+pub const POWER_PLATFORM: &str = "powerplatform";
+/// The consent host OAuth connections redirect back to (powerplatform-runtime.md §B).
+pub const CONSENT_HOST_NAME: &str = "global.consent.azure-apim.net";
+
+/// The API Management host the connector runtime answers on for a geo. Power Fx posts
+/// `/invoke` to a host of this form (`{geo}-{nnn}.azure-apim.net`, powerplatform-runtime.md §A);
+/// the cluster number is not derivable, so ppvnet uses `001` (UNVERIFIED).
+pub fn power_platform_host_name(geo: &str) -> String {
+    format!("{}-001.azure-apim.net", geo.to_ascii_lowercase())
+}
 
 /// A place that originates traffic.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -64,6 +75,8 @@ pub enum ServiceKind {
     Entra,
     KeyVault,
     Api,
+    /// The Power Platform service: the connector runtime (`/invoke`), connections, consent.
+    PowerPlatform,
 }
 
 /// A validated landscape with its derived hosts and services.
@@ -347,6 +360,16 @@ fn derive_hosts_and_services(s: &Scenario) -> (Vec<Host>, Vec<Service>) {
             private_endpoints: pes_of(&a.name),
         });
         public = public.saturating_add(1);
+    }
+    if let Some(env) = s.environments.first() {
+        services.push(Service {
+            name: POWER_PLATFORM.into(),
+            kind: ServiceKind::PowerPlatform,
+            host_name: power_platform_host_name(&env.location),
+            public_address: Ipv4Addr::new(198, 51, 100, 11),
+            public_network_access: true,
+            private_endpoints: vec![],
+        });
     }
     (hosts, services)
 }

@@ -16,6 +16,7 @@ pub mod control;
 pub mod fabric;
 pub mod landscape;
 pub mod pki;
+pub mod powerplatform;
 pub mod ready;
 pub mod scenario;
 pub mod services;

@@ -37,6 +37,48 @@ pub struct ReadyFile {
     pub users: BTreeMap<String, UserEntry>,
     #[serde(default)]
     pub hosts: BTreeMap<String, HostEntry>,
+    /// The Power Platform service, when the landscape has environments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_platform: Option<PowerPlatformEntry>,
+}
+
+/// The Power Platform service of a running landscape.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PowerPlatformEntry {
+    /// The service's public face as reached from the machine (`POST {url}/invoke`).
+    pub url: String,
+    /// Its Azure host name (`unitedstates-001.azure-apim.net`).
+    pub host_name: String,
+    /// The control routes (environments, connectors, connections, re-save).
+    pub control_url: String,
+    pub environments: BTreeMap<String, EnvironmentEntry>,
+    pub connectors: BTreeMap<String, ConnectorEntry>,
+    /// Connections that exist when the landscape is ready, by id (users create more with
+    /// `ppvnet pp connect` or `ppvnet pp invoke`; `ppvnet pp connections` lists them live).
+    pub connections: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EnvironmentEntry {
+    /// The environment id (`x-ms-client-environment-id: /providers/Microsoft.PowerApps/environments/{id}`).
+    pub id: String,
+    pub active_region: String,
+    /// The host its runtime sends from now (`pp-prod-westus`).
+    pub active_host: String,
+    /// Runtime hosts by region.
+    pub hosts: BTreeMap<String, String>,
+    pub connectors: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConnectorEntry {
+    pub title: String,
+    pub environments: Vec<String>,
+    /// The consent redirect URI the connector's app registration must list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+    /// `METHOD /path operationId` per operation.
+    pub operations: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -76,6 +76,9 @@ pub(crate) fn build(
         .map_err(|e| anyhow::anyhow!("the root CA is not a PEM certificate: {e}"))?;
     let mut b = reqwest::Client::builder()
         .tls_certs_only([ca])
+        // A host's client shows redirects to its caller instead of following them: services
+        // never rely on them, and the browser-less sign-in reads each hop of Entra's pages.
+        .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .dns_resolver(Arc::new(HostResolver {
             handle,

@@ -7,6 +7,7 @@
 //! [`load`] runs all three and returns a [`crate::landscape::Landscape`] or every finding with
 //! its `file:line:col`.
 
+pub mod connectors;
 pub mod model;
 pub mod source_map;
 pub mod validate;
@@ -98,7 +99,14 @@ pub fn load_str(text: &str, path: &Path) -> Result<Landscape, LoadError> {
         }),
         message: e.to_string(),
     })?;
-    let findings = validate::check(&scenario);
+    // A bare file name's parent is the empty path: its folder is the working directory.
+    let base_dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut findings = validate::check(&scenario);
+    findings.extend(connectors::check(&scenario, &base_dir));
     if !findings.is_empty() {
         let map = SourceMap::build(text);
         let findings = findings
@@ -113,9 +121,5 @@ pub fn load_str(text: &str, path: &Path) -> Result<Landscape, LoadError> {
             findings,
         });
     }
-    let base_dir = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
     Ok(Landscape::new(scenario, path.to_path_buf(), base_dir))
 }

@@ -169,6 +169,77 @@ fn first_party(sp: &ServicePrincipal) -> Value {
     })
 }
 
+/// Application id of the resource principal behind `https://apihub.azure.com`, the audience of
+/// the tokens Power Apps sends to the connector runtime. The reference names "Azure API
+/// Connections" `fe053c5f-…` as the app connectors use (powerplatform-runtime.md §B); that it is
+/// also the apihub resource is UNVERIFIED.
+pub const APIHUB_APP_ID: &str = "fe053c5f-3692-4f14-aef2-ee34fc081cae";
+/// Id of the apihub resource's delegated `user_impersonation` scope (ppvnet's own: UNVERIFIED).
+const APIHUB_USER_IMPERSONATION_ID: &str = "0d6f5a0e-8b36-4f7e-b1a2-6c9e0d2f7a11";
+/// Application id of the Power Apps client that signs users in and calls `/invoke`
+/// (UNVERIFIED: the first-party "PowerApps" app id as seen in sign-in logs).
+pub const POWER_APPS_CLIENT_ID: &str = "4e291c71-d680-4d0e-9640-0a3358e31177";
+
+/// Adds the first-party principals a landscape with Power Platform environments needs, as they
+/// exist in every tenant: the connector runtime's resource (`https://apihub.azure.com`), the
+/// Power Apps public client pre-consented to it, and Dataverse with the run's own credential
+/// (Dataverse reads Secret environment variables from Key Vault as itself; its real credential
+/// is Microsoft's, so each run makes one up and hands it to the Power Platform service only).
+pub fn add_power_platform_principals(
+    cfg: &mut ppvnet_entra::EntraConfig,
+    dataverse_secret: &str,
+) -> anyhow::Result<()> {
+    use ppvnet_entra::config::{
+        ApplicationConfig, PasswordCredential, PermissionScope, RequiredResourceAccess,
+        ResourceAccess, ResourceAccessType, Timestamp,
+    };
+    use ppvnet_powerplatform::runtime::config::{APIHUB_AUDIENCE, DATAVERSE_APP_ID};
+    if !cfg.applications.iter().any(|a| a.app_id == APIHUB_APP_ID) {
+        let mut apihub = ApplicationConfig::new("Azure API Connections", APIHUB_APP_ID);
+        apihub.identifier_uris = vec![APIHUB_AUDIENCE.to_string()];
+        apihub.api.oauth2_permission_scopes = vec![PermissionScope {
+            id: APIHUB_USER_IMPERSONATION_ID.to_string(),
+            value: "user_impersonation".to_string(),
+            is_enabled: true,
+        }];
+        cfg.applications.push(apihub);
+    }
+    if !cfg.applications.iter().any(|a| a.app_id == POWER_APPS_CLIENT_ID) {
+        let mut client = ApplicationConfig::new("PowerApps", POWER_APPS_CLIENT_ID);
+        client.is_fallback_public_client = true;
+        client.required_resource_access = vec![RequiredResourceAccess {
+            resource_app_id: APIHUB_APP_ID.to_string(),
+            resource_access: vec![ResourceAccess {
+                id: APIHUB_USER_IMPERSONATION_ID.to_string(),
+                kind: ResourceAccessType::Scope,
+            }],
+            admin_consent_granted: true,
+        }];
+        cfg.applications.push(client);
+    }
+    let end = Timestamp(
+        time::OffsetDateTime::parse(NO_EXPIRY, &time::format_description::well_known::Rfc3339)
+            .context("the far expiry date")?
+            .unix_timestamp(),
+    );
+    let credential = PasswordCredential {
+        key_id: credential_key_id("Dataverse", "ppvnet-run"),
+        display_name: Some("ppvnet run credential".to_string()),
+        secret_text: dataverse_secret.to_string(),
+        start_date_time: None,
+        end_date_time: end,
+    };
+    match cfg.applications.iter_mut().find(|a| a.app_id == DATAVERSE_APP_ID) {
+        Some(app) => app.password_credentials.push(credential),
+        None => {
+            let mut app = ApplicationConfig::new("Dataverse", DATAVERSE_APP_ID);
+            app.password_credentials.push(credential);
+            cfg.applications.push(app);
+        }
+    }
+    Ok(())
+}
+
 /// The Entra configuration of a landscape.
 pub fn config(l: &Landscape) -> anyhow::Result<ppvnet_entra::EntraConfig> {
     let s = &l.scenario;

@@ -4,7 +4,9 @@
 //! - [`entra`]: the tenant: users, groups, app registrations, consent, app role assignments.
 //! - [`keyvault`]: vaults, their role assignments or access policies, network rules and seeds.
 //! - [`search`]: builtin case search APIs: audiences, case owners by team, public access.
+//! - [`powerplatform`]: environments, their variables, connectors read from their files.
 
 pub mod entra;
 pub mod keyvault;
+pub mod powerplatform;
 pub mod search;

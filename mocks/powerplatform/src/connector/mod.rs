@@ -14,6 +14,8 @@
 //! Nothing here does I/O: the runtime ([`crate::runtime`]) sends the [`BackendRequest`] from the
 //! environment's host and hands the [`BackendResponse`] back for the response policies.
 
+mod variables;
+
 use std::collections::BTreeMap;
 
 /// An imported connector, as saved in one environment.
