@@ -117,6 +117,8 @@ fn text(value: &Value, path: &[&str]) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Operations in the order serde_json's map yields the paths (sorted by path unless its
+/// `preserve_order` feature is on), methods in [`METHODS`] order within a path.
 fn operations(swagger: &Value) -> Result<Vec<Operation>, ImportError> {
     let mut operations = Vec::new();
     let mut ids = HashSet::new();
