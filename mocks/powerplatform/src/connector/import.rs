@@ -403,3 +403,215 @@ fn connection_parameters(parameters: &Map<String, Value>) -> BTreeMap<String, Co
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::super::testing::{properties, swagger, upload};
+    use super::*;
+
+    fn refused(swagger: &Value, props: &Value) -> ImportError {
+        match Connector::import("t", &upload(swagger, props)) {
+            Ok(_) => panic!("imported"),
+            Err(e) => e,
+        }
+    }
+
+    fn one_get() -> Value {
+        swagger(json!({"/a": {"get": {"operationId": "A"}}}))
+    }
+
+    #[test]
+    fn openapi_3_is_refused() {
+        let doc = json!({"openapi": "3.0.1", "info": {}, "paths": {}});
+        assert_eq!(
+            refused(&doc, &json!({})),
+            ImportError::Definition(
+                "OpenAPI 3.0.1 is not supported: custom connectors support only OpenAPI 2.0 \
+                 (\"swagger\": \"2.0\")."
+                    .into()
+            )
+        );
+        let old = json!({"swagger": "1.2", "paths": {}});
+        assert_eq!(
+            refused(&old, &json!({})).to_string(),
+            "The API definition must be OpenAPI 2.0 (\"swagger\": \"2.0\"); found \"1.2\"."
+        );
+    }
+
+    #[test]
+    fn one_megabyte_is_refused_and_one_byte_less_imports() {
+        let sized = |total: usize| {
+            let mut doc = one_get();
+            doc["info"]["description"] = json!("");
+            let padding = total - doc.to_string().len();
+            doc["info"]["description"] = json!("x".repeat(padding));
+            doc
+        };
+        let at_limit = sized(MAX_DEFINITION_BYTES);
+        assert_eq!(at_limit.to_string().len(), MAX_DEFINITION_BYTES);
+        assert_eq!(
+            refused(&at_limit, &json!({})),
+            ImportError::Definition(
+                "The API definition is 1048576 bytes; it must be less than 1 MB (1048576 bytes)."
+                    .into()
+            )
+        );
+        let below = sized(MAX_DEFINITION_BYTES - 1);
+        assert!(Connector::import("t", &upload(&below, &json!({}))).is_ok());
+    }
+
+    #[test]
+    fn not_json_is_refused() {
+        let bad = Upload {
+            swagger: b"swagger: '2.0'".to_vec(),
+            properties: Vec::new(),
+            script: None,
+        };
+        let err = Connector::import("t", &bad).err();
+        assert!(
+            matches!(&err, Some(ImportError::Definition(m)) if m.starts_with("The API definition is not valid JSON: expected value at line 1 column 1")),
+            "{err:?}"
+        );
+        let bad_properties = Upload {
+            properties: b"{".to_vec(),
+            ..upload(&one_get(), &json!({}))
+        };
+        assert!(matches!(
+            Connector::import("t", &bad_properties),
+            Err(ImportError::Properties(m)) if m.starts_with("apiProperties.json is not valid JSON")
+        ));
+    }
+
+    #[test]
+    fn operation_without_id_is_refused() {
+        let doc = swagger(json!({"/a": {"get": {"summary": "no id"}}}));
+        assert_eq!(
+            refused(&doc, &json!({})),
+            ImportError::Definition(
+                "The operation GET /a has no operationId; every operation needs one.".into()
+            )
+        );
+    }
+
+    #[test]
+    fn duplicate_operation_id_is_refused() {
+        let doc = swagger(json!({
+            "/a": {"get": {"operationId": "Same"}},
+            "/b": {"post": {"operationId": "Same"}}
+        }));
+        assert_eq!(
+            refused(&doc, &json!({})),
+            ImportError::Definition(
+                "The operationId 'Same' is used by more than one operation; operationIds must be unique."
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_policy_template_is_refused_known_ones_in_any_case() {
+        let props = properties(json!([{"templateId": "moveproperties", "parameters": {}}]));
+        assert_eq!(
+            refused(&one_get(), &props).to_string(),
+            format!(
+                "The policy template 'moveproperties' is unknown; known templates: {}.",
+                KNOWN_TEMPLATES.join(", ")
+            )
+        );
+        let props = properties(json!([{"templateId": "StringReplace", "parameters": {}}]));
+        let c = Connector::import("t", &upload(&one_get(), &props)).expect("imports");
+        assert_eq!(c.policies[0].template, "stringreplace");
+    }
+
+    #[test]
+    fn custom_code_is_refused() {
+        let with_script = Upload {
+            script: Some(2048),
+            ..upload(&one_get(), &json!({}))
+        };
+        assert_eq!(
+            Connector::import("t", &with_script).err(),
+            Some(ImportError::CustomCode(
+                "The connector ships custom code (script.csx, 2048 bytes). ppvnet cannot run C# \
+                 custom code: remove the script or test this connector in a real environment."
+                    .into()
+            ))
+        );
+        let named = json!({"properties": {"scriptOperations": ["A"]}});
+        assert!(matches!(
+            refused(&one_get(), &named),
+            ImportError::CustomCode(_)
+        ));
+    }
+
+    #[test]
+    fn refs_path_level_parameters_and_triggers() {
+        let mut doc = swagger(json!({
+            "/items/{id}": {
+                "parameters": [
+                    {"$ref": "#/parameters/id"},
+                    {"name": "v", "in": "query", "type": "string"}
+                ],
+                "put": {"operationId": "Put", "parameters": [
+                    {"name": "v", "in": "query", "type": "integer"},
+                    {"name": "body", "in": "body", "schema": {"$ref": "#/definitions/Item"}}
+                ]},
+                "get": {"operationId": "OnChange", "x-ms-trigger": "single"}
+            }
+        }));
+        doc["parameters"] = json!({"id": {"name": "id", "in": "path", "type": "string", "x-ms-url-encoding": "double"}});
+        doc["definitions"] =
+            json!({"Item": {"type": "object", "properties": {"n": {"type": "string"}}}});
+        let c = Connector::import("t", &upload(&doc, &json!({}))).expect("imports");
+        let put = c.operations.iter().find(|o| o.id == "Put").expect("Put");
+        let names: Vec<(&str, Option<&str>)> = put
+            .parameters
+            .iter()
+            .map(|p| (p.name.as_str(), p.kind.as_deref()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("id", Some("string")),
+                ("v", Some("integer")),
+                ("body", None)
+            ]
+        );
+        assert!(put.parameters[0].required && put.parameters[0].double_encoded);
+        assert_eq!(
+            put.parameters[2]
+                .schema
+                .as_ref()
+                .and_then(|s| s.get("type")),
+            Some(&json!("object"))
+        );
+        assert!(!put.trigger);
+        let trigger = c
+            .operations
+            .iter()
+            .find(|o| o.id == "OnChange")
+            .expect("trigger");
+        assert!(trigger.trigger);
+        assert_eq!(trigger.parameters.len(), 2);
+
+        doc["parameters"] = json!({});
+        assert_eq!(
+            refused(&doc, &json!({})).to_string(),
+            "The reference '#/parameters/id' does not resolve inside the definition."
+        );
+    }
+
+    #[test]
+    fn other_identity_providers_are_refused() {
+        let props = json!({"properties": {"connectionParameters": {"token": {
+            "type": "oauthSetting", "oAuthSettings": {"identityProvider": "github", "clientId": "x"}
+        }}}});
+        assert_eq!(
+            refused(&one_get(), &props).to_string(),
+            "The identity provider 'github' is not supported by ppvnet; it emulates only \
+             Microsoft Entra ID ('aad', 'aadcertificate')."
+        );
+    }
+}

@@ -21,6 +21,8 @@ pub mod import;
 pub mod params;
 pub mod policy;
 pub mod template;
+#[cfg(test)]
+mod testing;
 
 use std::collections::BTreeMap;
 
