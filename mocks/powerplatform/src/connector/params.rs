@@ -417,7 +417,219 @@ fn forward_headers(op: &Operation, call: &Call, declared: &[String], out: &mut O
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
+    use super::super::testing::{call, connector, pairs, properties, swagger};
+    use super::super::{BackendRequest, Bindings, Connector};
     use super::*;
+
+    /// `GET /search` with typed query parameters, `GET /files/{path}` double-encoded, a header
+    /// parameter, a required JSON body on `POST /files`, a trigger.
+    fn files() -> Connector {
+        let doc = swagger(json!({
+            "/search": {"get": {"operationId": "Search", "parameters": [
+                {"name": "q", "in": "query", "required": true, "type": "string"},
+                {"name": "top", "in": "query", "type": "integer", "minimum": 1, "maximum": 100, "default": 25},
+                {"name": "score", "in": "query", "type": "number", "minimum": 0.5},
+                {"name": "exact", "in": "query", "type": "boolean"},
+                {"name": "status", "in": "query", "type": "string", "enum": ["new", "active"]},
+                {"name": "api-version", "in": "query", "required": true, "type": "string",
+                 "x-ms-visibility": "internal", "default": "2024-01-01"},
+                {"name": "X-Tenant", "in": "header", "required": true, "type": "string"}
+            ]}},
+            "/files/{path}": {"get": {"operationId": "GetFile", "parameters": [
+                {"name": "path", "in": "path", "required": true, "type": "string", "x-ms-url-encoding": "double"}
+            ]}},
+            "/files": {"post": {"operationId": "CreateFile", "parameters": [
+                {"name": "body", "in": "body", "required": true, "schema": {"type": "object"}}
+            ]}},
+            "/hooks": {"post": {"operationId": "OnNewFile", "x-ms-trigger": "single"}}
+        }));
+        connector(&doc, &properties(json!([])))
+    }
+
+    fn search(query: &str) -> Result<BackendRequest, CallError> {
+        let mut c = call("GET", "/search", query);
+        c.headers = pairs(&[("x-tenant", "t1")]);
+        files().prepare(&c, &Bindings::default())
+    }
+
+    fn refused(query: &str) -> String {
+        match search(query) {
+            Ok(r) => panic!("sent {}", r.url),
+            Err(e) => {
+                assert_eq!(e.status(), 400);
+                e.to_string()
+            }
+        }
+    }
+
+    #[test]
+    fn a_valid_call_sends_declared_parameters_and_the_internal_default() {
+        let mut c = call(
+            "GET",
+            "/search",
+            "q=a%2Bb&api-version=1999&unknown=1&top=10&exact=true",
+        );
+        c.headers = pairs(&[
+            ("x-tenant", "t1"),
+            ("Accept", "application/json"),
+            ("Host", "runtime"),
+        ]);
+        assert_eq!(
+            files().prepare(&c, &Bindings::default()),
+            Ok(BackendRequest {
+                operation_id: "Search".into(),
+                method: "GET".into(),
+                url: "https://api.contoso.com/v1/search?q=a%2Bb&top=10&exact=true&api-version=2024-01-01".into(),
+                headers: pairs(&[("X-Tenant", "t1"), ("Accept", "application/json")]),
+                body: None,
+            })
+        );
+    }
+
+    #[test]
+    fn required_parameters() {
+        assert_eq!(
+            refused(""),
+            "The required parameter 'q' (query) is missing."
+        );
+        let no_header = files().prepare(&call("GET", "/search", "q=x"), &Bindings::default());
+        assert_eq!(
+            no_header.map_err(|e| e.to_string()),
+            Err("The required parameter 'X-Tenant' (header) is missing.".into())
+        );
+        let no_body = files().prepare(&call("POST", "/files", ""), &Bindings::default());
+        assert_eq!(
+            no_body.map_err(|e| e.to_string()),
+            Err("The required parameter 'body' (body) is missing.".into())
+        );
+    }
+
+    #[test]
+    fn types_are_parsed_from_the_query_text() {
+        assert_eq!(
+            refused("q=x&top=ten"),
+            "The parameter 'top' (query) must be an integer; got 'ten'."
+        );
+        assert_eq!(
+            refused("q=x&top=2.5"),
+            "The parameter 'top' (query) must be an integer; got '2.5'."
+        );
+        assert_eq!(
+            refused("q=x&score=high"),
+            "The parameter 'score' (query) must be a number; got 'high'."
+        );
+        assert_eq!(
+            refused("q=x&exact=yes"),
+            "The parameter 'exact' (query) must be true or false; got 'yes'."
+        );
+        assert_eq!(
+            refused("q=x&q=y"),
+            "The parameter 'q' (query) must be given once; got 'x,y'."
+        );
+    }
+
+    #[test]
+    fn enums_and_bounds() {
+        assert_eq!(
+            refused("q=x&status=closed"),
+            "The parameter 'status' (query) must be one of new, active; got 'closed'."
+        );
+        assert_eq!(
+            refused("q=x&top=0"),
+            "The parameter 'top' (query) must be at least 1; got '0'."
+        );
+        assert_eq!(
+            refused("q=x&top=101"),
+            "The parameter 'top' (query) must be at most 100; got '101'."
+        );
+        assert_eq!(
+            refused("q=x&score=0.25"),
+            "The parameter 'score' (query) must be at least 0.5; got '0.25'."
+        );
+        assert!(search("q=x&top=100&status=active&score=0.5").is_ok());
+    }
+
+    #[test]
+    fn a_non_internal_default_is_not_sent() {
+        let url = search("q=x").map(|r| r.url);
+        assert_eq!(
+            url,
+            Ok("https://api.contoso.com/v1/search?q=x&api-version=2024-01-01".into())
+        );
+    }
+
+    #[test]
+    fn double_encoding_escapes_twice() {
+        let r = files().prepare(&call("GET", "/files/a%2Fb%20c", ""), &Bindings::default());
+        assert_eq!(
+            r.map(|r| r.url),
+            Ok("https://api.contoso.com/v1/files/a%252Fb%2520c".into())
+        );
+    }
+
+    #[test]
+    fn json_bodies_are_checked_and_typed() {
+        let mut c = call("POST", "/files", "");
+        c.body = Some(b"{\"name\":\"a\"}".to_vec());
+        let sent = files().prepare(&c, &Bindings::default());
+        assert_eq!(
+            sent,
+            Ok(BackendRequest {
+                operation_id: "CreateFile".into(),
+                method: "POST".into(),
+                url: "https://api.contoso.com/v1/files".into(),
+                headers: pairs(&[("Content-Type", "application/json")]),
+                body: Some(b"{\"name\":\"a\"}".to_vec()),
+            })
+        );
+        c.body = Some(b"name=a".to_vec());
+        assert_eq!(
+            files()
+                .prepare(&c, &Bindings::default())
+                .map_err(|e| e.to_string()),
+            Err("The parameter 'body' (body) must be JSON.".into())
+        );
+    }
+
+    #[test]
+    fn triggers_and_unknown_operations_are_refused() {
+        let trigger = files().prepare(&call("POST", "/hooks", ""), &Bindings::default());
+        assert_eq!(
+            trigger,
+            Err(CallError::Trigger(
+                "The operation 'OnNewFile' is a trigger: triggers run only in Power Automate or \
+                 Logic Apps, not as a call from an app."
+                    .into()
+            ))
+        );
+        let none = files().prepare(&call("DELETE", "/files/x", ""), &Bindings::default());
+        assert_eq!(none.as_ref().map_err(CallError::status), Err(404));
+        assert_eq!(
+            none.map_err(|e| e.to_string()),
+            Err("The connector 'test' has no operation for DELETE /files/x.".into())
+        );
+    }
+
+    #[test]
+    fn host_from_an_environment_variable() {
+        let mut doc = swagger(json!({"/a": {"get": {"operationId": "A"}}}));
+        doc["host"] = json!("@environmentVariables(\"cr_Host\")");
+        let c = connector(&doc, &properties(json!([])));
+        let mut bindings = Bindings::default();
+        bindings
+            .environment_variables
+            .insert("cr_Host".into(), "api.fabrikam.com".into());
+        assert_eq!(
+            c.prepare(&call("get", "/a", ""), &bindings).map(|r| r.url),
+            Ok("https://api.fabrikam.com/v1/a".into())
+        );
+        assert!(matches!(
+            c.prepare(&call("GET", "/a", ""), &Bindings::default()),
+            Err(CallError::Unresolved(m)) if m.contains("'cr_Host'")
+        ));
+    }
 
     #[test]
     fn escaping_keeps_only_unreserved() {
