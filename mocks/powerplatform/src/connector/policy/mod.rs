@@ -390,12 +390,300 @@ pub(crate) fn failure_headers(
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
+    use super::super::testing::{call, items, pairs};
+    use super::super::{BackendResponse, Connector};
     use super::*;
 
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
+    fn setheader(section: &str, action: &str, value: &str) -> Value {
+        json!([{"templateId": "setheader", "title": "h", "parameters": {
+            "x-ms-apimTemplateParameter.name": "X-Api-Key",
+            "x-ms-apimTemplateParameter.value": value,
+            "x-ms-apimTemplateParameter.existsAction": action,
+            "x-ms-apimTemplate-policySection": section
+        }}])
+    }
+
+    fn get_item(
+        c: &Connector,
+        headers: &[(&str, &str)],
+        bindings: &Bindings,
+    ) -> Result<BackendRequest, CallError> {
+        let mut call = call("GET", "/items/7", "");
+        call.headers = pairs(headers);
+        c.prepare(&call, bindings)
+    }
+
+    fn request(url: &str, headers: &[(&str, &str)]) -> BackendRequest {
+        BackendRequest {
+            operation_id: "GetItem".into(),
+            method: "GET".into(),
+            url: url.into(),
+            headers: pairs(headers),
+            body: None,
+        }
+    }
+
+    fn key_bindings() -> Bindings {
+        let mut b = Bindings::default();
+        b.connection_parameters.insert("apiKey".into(), "k1".into());
+        b
+    }
+
+    #[test]
+    fn setheader_request_each_action() {
+        let url = "https://api.contoso.com/v1/items/7";
+        let b = key_bindings();
+        let value = "@connectionParameters('apiKey')";
+        let cases = [
+            (
+                "override",
+                vec![("x-api-key", "old"), ("Accept", "*/*")],
+                vec![("x-api-key", "k1"), ("Accept", "*/*")],
+            ),
+            (
+                "override",
+                vec![("Accept", "*/*")],
+                vec![("Accept", "*/*"), ("X-Api-Key", "k1")],
+            ),
+            (
+                "skip",
+                vec![("x-api-key", "old")],
+                vec![("x-api-key", "old")],
+            ),
+            ("skip", vec![], vec![("X-Api-Key", "k1")]),
+            (
+                "append",
+                vec![("x-api-key", "old")],
+                vec![("x-api-key", "old, k1")],
+            ),
+            ("", vec![("x-api-key", "old")], vec![("x-api-key", "k1")]),
+        ];
+        for (action, given, sent) in cases {
+            let c = items(setheader("Request", action, value));
+            assert_eq!(
+                get_item(&c, &given, &b),
+                Ok(request(url, &sent)),
+                "{action} {given:?}"
+            );
+        }
+        // Only the operations it names.
+        let mut named = setheader("Request", "override", "v");
+        named[0]["parameters"]["x-ms-apimTemplate-operationName"] = json!(["CreateItem"]);
+        assert_eq!(get_item(&items(named), &[], &b), Ok(request(url, &[])));
+    }
+
+    #[test]
+    fn setheader_response_each_action() {
+        let b = key_bindings();
+        let cases = [
+            (
+                "override",
+                vec![("X-API-KEY", "a"), ("x-api-key", "b")],
+                vec![("X-API-KEY", "k1")],
+            ),
+            ("skip", vec![("x-api-key", "a")], vec![("x-api-key", "a")]),
+            (
+                "append",
+                vec![("x-api-key", "a")],
+                vec![("x-api-key", "a, k1")],
+            ),
+            ("append", vec![], vec![("X-Api-Key", "k1")]),
+        ];
+        for (action, given, expected) in cases {
+            let c = items(setheader(
+                "Response",
+                action,
+                "@connectionParameters('apiKey')",
+            ));
+            let sent = get_item(&c, &[], &b).expect("prepared");
+            assert_eq!(sent.headers, vec![], "a Response policy leaves the request");
+            let response = BackendResponse {
+                status: 200,
+                headers: pairs(&given),
+                body: b"{}".to_vec(),
+            };
+            let outcome = c.on_response(&sent, &call("GET", "/items/7", ""), response, &b);
+            assert_eq!(outcome.response.headers, pairs(&expected), "{action}");
+            assert_eq!(outcome.policy_error, None);
+        }
+    }
+
+    #[test]
+    fn setheader_failure_only_when_the_call_fails() {
+        let b = key_bindings();
+        let c = items(setheader(
+            "Failure",
+            "override",
+            "@connectionParameters('apiKey')",
+        ));
+        let sent = get_item(&c, &[], &b).expect("prepared");
+        assert_eq!(sent.headers, vec![]);
+        let get = call("GET", "/items/7", "");
+        assert_eq!(c.on_failure(&sent, &get, &b), pairs(&[("X-Api-Key", "k1")]));
+        let response = BackendResponse {
+            status: 500,
+            headers: vec![],
+            body: vec![],
+        };
+        assert_eq!(
+            c.on_response(&sent, &get, response, &b).response.headers,
+            vec![]
+        );
+        // Unresolvable: left out of the error answer.
+        assert_eq!(c.on_failure(&sent, &get, &Bindings::default()), vec![]);
+    }
+
+    #[test]
+    fn setqueryparameter_each_action() {
+        let policy = |action: &str| {
+            items(json!([{"templateId": "setqueryparameter", "parameters": {
+                "x-ms-apimTemplateParameter.name": "id",
+                "x-ms-apimTemplateParameter.value": "@headers('X-Item')",
+                "x-ms-apimTemplateParameter.existsAction": action
+            }}]))
+        };
+        let headers = [("X-Item", "a b")];
+        let base = "https://api.contoso.com/v1/items/7";
+        for action in ["override", "skip", "append"] {
+            let sent = get_item(&policy(action), &headers, &Bindings::default()).map(|r| r.url);
+            assert_eq!(
+                sent,
+                Ok(format!("{base}?id=a%20b")),
+                "{action} on an absent parameter"
+            );
+        }
+        // The same name twice: override replaces, skip keeps, append repeats.
+        let twice = |action: &str| {
+            let mut list = policy(action).policies;
+            list.insert(0, policy("override").policies[0].clone());
+            list[0]
+                .parameters
+                .insert(format!("{PARAMETER}value"), json!("1"));
+            Connector {
+                policies: list,
+                ..items(json!([]))
+            }
+        };
+        let url =
+            |action: &str| get_item(&twice(action), &headers, &Bindings::default()).map(|r| r.url);
+        assert_eq!(url("override"), Ok(format!("{base}?id=a%20b")));
+        assert_eq!(url("skip"), Ok(format!("{base}?id=1")));
+        assert_eq!(url("append"), Ok(format!("{base}?id=1&id=a%20b")));
+    }
+
+    #[test]
+    fn routerequesttoendpoint_with_placeholders_method_and_query() {
+        let c = items(
+            json!([{"templateId": "routerequesttoendpoint", "parameters": {
+                "x-ms-apimTemplate-operationName": ["GetItem"],
+                "x-ms-apimTemplateParameter.newPath": "/v2/things/{id}/detail?kind=@headers('X-Kind')",
+                "x-ms-apimTemplateParameter.httpMethod": "@Request.OriginalHTTPMethod"
+            }}]),
+        );
+        let mut get = call("get", "/items/a%2Fb", "");
+        get.headers = pairs(&[("X-Kind", "full")]);
+        let sent = c.prepare(&get, &Bindings::default());
+        assert_eq!(
+            sent,
+            Ok(BackendRequest {
+                operation_id: "GetItem".into(),
+                method: "GET".into(),
+                url: "https://api.contoso.com/v1/v2/things/a%2Fb/detail?kind=full".into(),
+                headers: pairs(&[("X-Kind", "full")]),
+                body: None,
+            })
+        );
+        let fixed = items(
+            json!([{"templateId": "RouteRequestToEndpoint", "parameters": {
+                "x-ms-apimTemplateParameter.newPath": "/{missing}",
+                "x-ms-apimTemplateParameter.httpMethod": "PUT"
+            }}]),
+        );
+        assert_eq!(
+            fixed.prepare(&call("GET", "/items/1", ""), &Bindings::default()),
+            Err(CallError::Unresolved(
+                "The policy routerequesttoendpoint uses '{missing}', which is not a path parameter of the operation.".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn dynamichosturl_from_connection_headers_and_query() {
+        let c = items(json!([{"templateId": "dynamichosturl", "parameters": {
+            "x-ms-apimTemplateParameter.urlTemplate": "https://@connectionParameters('tenant').@headers('X-Region').contoso.com/api/"
+        }}]));
+        let mut b = Bindings::default();
+        b.connection_parameters
+            .insert("tenant".into(), "fabrikam".into());
+        let sent = get_item(&c, &[("X-Region", "eu")], &b).map(|r| r.url);
+        assert_eq!(
+            sent,
+            Ok("https://fabrikam.eu.contoso.com/api/items/7".into())
+        );
+        let from_query = items(json!([{"templateId": "dynamichosturl", "parameters": {
+            "x-ms-apimTemplateParameter.urlTemplate": "@queryParameters('host')"
+        }}]));
+        let mut create = call("POST", "/items", "host=api.local");
+        create.body = Some(b"{}".to_vec());
+        // `host` is not a parameter of CreateItem, so the query does not carry it.
+        assert!(matches!(
+            from_query.prepare(&create, &b),
+            Err(CallError::Unresolved(m)) if m.contains("'host'")
+        ));
+    }
+
+    #[test]
+    fn setconnectionstatustounauthenticated_on_its_status_only() {
+        let c = items(
+            json!([{"templateId": "setconnectionstatustounauthenticated", "parameters": {
+                "x-ms-apimTemplateParameter.statusCode": 401
+            }}]),
+        );
+        let b = Bindings::default();
+        let sent = get_item(&c, &[], &b).expect("prepared");
+        let get = call("GET", "/items/7", "");
+        let answer = |status| BackendResponse {
+            status,
+            headers: vec![],
+            body: vec![],
+        };
+        assert!(
+            c.on_response(&sent, &get, answer(401), &b)
+                .connection_unauthenticated
+        );
+        assert!(
+            !c.on_response(&sent, &get, answer(403), &b)
+                .connection_unauthenticated
+        );
+    }
+
+    #[test]
+    fn unsupported_templates_refuse_the_calls_they_apply_to() {
+        let c = items(
+            json!([{"templateId": "setvaluefromurl", "title": "etag", "parameters": {
+                "x-ms-apimTemplate-operationName": ["CreateItem"]
+            }}]),
+        );
+        let mut create = call("POST", "/items", "");
+        create.body = Some(b"{}".to_vec());
+        let refused = c.prepare(&create, &Bindings::default());
+        assert_eq!(
+            refused,
+            Err(CallError::Unsupported(
+                "The policy 'etag' (setvaluefromurl) applies to the operation 'CreateItem' but is \
+                 not supported by ppvnet; the call was not sent."
+                    .into()
+            ))
+        );
+        assert_eq!(refused.map_err(|e| e.status()), Err(501));
+        assert!(get_item(&c, &[], &Bindings::default()).is_ok());
+        let polling = items(json!([{"templateId": "PollingTrigger", "parameters": {}}]));
+        assert!(matches!(
+            get_item(&polling, &[], &Bindings::default()),
+            Err(CallError::Unsupported(_))
+        ));
     }
 
     #[test]
