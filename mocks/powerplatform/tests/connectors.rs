@@ -166,8 +166,10 @@ fn lighthouse_imports_first_party_settings_and_pages_through_the_connector() {
     assert_eq!(c.policies[0].template, "updatenextlink");
     assert_eq!(c.policies[0].operations.len(), 23);
 
-    let mut bindings = Bindings::default();
-    bindings.connection_url = Some("https://emea.azure-apim.net/apim/m365lighthouse/c1".into());
+    let bindings = Bindings {
+        connection_url: Some("https://emea.azure-apim.net/apim/m365lighthouse/c1".into()),
+        ..Bindings::default()
+    };
     let list = call(
         "GET",
         "/tenantRelationships/managedTenants/tenants",
