@@ -7,6 +7,10 @@
 //! there is nothing to transform, and error answers from the backend rarely have the shape of
 //! the success body (UNVERIFIED: APIM may fail the call instead). A response body that is not
 //! JSON is left as it is for the same reason.
+//!
+//! A changed body is written back compactly with its object keys sorted (serde_json without
+//! `preserve_order`, which the workspace does not enable): JSON-equal to what APIM would send,
+//! not byte-equal.
 
 use serde_json::{Map, Value};
 
@@ -315,5 +319,314 @@ fn set_at(target: &mut Value, path: &[String], value: Value) -> bool {
             true
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::super::testing::{call, items, pairs};
+    use super::super::super::{BackendRequest, Bindings, Call, Connector, ResponseOutcome};
+    use super::*;
+
+    fn policy(template: &str, section: &str, parameters: Value) -> Connector {
+        let mut parameters = parameters;
+        parameters["x-ms-apimTemplate-policySection"] = json!(section);
+        items(json!([{"templateId": template, "parameters": parameters}]))
+    }
+
+    fn create(body: &Value) -> Call {
+        Call {
+            body: Some(body.to_string().into_bytes()),
+            ..call("POST", "/items", "")
+        }
+    }
+
+    fn sent_body(c: &Connector, body: &Value) -> Result<Value, CallError> {
+        let sent = c.prepare(&create(body), &Bindings::default())?;
+        let bytes = sent.body.unwrap_or_default();
+        serde_json::from_slice(&bytes).map_err(|e| CallError::InvalidParameter(e.to_string()))
+    }
+
+    fn respond(c: &Connector, headers: &[(&str, &str)], body: &[u8]) -> ResponseOutcome {
+        let get = call("GET", "/items/7", "");
+        let sent = match c.prepare(&get, &Bindings::default()) {
+            Ok(sent) => sent,
+            Err(e) => panic!("not prepared: {e}"),
+        };
+        let response = BackendResponse {
+            status: 200,
+            headers: pairs(headers),
+            body: body.to_vec(),
+        };
+        c.on_response(&sent, &get, response, &Bindings::default())
+    }
+
+    fn json_of(outcome: &ResponseOutcome) -> Value {
+        serde_json::from_slice(&outcome.response.body).unwrap_or(Value::Null)
+    }
+
+    fn setproperty(parent: &str, sub: &str, value: &str) -> Value {
+        json!({
+            "x-ms-apimTemplateParameter.newPropertyParentPathTemplate": parent,
+            "x-ms-apimTemplateParameter.newPropertySubPathTemplate": sub,
+            "x-ms-apimTemplateParameter.propertyValuePathTemplate": value
+        })
+    }
+
+    #[test]
+    fn setproperty_request_combines_properties_into_the_exact_request() {
+        // learn.microsoft.com … setproperty, example 3.
+        let c = policy(
+            "setproperty",
+            "Request",
+            setproperty("@body()", "name", "{@body().firstName} {@body().lastName}"),
+        );
+        let sent = c.prepare(
+            &create(&json!({"firstName": "John", "lastName": "Smith"})),
+            &Bindings::default(),
+        );
+        assert_eq!(
+            sent,
+            Ok(BackendRequest {
+                operation_id: "CreateItem".into(),
+                method: "POST".into(),
+                url: "https://api.contoso.com/v1/items".into(),
+                headers: pairs(&[("Content-Type", "application/json")]),
+                body: Some(
+                    br#"{"firstName":"John","lastName":"Smith","name":"John Smith"}"#.to_vec()
+                ),
+            })
+        );
+    }
+
+    #[test]
+    fn setproperty_on_each_element_of_an_array_parent() {
+        // learn.microsoft.com … setproperty, example 2.
+        let c = policy(
+            "setproperty",
+            "Request",
+            setproperty("@body().people", "age", "30"),
+        );
+        let body = json!({"people": [{"name": "xyz"}, {"name": "pqr"}]});
+        assert_eq!(
+            sent_body(&c, &body),
+            Ok(json!({"people": [{"name": "xyz", "age": "30"}, {"name": "pqr", "age": "30"}]}))
+        );
+        // A parent that is not there: the body goes unchanged.
+        assert_eq!(sent_body(&c, &json!({"other": 1})), Ok(json!({"other": 1})));
+    }
+
+    #[test]
+    fn setproperty_copies_json_values_and_starts_a_missing_body() {
+        let c = policy(
+            "setproperty",
+            "Request",
+            setproperty("@body()", "['@odata.type']", "@body().kind"),
+        );
+        assert_eq!(
+            sent_body(&c, &json!({"kind": {"n": 1}})),
+            Ok(json!({"kind": {"n": 1}, "@odata.type": {"n": 1}}))
+        );
+        let version = policy(
+            "setproperty",
+            "Request",
+            setproperty("@body()", "version", "v1"),
+        );
+        let sent = version.prepare(&call("POST", "/items", ""), &Bindings::default());
+        assert_eq!(
+            sent.map(|r| (r.headers, r.body)),
+            Ok((
+                pairs(&[("Content-Type", "application/json")]),
+                Some(br#"{"version":"v1"}"#.to_vec())
+            ))
+        );
+        let not_json = Call {
+            body: Some(b"<a/>".to_vec()),
+            ..call("POST", "/items", "")
+        };
+        let mut xml = not_json.clone();
+        xml.headers = pairs(&[("Content-Type", "application/xml")]);
+        assert_eq!(
+            version.prepare(&xml, &Bindings::default()),
+            Err(CallError::InvalidParameter(
+                "The request body is not JSON, so the policy setproperty cannot apply.".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn setproperty_response_reads_response_headers_and_fixes_the_length() {
+        let c = policy(
+            "setproperty",
+            "Response",
+            setproperty("@body()", "requestId", "@headers('x-ms-request-id')"),
+        );
+        let outcome = respond(
+            &c,
+            &[("x-ms-request-id", "r1"), ("Content-Length", "9")],
+            br#"{"id":7}"#,
+        );
+        assert_eq!(
+            outcome.response.body,
+            br#"{"id":7,"requestId":"r1"}"#.to_vec()
+        );
+        assert_eq!(
+            outcome.response.headers,
+            pairs(&[("x-ms-request-id", "r1"), ("Content-Length", "25")])
+        );
+        // A body that is not JSON stays as it is.
+        assert_eq!(
+            respond(&c, &[("x-ms-request-id", "r1")], b"oops")
+                .response
+                .body,
+            b"oops".to_vec()
+        );
+    }
+
+    #[test]
+    fn an_unresolved_response_expression_is_reported_and_the_response_left_alone() {
+        let c = policy(
+            "setproperty",
+            "Response",
+            setproperty("@body()", "requestId", "@headers('x-ms-request-id')"),
+        );
+        let outcome = respond(&c, &[], br#"{"id":7}"#);
+        assert_eq!(outcome.response.body, br#"{"id":7}"#.to_vec());
+        assert_eq!(
+            outcome.policy_error,
+            Some(CallError::Unresolved(
+                "The header 'x-ms-request-id' referenced by a policy is not present.".into()
+            ))
+        );
+    }
+
+    fn object_to_array(parent: &str, sub: &str, new: &str) -> Value {
+        json!({
+            "x-ms-apimTemplateParameter.propertyParentPath": parent,
+            "x-ms-apimTemplateParameter.propertySubPath": sub,
+            "x-ms-apimTemplateParameter.newPropertyPath": new,
+            "x-ms-apimTemplateParameter.keyName": "Name",
+            "x-ms-apimTemplateParameter.valueName": "Details"
+        })
+    }
+
+    #[test]
+    fn convertobjecttoarray_response_as_documented() {
+        // learn.microsoft.com … convertobjecttoarray, example 1.
+        let c = policy(
+            "convertobjecttoarray",
+            "Response",
+            object_to_array("@body()", "peopleObject", "@body().peopleArray"),
+        );
+        let outcome = respond(
+            &c,
+            &[],
+            br#"{"peopleObject":{"XYZ":{"Age":"30"},"ABC":{"Age":"23"}}}"#,
+        );
+        assert_eq!(
+            json_of(&outcome),
+            json!({
+                "peopleObject": {"XYZ": {"Age": "30"}, "ABC": {"Age": "23"}},
+                "peopleArray": [
+                    {"Name": "ABC", "Details": {"Age": "23"}},
+                    {"Name": "XYZ", "Details": {"Age": "30"}}
+                ]
+            })
+        );
+    }
+
+    #[test]
+    fn convertobjecttoarray_per_item_of_a_collection() {
+        // As Planner's ListTasks_V3: parent `@body().value`, result `@item()._assignments`.
+        let c = policy(
+            "convertobjecttoarray",
+            "Response",
+            object_to_array("@body().value", "assignments", "@item()._assignments"),
+        );
+        let outcome = respond(
+            &c,
+            &[],
+            br#"{"value":[{"assignments":{"u1":{"o":1}}},{"id":2}]}"#,
+        );
+        assert_eq!(
+            json_of(&outcome),
+            json!({"value": [
+                {"assignments": {"u1": {"o": 1}}, "_assignments": [{"Name": "u1", "Details": {"o": 1}}]},
+                {"id": 2}
+            ]})
+        );
+    }
+
+    #[test]
+    fn convertarraytoobject_keys_by_a_property() {
+        let parameters = |retain: &str| {
+            json!({
+                "x-ms-apimTemplateParameter.propertyParentPath": "@body()",
+                "x-ms-apimTemplateParameter.propertySubPath": "people",
+                "x-ms-apimTemplateParameter.keyWithinCollectionPath": "Name",
+                "x-ms-apimTemplateParameter.newPropertyPath": "@body().byName",
+                "x-ms-apimTemplateParameter.retainKey": retain
+            })
+        };
+        let body = json!({"people": [{"Name": "XYZ", "Age": "30"}, {"Age": "1"}]});
+        let kept = policy("convertarraytoobject", "Request", parameters(""));
+        assert_eq!(
+            sent_body(&kept, &body),
+            Ok(json!({"people": body["people"], "byName": {"XYZ": {"Name": "XYZ", "Age": "30"}}}))
+        );
+        let dropped = policy("convertarraytoobject", "Request", parameters("false"));
+        assert_eq!(
+            sent_body(&dropped, &body),
+            Ok(json!({"people": body["people"], "byName": {"XYZ": {"Age": "30"}}}))
+        );
+    }
+
+    #[test]
+    fn stringreplace_as_planner_encodes_links() {
+        // Planner's UpdateTaskDetails_V2 instance, on an array of references.
+        let c = policy(
+            "StringReplace",
+            "Request",
+            json!({
+                "x-ms-apimTemplateParameter.propertyParentPath": "@body().references",
+                "x-ms-apimTemplateParameter.propertySubPath": "resourceLink",
+                "x-ms-apimTemplateParameter.sourceString": ".",
+                "x-ms-apimTemplateParameter.replacementString": "%2E",
+                "x-ms-apimTemplateParameter.newPropertyPath": "@item().resourceLink"
+            }),
+        );
+        let body =
+            json!({"references": [{"resourceLink": "https://a.b/c.d"}, {"resourceLink": 5}]});
+        assert_eq!(
+            sent_body(&c, &body),
+            Ok(
+                json!({"references": [{"resourceLink": "https://a%2Eb/c%2Ed"}, {"resourceLink": 5}]})
+            )
+        );
+    }
+
+    #[test]
+    fn updatenextlink_without_a_connection_url_and_to_other_hosts() {
+        let c = items(json!([{"templateId": "updatenextlink", "parameters": {
+            "x-ms-apimTemplateParameter.nextLinkPropertyName": "nextLink"
+        }}]));
+        let outcome = respond(
+            &c,
+            &[],
+            br#"{"nextLink":"https://API.contoso.com/v1/items/7?page=2"}"#,
+        );
+        assert_eq!(json_of(&outcome), json!({"nextLink": "/items/7?page=2"}));
+        let elsewhere = br#"{"nextLink":"https://other.example/v1/items?page=2"}"#;
+        assert_eq!(
+            respond(&c, &[], elsewhere).response.body,
+            elsewhere.to_vec()
+        );
+        let prefix_only = br#"{"nextLink":"https://api.contoso.com/v10/x"}"#;
+        assert_eq!(
+            respond(&c, &[], prefix_only).response.body,
+            prefix_only.to_vec()
+        );
     }
 }
