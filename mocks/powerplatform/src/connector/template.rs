@@ -145,7 +145,10 @@ pub(crate) fn sub_path(text: &str) -> Vec<String> {
 /// Parses an expression starting right after its `@`; returns it and the bytes it used.
 fn parse_at(s: &str) -> Option<(Expr, usize)> {
     const METHOD: &str = "request.originalhttpmethod";
-    if s.len() >= METHOD.len() && s[..METHOD.len()].eq_ignore_ascii_case(METHOD) {
+    // `get` rather than slicing: the text may put a multi-byte character at that offset.
+    if s.get(..METHOD.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(METHOD))
+    {
         return Some((Expr::OriginalMethod, METHOD.len()));
     }
     let name_len = s
@@ -414,6 +417,38 @@ mod tests {
         );
         assert_eq!(evaluate("@body().n", &scope), Ok(serde_json::json!(3)));
         assert_eq!(evaluate("30", &scope), Ok(serde_json::json!("30")));
+    }
+
+    #[test]
+    fn non_ascii_and_broken_expressions_do_not_panic() {
+        let b = bindings();
+        let scope = Scope {
+            bindings: Some(&b),
+            ..Scope::default()
+        };
+        let inputs = [
+            "@Requesté.OriginalHTTPMethodééé",
+            // Byte 26 falls inside the `é`.
+            "@Request.OriginalHTTPMethoé",
+            "@connectionParameters('é",
+            "{@body().é}",
+            "@body()['é",
+            "é@é{@}@",
+            "@headers(é)",
+            "@environmentVariables(\"x\"",
+            "{@connectionParameters('storageAccountName')",
+        ];
+        for input in inputs {
+            let _ = expand(input, &scope);
+            let _ = evaluate(input, &scope);
+            let _ = sub_path(input);
+            let _ = path_expression(input);
+        }
+        assert_eq!(
+            expand("{@connectionParameters('storageAccountName')", &scope),
+            Ok("{acct".to_string())
+        );
+        assert_eq!(expand("é@é", &scope), Ok("é@é".to_string()));
     }
 
     #[test]
