@@ -231,7 +231,8 @@ pub(crate) fn apply_request(
 
 /// `dynamichosturl`: the template replaces scheme, host and basePath (PPC instances repeat
 /// their basePath in it, e.g. IA-Connect's `https://@connectionParameters('orchestratorAddress')
-/// /IAConnectRESTClient` with basePath `/IAConnectRESTClient`).
+/// /IAConnectRESTClient` with basePath `/IAConnectRESTClient`). A query parameter the template
+/// reads is still sent (UNVERIFIED: whether APIM drops it).
 pub(crate) fn dynamic_base(
     p: &PolicyInstance,
     scope: &Scope,
@@ -632,6 +633,30 @@ mod tests {
             from_query.prepare(&create, &b),
             Err(CallError::Unresolved(m)) if m.contains("'host'")
         ));
+    }
+
+    #[test]
+    fn dynamichosturl_from_a_declared_query_parameter() {
+        // As Enate's and SigmaConsoCR's `https://@queryParameters('HostUrl')/…` (PPC).
+        let doc = super::super::testing::swagger(
+            json!({"/a": {"get": {"operationId": "A", "parameters": [
+                {"name": "HostUrl", "in": "query", "required": true, "type": "string"}
+            ]}}}),
+        );
+        let props = super::super::testing::properties(
+            json!([{"templateId": "dynamichosturl", "parameters": {
+                "x-ms-apimTemplateParameter.urlTemplate": "https://@queryParameters('HostUrl')/tenant1/"
+            }}]),
+        );
+        let c = super::super::testing::connector(&doc, &props);
+        let sent = c.prepare(
+            &call("GET", "/a", "HostUrl=erp.contoso.com"),
+            &Bindings::default(),
+        );
+        assert_eq!(
+            sent.map(|r| r.url),
+            Ok("https://erp.contoso.com/tenant1/a?HostUrl=erp.contoso.com".into())
+        );
     }
 
     #[test]
