@@ -1,19 +1,31 @@
 //! Custom connectors: import of a maker's definition and the backend request of one call.
 //!
 //! Module map:
-//! - [`import`]: `apiDefinition.swagger.json` + `apiProperties.json` → [`Connector`], refused with
-//!   the maker portal's wording (not OpenAPI 2.0, ≥ 1 MB, operation without `operationId`,
-//!   unknown policy template, `script.csx`).
-//! - [`params`]: a call's parameters checked against the operation (required, types, enums,
-//!   `x-ms-visibility: internal` defaults, `x-ms-url-encoding`) → the backend request.
-//! - [`policy`]: policy templates (`policyTemplateInstances`) applied to the request before the
-//!   backend call and to the response after it.
+//! - [`import`]: `apiDefinition.swagger.json` + `apiProperties.json` → [`Connector`], refused
+//!   when not OpenAPI 2.0, not JSON, ≥ 1 MB, an operation lacks an `operationId` or repeats one,
+//!   a policy template is unknown, or custom code (`script.csx`) comes with it. `$ref`s to
+//!   `#/parameters` and `#/definitions` are resolved, path-level parameters merged.
+//! - [`params`]: operation matching (literal segments beat parameters) and a call's parameters
+//!   checked against the operation (required, types, enums, bounds, `x-ms-visibility: internal`
+//!   defaults, `x-ms-url-encoding`) → the backend request.
+//! - [`policy`]: policy templates (`policyTemplateInstances`) applied in definition order to the
+//!   request before the backend call (`Request`), to the response after it (`Response`), and to
+//!   the error answer when the call fails (`Failure`); `policy::body` holds the JSON body ones.
 //! - [`template`]: `@environmentVariables("x")`, `@connectionParameters('x')`, `@headers('x')`,
-//!   `@queryParameters('x')` expressions in definitions and policies.
+//!   `@queryParameters('x')`, `@body().a.b`, `@item()`, `@Request.OriginalHTTPMethod`.
+//!
+//! - `variables`: which environment variables a connector's settings refer to (checked by
+//!   `ppvnet validate` against each environment the connector is saved in).
 //!
 //! Nothing here does I/O: the runtime ([`crate::runtime`]) sends the [`BackendRequest`] from the
 //! environment's host and hands the [`BackendResponse`] back for the response policies.
 
+pub mod import;
+pub mod params;
+pub mod policy;
+pub mod template;
+#[cfg(test)]
+mod testing;
 mod variables;
 
 use std::collections::BTreeMap;
@@ -98,6 +110,8 @@ pub struct PolicyInstance {
 }
 
 /// The connector's authentication, from `connectionParameters`.
+// Not boxed: the runtime matches on `OAuth(settings)` and a connector holds one of these.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum ConnectionAuth {
     /// No `token` parameter.
@@ -161,6 +175,10 @@ pub struct Bindings {
     pub environment_variables: BTreeMap<String, String>,
     /// The connection's parameters (`storageAccountName`).
     pub connection_parameters: BTreeMap<String, String>,
+    /// The public URL calls to this connection arrive under
+    /// (`https://{apim-host}/apim/{connector}/{connectionId}`): `updatenextlink` points next
+    /// links there. `None` leaves them as the path below the connection (`/items?page=2`).
+    pub connection_url: Option<String>,
 }
 
 /// The request the runtime sends to the backend (before it adds the connection's token).
@@ -189,6 +207,9 @@ pub struct ResponseOutcome {
     pub response: BackendResponse,
     /// `setconnectionstatustounauthenticated` matched: the connection must turn to error.
     pub connection_unauthenticated: bool,
+    /// A response policy could not apply (an expression named something absent); `response`
+    /// is then the backend's answer unchanged by any policy.
+    pub policy_error: Option<CallError>,
 }
 
 /// What a maker's upload consists of.
@@ -231,12 +252,17 @@ pub enum CallError {
     /// An expression refers to something that does not exist (400).
     #[error("{0}")]
     Unresolved(String),
+    /// A policy template applies to the operation that ppvnet cannot run (`pollingtrigger`,
+    /// `setvaluefromurl`) (501: the emulator's limit, not the caller's error).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl CallError {
     pub fn status(&self) -> u16 {
         match self {
             CallError::NoOperation(_) => 404,
+            CallError::Unsupported(_) => 501,
             _ => 400,
         }
     }
@@ -245,21 +271,109 @@ impl CallError {
 impl Connector {
     /// Imports a maker's upload under the landscape's connector name.
     pub fn import(name: &str, upload: &Upload) -> Result<Connector, ImportError> {
-        let _ = (name, upload);
-        todo!("helper: connector import")
+        import::import(name, upload)
     }
 
-    /// The operation a call's method and path select.
+    /// The operation a call's method and path select. The path is below basePath and
+    /// percent-encoded; where several templates match, the one with a literal segment at the
+    /// first place they differ wins (`/cases/search` over `/cases/{id}`).
     pub fn operation(&self, method: &str, path: &str) -> Option<&Operation> {
-        let _ = (method, path);
-        todo!("helper: operation matching")
+        let mut best: Option<(&Operation, Vec<bool>)> = None;
+        for op in self
+            .operations
+            .iter()
+            .filter(|op| op.method.eq_ignore_ascii_case(method))
+        {
+            let Some((_, rank)) = params::match_path(&op.path, path) else {
+                continue;
+            };
+            if best.as_ref().is_none_or(|(_, r)| rank > *r) {
+                best = Some((op, rank));
+            }
+        }
+        best.map(|(op, _)| op)
     }
 
     /// Checks the call against its operation and builds the backend request: parameters, then
     /// the `Request` section's policies.
     pub fn prepare(&self, call: &Call, bindings: &Bindings) -> Result<BackendRequest, CallError> {
-        let _ = (call, bindings);
-        todo!("helper: request building")
+        let op = self.operation(&call.method, &call.path).ok_or_else(|| {
+            CallError::NoOperation(format!(
+                "The connector '{}' has no operation for {} {}.",
+                self.name, call.method, call.path
+            ))
+        })?;
+        if op.trigger {
+            return Err(CallError::Trigger(format!(
+                "The operation '{}' is a trigger: triggers run only in Power Automate or Logic \
+                 Apps, not as a call from an app.",
+                op.id
+            )));
+        }
+        policy::check_supported(&self.policies, op)?;
+        let captures = params::match_path(&op.path, &call.path)
+            .map(|(c, _)| c)
+            .unwrap_or_default();
+        let mut out = params::build(op, call, self.static_base(bindings)?, &captures)?;
+        policy::apply_request(
+            &self.policies,
+            op,
+            &mut out,
+            bindings,
+            &call.method,
+            &self.scheme,
+        )?;
+        Ok(BackendRequest {
+            operation_id: op.id.clone(),
+            url: out.url(),
+            method: out.method,
+            headers: out.headers,
+            body: out.body,
+        })
+    }
+
+    /// `scheme://host/basePath` without a trailing `/`, environment variables expanded.
+    fn static_base(&self, bindings: &Bindings) -> Result<String, CallError> {
+        let host = Connector::expand(&self.host, bindings)?;
+        if host.is_empty() {
+            return Err(CallError::Unresolved(format!(
+                "The connector '{}' defines no host.",
+                self.name
+            )));
+        }
+        let base = format!("{}://{}{}", self.scheme, host, self.base_path);
+        Ok(base.trim_end_matches('/').to_string())
+    }
+
+    /// The base the request went to: `dynamichosturl` evaluated again over the request as
+    /// sent (its headers and query), else the definition's.
+    fn request_base(
+        &self,
+        op: &Operation,
+        request: &BackendRequest,
+        call: &Call,
+        bindings: &Bindings,
+    ) -> Result<String, CallError> {
+        let query = request
+            .url
+            .split_once('?')
+            .map(|(_, q)| params::parse_query(q))
+            .unwrap_or_default();
+        let scope = template::Scope {
+            bindings: Some(bindings),
+            headers: &request.headers,
+            query: &query,
+            method: Some(&call.method),
+            ..template::Scope::default()
+        };
+        let dynamic = self.policies.iter().rfind(|p| {
+            p.template == "dynamichosturl"
+                && (p.operations.is_empty() || p.operations.contains(&op.id))
+        });
+        match dynamic {
+            Some(p) => policy::dynamic_base(p, &scope, &self.scheme),
+            None => self.static_base(bindings),
+        }
     }
 
     /// Applies the `Response` section's policies to the backend's answer.
@@ -270,9 +384,37 @@ impl Connector {
         response: BackendResponse,
         bindings: &Bindings,
     ) -> ResponseOutcome {
-        let _ = (request, call, bindings);
-        let _ = response;
-        todo!("helper: response policies")
+        let mut outcome = ResponseOutcome {
+            response: response.clone(),
+            connection_unauthenticated: false,
+            policy_error: None,
+        };
+        let Some(op) = self
+            .operations
+            .iter()
+            .find(|o| o.id == request.operation_id)
+        else {
+            return outcome;
+        };
+        let result = self
+            .request_base(op, request, call, bindings)
+            .and_then(|base| {
+                let ctx = policy::ResponseContext {
+                    bindings,
+                    request,
+                    original_method: &call.method,
+                    base: &base,
+                };
+                policy::apply_response(&self.policies, op, &mut outcome.response, &ctx)
+            });
+        match result {
+            Ok(unauthenticated) => outcome.connection_unauthenticated = unauthenticated,
+            Err(e) => {
+                outcome.response = response;
+                outcome.policy_error = Some(e);
+            }
+        }
+        outcome
     }
 
     /// Headers the `Failure` section's policies add to the runtime's error answer when the
@@ -283,13 +425,20 @@ impl Connector {
         call: &Call,
         bindings: &Bindings,
     ) -> Vec<(String, String)> {
-        let _ = (request, call, bindings);
-        todo!("helper: failure policies")
+        match self
+            .operations
+            .iter()
+            .find(|o| o.id == request.operation_id)
+        {
+            Some(op) => {
+                policy::failure_headers(&self.policies, op, request, bindings, &call.method)
+            }
+            None => Vec::new(),
+        }
     }
 
     /// Replaces `@environmentVariables("x")` in a setting (host, client id, client secret).
     pub fn expand(setting: &str, bindings: &Bindings) -> Result<String, CallError> {
-        let _ = (setting, bindings);
-        todo!("helper: expressions")
+        template::expand_environment(setting, bindings)
     }
 }
