@@ -277,6 +277,63 @@ async fn the_consent_callback_records_entra_errors() {
     assert_eq!(r.status(), 400);
 }
 
+#[tokio::test]
+async fn a_resource_only_connector_uses_the_v1_endpoints() {
+    let l = Landscape::start(Options {
+        logic: Some(std::sync::Arc::new(FakeLogic {
+            scopes: Vec::new(),
+            redirect_url: None,
+        })),
+        ..Options::default()
+    })
+    .await;
+    backend_ok(&l).await;
+    let alice = l.user_token(ALICE, ALICE_PASSWORD).await;
+    let (_, pending) = l
+        .create_connection(&alice, json!({"environment": ENV, "connector": CONNECTOR}))
+        .await;
+    let link = url::Url::parse(pending["consentLink"].as_str().unwrap()).unwrap();
+    assert_eq!(link.path(), format!("/{TENANT}/oauth2/authorize"));
+    let q: std::collections::HashMap<String, String> = link.query_pairs().into_owned().collect();
+    assert_eq!(q["resource"], CASES_URI);
+    assert!(!q.contains_key("scope"));
+    // App-only: `{resource}/.default` at the v2 endpoint.
+    let id = l.app_connection(&alice).await;
+    let r = l
+        .invoke(Some(&alice), &id, "/cases/search")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = &l.backend.received_requests().await.unwrap()[0];
+    let bearer = header(seen, "authorization").unwrap();
+    let token = claims(bearer.strip_prefix("Bearer ").unwrap());
+    assert_eq!(token["aud"], CASES_API);
+    assert_eq!(token["roles"], json!(["Cases.Read.All"]));
+}
+
+#[tokio::test]
+async fn an_unregistered_redirect_url_stops_at_entras_page() {
+    let l = Landscape::start(Options {
+        logic: Some(std::sync::Arc::new(FakeLogic {
+            redirect_url: Some("https://global.consent.azure-apim.net/redirect".into()),
+            ..FakeLogic::default()
+        })),
+        ..Options::default()
+    })
+    .await;
+    let alice = l.user_token(ALICE, ALICE_PASSWORD).await;
+    let (_, pending) = l
+        .create_connection(&alice, json!({"environment": ENV, "connector": CONNECTOR}))
+        .await;
+    let link = url::Url::parse(pending["consentLink"].as_str().unwrap()).unwrap();
+    let r = l.http.get(link).send().await.unwrap();
+    let page = r.text().await.unwrap();
+    assert!(page.contains("AADSTS50011"), "{page}");
+    let c = l.connection(pending["id"].as_str().unwrap()).await;
+    assert_eq!(c["status"], "Unauthenticated");
+}
+
 /// Moves the run clock so that the connection's access token is inside the refresh margin
 /// while a user token issued after it is still valid.
 async fn near_expiry(l: &Landscape, id: &str) {

@@ -16,6 +16,8 @@ pub enum FailureKind {
     Dns,
     /// The connection was refused.
     Refused,
+    /// No route to the address (network or host unreachable).
+    Unreachable,
     /// The connection was reset or closed before an answer.
     Dropped,
     /// Connecting took longer than the client allows.
@@ -41,7 +43,10 @@ impl SendFailure {
     pub fn before_connection(&self) -> bool {
         matches!(
             self.kind,
-            FailureKind::Dns | FailureKind::Refused | FailureKind::ConnectTimeout
+            FailureKind::Dns
+                | FailureKind::Refused
+                | FailureKind::Unreachable
+                | FailureKind::ConnectTimeout
         )
     }
 
@@ -50,6 +55,7 @@ impl SendFailure {
         let kind = match self.kind {
             FailureKind::Dns => "name does not resolve (DNS)",
             FailureKind::Refused => "connection refused",
+            FailureKind::Unreachable => "address unreachable",
             FailureKind::Dropped => "connection dropped",
             FailureKind::ConnectTimeout => "connection timed out",
             FailureKind::Timeout => "no response in time",
@@ -90,6 +96,12 @@ pub fn classify(error: &reqwest::Error) -> SendFailure {
         FailureKind::Dns
     } else if io_kind == Some(io::ErrorKind::ConnectionRefused) {
         FailureKind::Refused
+    } else if matches!(
+        io_kind,
+        Some(io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable)
+    ) || lower.contains("unreachable")
+    {
+        FailureKind::Unreachable
     } else if io_kind == Some(io::ErrorKind::TimedOut) {
         FailureKind::ConnectTimeout
     } else if matches!(
@@ -126,4 +138,62 @@ pub fn is_hop_by_hop(name: &str) -> bool {
         "upgrade",
     ];
     HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) || name.eq_ignore_ascii_case("content-length")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resolver for which no name exists, as a vNet without the private DNS zone sees a
+    /// private endpoint's name.
+    struct NoSuchName;
+
+    impl reqwest::dns::Resolve for NoSuchName {
+        fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+            let name = name.as_str().to_owned();
+            Box::pin(async move {
+                Err(Box::new(io::Error::other(format!("{name}: no such name")))
+                    as Box<dyn std::error::Error + Send + Sync>)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn unresolved_names_unreachable_addresses_and_closed_ports_are_told_apart() {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .dns_resolver(std::sync::Arc::new(NoSuchName))
+            .build()
+            .unwrap();
+        let e = client
+            .get("http://nowhere.contoso.example/")
+            .send()
+            .await
+            .unwrap_err();
+        let failure = classify(&e);
+        assert_eq!(failure.kind, FailureKind::Dns, "{failure:?}");
+        assert!(failure.before_connection());
+        let e = reqwest::Client::builder()
+            .no_proxy()
+            .resolve_to_addrs("nowhere.contoso.example", &[])
+            .build()
+            .unwrap()
+            .get("http://nowhere.contoso.example/")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(classify(&e).kind, FailureKind::Unreachable, "{e:?}");
+        // Nothing listens on port 1 of the loopback.
+        let e = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get("http://127.0.0.1:1/")
+            .send()
+            .await
+            .unwrap_err();
+        let failure = classify(&e);
+        assert_eq!(failure.kind, FailureKind::Refused, "{failure:?}");
+        assert!(failure.describe().starts_with("connection refused: "));
+    }
 }

@@ -207,6 +207,10 @@ pub fn upload() -> Upload {
 
 /// [`upload`] as the connector branch would import it.
 pub fn connector(name: &str) -> Connector {
+    connector_with(name, &FakeLogic::default())
+}
+
+fn connector_with(name: &str, fake: &FakeLogic) -> Connector {
     Connector {
         name: name.to_owned(),
         title: "Contoso Cases".into(),
@@ -219,9 +223,9 @@ pub fn connector(name: &str) -> Connector {
             identity_provider: "aad".into(),
             client_id: "@environmentVariables(\"cr_ClientId\")".into(),
             client_secret: Some("@environmentVariables(\"cr_ClientSecret\")".into()),
-            scopes: vec![format!("{CASES_URI}/Cases.Read")],
+            scopes: fake.scopes.clone(),
             redirect_mode: "GlobalPerConnector".into(),
-            redirect_url: None,
+            redirect_url: fake.redirect_url.clone(),
             resource_uri: Some(CASES_URI.into()),
             tenant_id: Some(TENANT.into()),
             login_uri: Some("https://login.microsoftonline.com".into()),
@@ -232,12 +236,26 @@ pub fn connector(name: &str) -> Connector {
     }
 }
 
-/// Stands in for the connector branch's methods (see the module docs).
-pub struct FakeLogic;
+/// Stands in for the connector branch's methods (see the module docs). The OAuth settings
+/// can differ from [`upload`]'s: no scopes (v1, resource only) or a fixed redirect URL.
+#[derive(Clone, Debug)]
+pub struct FakeLogic {
+    pub scopes: Vec<String>,
+    pub redirect_url: Option<String>,
+}
+
+impl Default for FakeLogic {
+    fn default() -> Self {
+        Self {
+            scopes: vec![format!("{CASES_URI}/Cases.Read")],
+            redirect_url: None,
+        }
+    }
+}
 
 impl ConnectorLogic for FakeLogic {
     fn import(&self, name: &str, _upload: &Upload) -> Result<Connector, ImportError> {
-        Ok(connector(name))
+        Ok(connector_with(name, self))
     }
 
     fn prepare(
@@ -319,7 +337,7 @@ pub enum ApiKeyVault {
 pub struct Options {
     pub limits: Limits,
     pub api_key_vault: ApiKeyVault,
-    /// `None`: [`FakeLogic`]; `Some`: the given logic (the real one in ignored tests).
+    /// `None`: [`FakeLogic::default`]; `Some`: the given logic (the real one in ignored tests).
     pub logic: Option<Arc<dyn ConnectorLogic>>,
 }
 
@@ -447,7 +465,10 @@ impl Landscape {
         });
         // Power Platform.
         let config = runtime_config(&entra_base, &base, backend_addr.port(), &options);
-        let logic = options.logic.clone().unwrap_or_else(|| Arc::new(FakeLogic));
+        let logic = options
+            .logic
+            .clone()
+            .unwrap_or_else(|| Arc::new(FakeLogic::default()));
         let pp = PowerPlatform::with_logic(config, outbound.clone(), clock.clone(), logic)
             .await
             .unwrap();
