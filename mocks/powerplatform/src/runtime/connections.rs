@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::PowerPlatform;
 use super::saved::SavedConnector;
-use super::tokens::{self, Endpoint, TokenFailure, TokenSet};
+use super::tokens::{self, EndpointVersion, TokenFailure, TokenSet};
 use crate::connector::{ConnectionAuth, OAuthSettings};
 
 /// A token is refreshed when it has less than this left (seconds).
@@ -104,7 +104,7 @@ pub struct ConnectionStore {
 /// The OAuth parameters of a connector as saved: settings with variables expanded.
 #[derive(Clone, Debug)]
 pub struct OAuthRequest {
-    pub endpoint: Endpoint,
+    pub endpoint: EndpointVersion,
     pub tenant: String,
     pub client_id: String,
     pub client_secret: Option<String>,
@@ -168,13 +168,13 @@ impl PowerPlatform {
                     saved.name
                 ));
             }
-            (Endpoint::V1, None)
+            (EndpointVersion::V1, None)
         } else {
             let mut scopes = settings.scopes.clone();
             if !scopes.iter().any(|s| s == "offline_access") {
                 scopes.push("offline_access".to_owned());
             }
-            (Endpoint::V2, Some(scopes.join(" ")))
+            (EndpointVersion::V2, Some(scopes.join(" ")))
         };
         Ok(OAuthRequest {
             endpoint,
@@ -334,7 +334,7 @@ impl PowerPlatform {
             ("scope", scope.as_str()),
         ];
         let v2 = OAuthRequest {
-            endpoint: Endpoint::V2,
+            endpoint: EndpointVersion::V2,
             ..request.clone()
         };
         self.token_request(&v2, &form, now).await
@@ -375,12 +375,12 @@ impl PowerPlatform {
 /// `resource=` (v1) or `scope=` (v2) of a user token request.
 pub(crate) fn push_target<'a>(form: &mut Vec<(&'a str, &'a str)>, request: &'a OAuthRequest) {
     match request.endpoint {
-        Endpoint::V1 => {
+        EndpointVersion::V1 => {
             if let Some(r) = &request.resource {
                 form.push(("resource", r.as_str()));
             }
         }
-        Endpoint::V2 => {
+        EndpointVersion::V2 => {
             if let Some(s) = &request.scope {
                 form.push(("scope", s.as_str()));
             }
@@ -411,7 +411,7 @@ mod tests {
     #[test]
     fn app_only_scope_uses_the_resource_or_the_first_scope() {
         let mut r = OAuthRequest {
-            endpoint: Endpoint::V2,
+            endpoint: EndpointVersion::V2,
             tenant: "t".into(),
             client_id: "c".into(),
             client_secret: None,

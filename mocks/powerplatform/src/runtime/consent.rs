@@ -3,7 +3,10 @@
 //! The consent link is Entra's authorize URL with the connector's client id, the connector's
 //! redirect URL (`redirectUrl` of its settings; otherwise `{public_url}/redirect/{connector}` for
 //! `GlobalPerConnector` and `{public_url}/redirect` for `Global`), `response_type=code`, PKCE
-//! S256 and a one-time `state`. The callback redeems the code at Entra's token endpoint with the
+//! S256 and a one-time `state`. The authorize and token URLs use the configured
+//! `authority_host` (the landscape's Entra), not the definition's `loginUri`, which names the
+//! real cloud. The mock Entra serves only the v2 authorize endpoint, so the v1 link of a
+//! resource-only connector cannot be followed there yet. The callback redeems the code at Entra's token endpoint with the
 //! client secret from the `internet` host, as the consent service does.
 
 use std::collections::BTreeMap;
@@ -23,7 +26,7 @@ use super::connections::{
     Connection, ConnectionStatus, Grant, OAuthRequest, PendingConsent, oauth_settings, push_target,
 };
 use super::error::ControlError;
-use super::tokens::Endpoint;
+use super::tokens::EndpointVersion;
 
 /// The body of `POST /connections`.
 #[derive(Debug, Deserialize)]
@@ -177,8 +180,8 @@ fn consent(
     let verifier = random_token(48);
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     let path = match request.endpoint {
-        Endpoint::V1 => "oauth2/authorize",
-        Endpoint::V2 => "oauth2/v2.0/authorize",
+        EndpointVersion::V1 => "oauth2/authorize",
+        EndpointVersion::V2 => "oauth2/v2.0/authorize",
     };
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     query
@@ -189,8 +192,10 @@ fn consent(
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
     match request.endpoint {
-        Endpoint::V1 => query.append_pair("resource", request.resource.as_deref().unwrap_or("")),
-        Endpoint::V2 => query.append_pair("scope", request.scope.as_deref().unwrap_or("")),
+        EndpointVersion::V1 => {
+            query.append_pair("resource", request.resource.as_deref().unwrap_or(""))
+        }
+        EndpointVersion::V2 => query.append_pair("scope", request.scope.as_deref().unwrap_or("")),
     };
     let link = format!(
         "{}/{}/{path}?{}",

@@ -17,16 +17,16 @@ const MAX_TOKEN_REPLY: usize = 256 * 1024;
 
 /// The endpoint generation a token request uses: v1 takes `resource=`, v2 takes `scope=`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Endpoint {
+pub enum EndpointVersion {
     V1,
     V2,
 }
 
 /// `{authority}/{tenant}/oauth2/token` (v1) or `…/oauth2/v2.0/token` (v2).
-pub fn token_url(authority: &str, tenant: &str, endpoint: Endpoint) -> String {
+pub fn token_url(authority: &str, tenant: &str, endpoint: EndpointVersion) -> String {
     match endpoint {
-        Endpoint::V1 => format!("{authority}/{tenant}/oauth2/token"),
-        Endpoint::V2 => format!("{authority}/{tenant}/oauth2/v2.0/token"),
+        EndpointVersion::V1 => format!("{authority}/{tenant}/oauth2/token"),
+        EndpointVersion::V2 => format!("{authority}/{tenant}/oauth2/v2.0/token"),
     }
 }
 

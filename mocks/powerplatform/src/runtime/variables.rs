@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::Outbound;
 use super::config::{EnvironmentConfig, RuntimeConfig, VariableKind};
 use super::egress::classify;
-use super::tokens::{self, Endpoint};
+use super::tokens::{self, EndpointVersion};
 use crate::keyvault_ref::KeyVaultReference;
 
 /// Key Vault's data-plane API version the runtime uses.
@@ -159,7 +159,7 @@ impl SecretReader<'_> {
         let url = tokens::token_url(
             &self.config.authority_host,
             &self.config.tenant_id,
-            Endpoint::V2,
+            EndpointVersion::V2,
         );
         let form = [
             ("grant_type", "client_credentials"),
