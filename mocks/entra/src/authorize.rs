@@ -34,6 +34,45 @@ pub(crate) async fn authorize_get(
     authorize(&entra, &tenant, &params, &uri, &headers, false)
 }
 
+/// `GET /{tenant}/oauth2/authorize`, the v1 page (the `aad` connector provider's default
+/// `loginUri` flow, entra.md §8): `resource` names what the code is for. v1 grants the
+/// resource's consented permissions and always a refresh token, which is what
+/// `{resource}/.default offline_access` asks of the v2 page, so the request continues there (the
+/// sign-in form posts to the v2 path with the translated parameters).
+pub(crate) async fn authorize_get_v1(
+    State(entra): State<Entra>,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let mut pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let resource = pairs
+        .iter()
+        .find(|(k, _)| k == "resource")
+        .map(|(_, v)| v.clone());
+    if let Some(resource) = resource
+        && !pairs.iter().any(|(k, _)| k == "scope")
+    {
+        pairs.retain(|(k, _)| k != "resource");
+        pairs.push((
+            "scope".into(),
+            format!("{}/.default offline_access", resource.trim_end_matches('/')),
+        ));
+    }
+    authorize(
+        &entra,
+        &tenant,
+        &Form::from_pairs(pairs),
+        &uri,
+        &headers,
+        false,
+    )
+}
+
 /// The sign-in form posts back here with the original parameters plus `login`/`passwd`.
 pub(crate) async fn authorize_post(
     State(entra): State<Entra>,

@@ -696,7 +696,6 @@ async fn definition_errors_and_unauthenticated_policy() {
 
 /// The whole path with the connector branch's real import and request building.
 #[tokio::test]
-#[ignore = "needs connector::import/prepare/on_response/expand from branch pp-connector"]
 async fn end_to_end_with_the_real_connector_logic() {
     let l = Landscape::start(Options {
         logic: Some(std::sync::Arc::new(

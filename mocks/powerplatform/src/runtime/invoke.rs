@@ -284,6 +284,15 @@ impl Exchange<'_> {
                 ),
             );
         }
+        if let Some(e) = outcome.policy_error {
+            // A response policy that cannot apply would hand the app a body the connector's
+            // definition does not promise; fail the call visibly (UNVERIFIED: the service's
+            // own behaviour is undocumented).
+            return Err(RuntimeError::BadGateway {
+                message: format!("The connector's response policy could not be applied: {e}"),
+                headers: Vec::new(),
+            });
+        }
         Ok(respond(outcome.response, request_id, &host))
     }
 

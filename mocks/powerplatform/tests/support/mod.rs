@@ -300,6 +300,7 @@ impl ConnectorLogic for FakeLogic {
         ResponseOutcome {
             response,
             connection_unauthenticated,
+            policy_error: None,
         }
     }
 
