@@ -34,6 +34,9 @@ pub struct UpOptions {
     pub data_dir: Option<PathBuf>,
     /// Appends every VNet flow-log record as a JSON line to this file.
     pub flow_log_file: Option<PathBuf>,
+    /// The connector runtime's limits (the 120 s call timeout, 500 calls per minute per
+    /// connection); tests shorten them.
+    pub power_platform_limits: ppvnet_powerplatform::runtime::config::Limits,
 }
 
 impl UpOptions {
@@ -51,6 +54,7 @@ impl UpOptions {
             control_port: 0,
             data_dir: None,
             flow_log_file: None,
+            power_platform_limits: Default::default(),
         }
     }
 }
@@ -115,13 +119,49 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         landscape, opts, &fabric, &pki, &clock, &entra, &stop_rx, &mut tasks,
     )
     .await?;
+    // Probe from the public internet host: in the netns fabric faces live inside namespaces.
+    let probe = fabric.http_client(crate::landscape::INTERNET, pki.ca_pem().as_bytes())?;
+    wait_healthy(
+        &format!(
+            "{}/{}/v2.0/.well-known/openid-configuration",
+            entra.entry.authority_host, s.tenant.id
+        ),
+        Some(&probe),
+    )
+    .await?;
+    // Saving connectors reads Key Vault as Dataverse: Entra must answer first.
+    let power_platform = match &entra.dataverse_secret {
+        Some(secret) => {
+            let launch = crate::services::powerplatform::Launch {
+                landscape,
+                fabric: &fabric,
+                pki: &pki,
+                clock: &clock,
+                authority_host: &entra.entry.authority_host,
+                limits: opts.power_platform_limits.clone(),
+                stop: stop_rx.clone(),
+            };
+            let started = crate::services::powerplatform::start(launch, secret).await?;
+            tasks.spawn(started.task);
+            Some((started.service, started.entry, started.user_routes))
+        }
+        None => None,
+    };
 
-    let control_router = control::router(ControlState {
+    let mut control_router = control::router(ControlState {
         clock: clock.clone(),
         summary: serde_json::to_value(landscape.summary())?,
     })
     .nest("/entra", ppvnet_entra::control_router(entra.entra.clone()))
     .nest("/network", crate::fabric::control_router(fabric.handle()));
+    if let Some((service, _, routes)) = &power_platform {
+        control_router = control_router
+            .nest(
+                "/powerplatform",
+                ppvnet_powerplatform::control_router(service.clone()),
+            )
+            .nest("/pp", crate::powerplatform::control::router(routes.clone()));
+    }
     let shutdown = stopped(&stop_rx);
     tasks.spawn(async move {
         ppvnet_common::serve(
@@ -191,18 +231,12 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
                 )
             })
             .collect(),
+        power_platform: power_platform.map(|(_, mut entry, _)| {
+            entry.control_url = format!("http://{control_addr}/powerplatform");
+            entry
+        }),
     };
     wait_healthy(&format!("{}/healthz", ready.control_url), None).await?;
-    // Probe from the public internet host: in the netns fabric faces live inside namespaces.
-    let probe = fabric.http_client(crate::landscape::INTERNET, pki.ca_pem().as_bytes())?;
-    wait_healthy(
-        &format!(
-            "{}/{}/v2.0/.well-known/openid-configuration",
-            entra.entry.authority_host, s.tenant.id
-        ),
-        Some(&probe),
-    )
-    .await?;
     ready.write(&opts.ready_file)?;
     Ok(Running {
         ready,
@@ -245,7 +279,7 @@ fn https_url(addr: SocketAddr) -> String {
 
 /// The URL of a service face for the ready file: its address on loopback; in the netns fabric
 /// its Azure host name, which each namespace's DNS resolves to the face that host may use.
-fn face_url(fabric: &Fabric, address: SocketAddr, host_name: &str) -> String {
+pub(crate) fn face_url(fabric: &Fabric, address: SocketAddr, host_name: &str) -> String {
     if fabric.kind() == FabricKind::Netns {
         format!("https://{host_name}")
     } else {
@@ -312,6 +346,8 @@ fn host_forms(addr: SocketAddr) -> Vec<String> {
 struct StartedEntra {
     entra: ppvnet_entra::Entra,
     entry: ready::EntraEntry,
+    /// The client secret Dataverse gets tokens with in this run (landscapes with environments).
+    dataverse_secret: Option<String>,
 }
 
 /// Entra on the public internet, answering as `login.microsoftonline.com`. MSAL's user realm
@@ -362,7 +398,13 @@ async fn start_entra(
     } else {
         https_url(address)
     };
-    let config = crate::services::entra::config(landscape)?;
+    let mut config = crate::services::entra::config(landscape)?;
+    // Dataverse's credential in this run, when there is a Power Platform to use it.
+    let dataverse_secret = (!landscape.scenario.environments.is_empty())
+        .then(crate::services::powerplatform::dataverse_secret);
+    if let Some(secret) = &dataverse_secret {
+        crate::services::entra::add_power_platform_principals(&mut config, secret)?;
+    }
     let key_dir = opts
         .data_dir
         .clone()
@@ -402,6 +444,7 @@ async fn start_entra(
             authority_host,
             port_443,
         },
+        dataverse_secret,
     })
 }
 
@@ -827,6 +870,13 @@ pub fn endpoint_table(ready: &ReadyFile) -> String {
             name.clone(),
             format!("api ({})", a.public_network_access),
             a.url.clone(),
+        ));
+    }
+    if let Some(pp) = &ready.power_platform {
+        rows.push((
+            "powerplatform".into(),
+            "connector runtime".into(),
+            format!("{}/invoke", pp.url),
         ));
     }
     for (name, h) in &ready.hosts {

@@ -179,10 +179,11 @@ pub struct Launch<'a> {
 
 /// The running service as the rest of `up` sees it.
 pub struct Started {
-    pub service: ppvnet_powerplatform::runtime::PowerPlatform,
+    pub service: ppvnet_powerplatform::PowerPlatform,
     pub entry: crate::ready::PowerPlatformEntry,
     /// The `/pp` user routes of the control API.
     pub user_routes: crate::powerplatform::control::UserRoutes,
+    /// Serves the public face until the run stops.
     pub task: futures::future::BoxFuture<'static, anyhow::Result<()>>,
 }
 
@@ -194,4 +195,147 @@ pub fn dataverse_secret() -> String {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     )
+}
+
+/// Starts the Power Platform service on its public face (the internet side, as Microsoft's
+/// service is) once Entra and the vaults answer: saving each connector reads its Secret
+/// variables from Key Vault through the fabric, from each environment's active host.
+pub async fn start(launch: Launch<'_>, dataverse_secret: &str) -> anyhow::Result<Started> {
+    use crate::fabric::Face;
+    use crate::landscape::{CONSENT_HOST_NAME, INTERNET, POWER_PLATFORM};
+    let l = launch.landscape;
+    let service = l
+        .service(POWER_PLATFORM)
+        .context("the landscape has no Power Platform service")?;
+    let face = launch
+        .fabric
+        .bind(POWER_PLATFORM, &Face::Public)
+        .context("the Power Platform service's listener")?;
+    let url = crate::up::face_url(launch.fabric, face.address, &service.host_name);
+    let ca_pem = launch.pki.ca_pem().as_bytes();
+    let config = config(l, launch.authority_host, &url, dataverse_secret, launch.limits)?;
+    let outbound = std::sync::Arc::new(FabricOutbound::new(launch.fabric, l, ca_pem)?);
+    let pp = ppvnet_powerplatform::PowerPlatform::new(config, outbound, launch.clock.clone())
+        .await
+        .context("the Power Platform service")?;
+    let leaf = launch.pki.leaf(
+        &[service.host_name.clone(), CONSENT_HOST_NAME.to_string()],
+        &[face.address.ip()],
+    )?;
+    let tls = launch.pki.server_config(&leaf)?;
+    let endpoints = vec![ppvnet_common::Endpoint {
+        listener: face.listener,
+        ingress: face.ingress,
+    }];
+    let served = pp.clone();
+    let mut stop = launch.stop.clone();
+    let task = Box::pin(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        ppvnet_powerplatform::run(served, endpoints, Some(tls), shutdown)
+            .await
+            .context("Power Platform")
+    });
+    let agent = crate::powerplatform::user::UserAgent {
+        http: launch.fabric.http_client(INTERNET, ca_pem)?,
+        authority: format!("{}/{}", launch.authority_host, l.scenario.tenant.id),
+        power_platform: url.clone(),
+    };
+    let environments = l
+        .scenario
+        .environments
+        .iter()
+        .map(|e| (e.name.clone(), environment_id(&l.scenario.tenant.id, &e.name)))
+        .collect();
+    let passwords = l
+        .scenario
+        .users
+        .iter()
+        .map(|u| (u.upn.clone(), u.password.clone()))
+        .collect();
+    Ok(Started {
+        entry: ready_entry(l, launch.fabric, &pp, &url, &service.host_name),
+        service: pp,
+        user_routes: crate::powerplatform::control::UserRoutes::new(agent, environments, passwords),
+        task,
+    })
+}
+
+/// The ready file's `power_platform` entry.
+fn ready_entry(
+    l: &Landscape,
+    fabric: &crate::fabric::Fabric,
+    pp: &ppvnet_powerplatform::PowerPlatform,
+    url: &str,
+    host_name: &str,
+) -> crate::ready::PowerPlatformEntry {
+    use crate::landscape::HostKind;
+    use crate::ready::{ConnectorEntry, EnvironmentEntry};
+    let handle = fabric.handle();
+    let state = handle.state();
+    let s = &l.scenario;
+    let environments = s
+        .environments
+        .iter()
+        .map(|e| {
+            let hosts = l
+                .hosts
+                .iter()
+                .filter_map(|h| match &h.kind {
+                    HostKind::PowerPlatform {
+                        environment,
+                        region,
+                    } if environment == &e.name => Some((region.clone(), h.name.clone())),
+                    _ => None,
+                })
+                .collect();
+            let entry = EnvironmentEntry {
+                id: environment_id(&s.tenant.id, &e.name),
+                active_region: state.active_regions.get(&e.name).cloned().unwrap_or_default(),
+                active_host: handle
+                    .with_oracle(|o| o.environment_host(&e.name))
+                    .unwrap_or_default(),
+                hosts,
+                connectors: s
+                    .connectors
+                    .iter()
+                    .filter(|c| c.environments.contains(&e.name))
+                    .map(|c| c.name.clone())
+                    .collect(),
+            };
+            (e.name.clone(), entry)
+        })
+        .collect();
+    let mut connectors = std::collections::BTreeMap::new();
+    for saved in pp.saved_connectors() {
+        let Some(c) = &saved.connector else { continue };
+        let redirect_url = match &c.auth {
+            ppvnet_powerplatform::connector::ConnectionAuth::OAuth(o) => o.redirect_url.clone(),
+            ppvnet_powerplatform::connector::ConnectionAuth::None => None,
+        };
+        let entry = connectors.entry(c.name.clone()).or_insert_with(|| ConnectorEntry {
+            title: c.title.clone(),
+            environments: Vec::new(),
+            redirect_url,
+            operations: c
+                .operations
+                .iter()
+                .map(|o| format!("{} {} {}", o.method, o.path, o.id))
+                .collect(),
+        });
+        entry.environments.push(saved.environment.clone());
+    }
+    crate::ready::PowerPlatformEntry {
+        url: url.to_string(),
+        host_name: host_name.to_string(),
+        control_url: String::new(),
+        environments,
+        connectors,
+        connections: pp
+            .connections()
+            .into_iter()
+            .map(|c| (c.id.clone(), c.view()))
+            .collect(),
+    }
 }
