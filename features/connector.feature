@@ -80,9 +80,8 @@ Feature: The custom connector runtime
       | fabric |
       | netns  |
 
-  Scenario Outline: Test's connector cannot reach prod's API
-    Given the contoso landscape is running on the <fabric> fabric
-    And the connector "contoso-cases" in "test" is saved with "cr_CasesApiHost" set to "cases-api-prod.azurewebsites.net"
+  Scenario Outline: Test's connector pointed at prod's API cannot reach it
+    Given the contoso landscape is running on the <fabric> fabric with "cr_CasesApiHost" of "test" set to "cases-api-prod.azurewebsites.net"
     When "alice@contoso.onmicrosoft.com" calls "GET /cases/search?q=outage" on "contoso-cases" in "test"
     Then the runtime answers 502
     And the runtime's message names the host "pp-test-westus"
@@ -98,17 +97,15 @@ Feature: The custom connector runtime
       | netns  |
 
   Scenario: Without its role, Dataverse cannot read the prod secret variables
-    Given the contoso landscape is running
-    When the role "Key Vault Secrets User" of "Dataverse" on "kv-contoso-prod" is removed
-    And the connector "contoso-cases" is saved again in "prod"
+    Given the contoso landscape is running without the role "Key Vault Secrets User" of "Dataverse" on "kv-contoso-prod"
     Then the variable "cr_CasesClientSecret" of "prod" does not resolve, with a message containing "Caller is not authorized to perform action on resource"
     And "alice@contoso.onmicrosoft.com" cannot create a connection to "contoso-cases" in "prod", with a message containing "cr_CasesClientSecret"
 
   Scenario Outline: Without the private DNS link, the prod vault's name does not resolve
-    Given the contoso landscape is running on the <fabric> fabric
-    When the private DNS zone "pdz-vault-prod" is unlinked from "vnet-prod-westus"
-    And the connector "contoso-cases" is saved again in "prod"
-    Then the variable "cr_CasesClientSecret" of "prod" does not resolve, with a message containing "does not resolve"
+    Given the contoso landscape is running on the <fabric> fabric without the link of "pdz-vault-prod" to "vnet-prod-westus"
+    Then the variable "cr_CasesClientSecret" of "prod" does not resolve, with a message containing "name does not resolve"
+    When the connector "contoso-cases" is saved again in "prod"
+    Then the variable "cr_CasesClientSecret" of "prod" does not resolve, with a message containing "pp-prod-westus"
 
     @loopback
     Examples: loopback
@@ -134,8 +131,7 @@ Feature: The custom connector runtime
     When "alice@contoso.onmicrosoft.com" connects to "contoso-cases" in "prod"
     And the user "alice@contoso.onmicrosoft.com" is disabled
     And the clock advances by 2 hours
-    And "carol@contoso.onmicrosoft.com" lists the connections
-    Then the connection of "alice@contoso.onmicrosoft.com" to "contoso-cases" in "prod" is in error once it is used
+    Then testing the connection of "alice@contoso.onmicrosoft.com" to "contoso-cases" in "prod" shows the error "AADSTS50057"
 
   Scenario: An unregistered redirect URI is refused by Entra
     Given the contoso landscape is running with the redirect URI of "cases-connector" unregistered

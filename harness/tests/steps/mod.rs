@@ -1,9 +1,11 @@
 //! Step definitions of the acceptance suite, one module per feature area.
 //!
 //! - [`validation`]: landscape files and `ppvnet validate`.
+//! - [`connector`]: the custom connector runtime, called as a Power Apps user.
 //! - [`landscape`]: a running landscape: signing in, searching cases, reading secrets.
 //! - [`network`]: a landscape's network alone on a fabric, probed host by host.
 
+pub mod connector;
 pub mod landscape;
 pub mod network;
 pub mod validation;

@@ -9,6 +9,7 @@
 //! | GET | `/connections` | every connection (`id`, `environment`, `connector`, `owner`, `status`, `error`, …) |
 //! | GET | `/connections/{id}` | one connection |
 //! | DELETE | `/connections/{id}` | 204 |
+//! | POST | `/connections/{id}/test` | "Test connection": a token as a call would get it (refreshed when expired); the connection, with its error if that failed |
 //!
 //! `{env}` is an environment name or id. Errors are [`ControlError`]s.
 
@@ -40,6 +41,7 @@ pub fn control_router(pp: PowerPlatform) -> Router {
             "/connections/{id}",
             get(connection).delete(delete_connection),
         )
+        .route("/connections/{id}/test", post(test_connection))
         .layer(DefaultBodyLimit::max(MAX_CONTROL_BODY))
         .with_state(pp)
 }
@@ -162,6 +164,30 @@ async fn connection(
         .connection(&id)
         .ok_or_else(|| ControlError::NotFound(format!("No connection '{id}'.")))?;
     Ok(Json(c.view()).into_response())
+}
+
+/// `POST /connections/{id}/test`: the maker portal's "Test connection": gets a token for the
+/// connection as a call would (refreshing an expired one), so a revoked grant or a disabled
+/// user shows as the connection's error without a call through `/invoke`.
+async fn test_connection(
+    State(pp): State<PowerPlatform>,
+    Path(id): Path<String>,
+) -> Result<Response, ControlError> {
+    let c = pp
+        .connection(&id)
+        .ok_or_else(|| ControlError::NotFound(format!("No connection '{id}'.")))?;
+    let saved = pp.saved(&c.environment, &c.connector).ok_or_else(|| {
+        ControlError::NotFound(format!(
+            "The connector '{}' is not saved in '{}'.",
+            c.connector, c.environment
+        ))
+    })?;
+    // A failure is recorded on the connection itself; the answer shows it.
+    let _ = pp.access_token(&c, &saved).await;
+    let now = pp
+        .connection(&id)
+        .ok_or_else(|| ControlError::NotFound(format!("No connection '{id}'.")))?;
+    Ok(Json(now.view()).into_response())
 }
 
 async fn delete_connection(

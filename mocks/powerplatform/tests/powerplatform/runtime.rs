@@ -1,14 +1,14 @@
 //! The Power Platform service against the real mock Entra, the real fake Key Vault and a
 //! wiremock backend.
 
-mod support;
+
 
 use std::time::Duration;
 
 use ppvnet_powerplatform::runtime::config::Limits;
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::*;
+use crate::support::*;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
