@@ -142,18 +142,24 @@ impl UserAgent {
         upn: &str,
         password: &str,
     ) -> anyhow::Result<String> {
-        let created: serde_json::Value = self
+        let r = self
             .http
             .post(format!("{}/connections", self.power_platform))
             .bearer_auth(token)
             .json(&serde_json::json!({"environment": environment, "connector": connector}))
             .send()
             .await
-            .context("the Power Platform service")?
-            .error_for_status()
-            .context("creating the connection")?
-            .json()
-            .await?;
+            .context("the Power Platform service")?;
+        let status = r.status();
+        let created: serde_json::Value = r.json().await.context("the service's answer")?;
+        anyhow::ensure!(
+            status.is_success(),
+            "creating the connection: the service answered {status}: {}",
+            created["error"]["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| created.to_string())
+        );
         let id = created["id"].as_str().context("a connection without id")?.to_string();
         let link = created["consentLink"]
             .as_str()

@@ -35,6 +35,9 @@ pub enum FailureKind {
 pub struct SendFailure {
     pub kind: FailureKind,
     pub detail: String,
+    /// The failure happened while connecting (TCP or TLS handshake): no request byte was sent,
+    /// even when the peer reset the connection.
+    pub while_connecting: bool,
 }
 
 impl SendFailure {
@@ -47,7 +50,7 @@ impl SendFailure {
                 | FailureKind::Refused
                 | FailureKind::Unreachable
                 | FailureKind::ConnectTimeout
-        )
+        ) || (self.kind == FailureKind::Dropped && self.while_connecting)
     }
 
     /// `{kind}: {detail}` for messages.
@@ -100,6 +103,11 @@ pub fn classify(error: &reqwest::Error) -> SendFailure {
         io_kind,
         Some(io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable)
     ) || lower.contains("unreachable")
+        // A host that sends through a CONNECT proxy (the netns fabric's per-namespace proxy)
+        // learns only that the tunnel could not be made: no route, a drop, or a name its DNS
+        // view does not know. Nothing reached the backend, so it counts as unreachable (and a
+        // failover may retry it).
+        || lower.contains("tunnel error")
     {
         FailureKind::Unreachable
     } else if io_kind == Some(io::ErrorKind::TimedOut) {
@@ -121,7 +129,11 @@ pub fn classify(error: &reqwest::Error) -> SendFailure {
     } else {
         FailureKind::Other
     };
-    SendFailure { kind, detail }
+    SendFailure {
+        kind,
+        detail,
+        while_connecting: error.is_connect(),
+    }
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and the framing headers the server sets itself.

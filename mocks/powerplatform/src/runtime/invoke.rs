@@ -307,6 +307,7 @@ impl Exchange<'_> {
             let failure = SendFailure {
                 kind: FailureKind::Other,
                 detail: format!("no active host for environment '{environment}': {e}"),
+                while_connecting: false,
             };
             (failure, String::new())
         };
@@ -338,6 +339,7 @@ impl Exchange<'_> {
         let other = |detail: String| SendFailure {
             kind: FailureKind::Other,
             detail,
+            while_connecting: false,
         };
         let client = self
             .pp
