@@ -99,7 +99,7 @@ Feature: The custom connector runtime
   Scenario: Without its role, Dataverse cannot read the prod secret variables
     Given the contoso landscape is running without the role "Key Vault Secrets User" of "Dataverse" on "kv-contoso-prod"
     Then the variable "cr_CasesClientSecret" of "prod" does not resolve, with a message containing "Caller is not authorized to perform action on resource"
-    And "alice@contoso.onmicrosoft.com" cannot create a connection to "contoso-cases" in "prod", with a message containing "cr_CasesClientSecret"
+    And "alice@contoso.onmicrosoft.com" cannot create a connection to "contoso-cases" in "prod", with a message containing "cr_CasesClientId"
 
   # Without the link, the vault's name resolves to its public address, and a delegated subnet
   # has no route to the internet: the read never reaches the vault.

@@ -102,13 +102,20 @@ async fn dispatch(cmd: PpCommand) -> anyhow::Result<ExitCode> {
                 "environment": environment, "connector": connector, "user": user,
                 "method": method.to_ascii_uppercase(), "path": path, "body": body,
             });
-            let (status, answer) = control(&ready_file, "POST", "/pp/invoke", Some(request)).await?;
+            let (status, answer) =
+                control(&ready_file, "POST", "/pp/invoke", Some(request)).await?;
             if status >= 400 {
                 return Ok(refused(status, &answer));
             }
             print!("{}", render_invoke(&answer));
-            let ok = answer["status"].as_u64().is_some_and(|s| (200..300).contains(&s));
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            let ok = answer["status"]
+                .as_u64()
+                .is_some_and(|s| (200..300).contains(&s));
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         PpCommand::Connect {
             ready_file,
@@ -117,7 +124,8 @@ async fn dispatch(cmd: PpCommand) -> anyhow::Result<ExitCode> {
             user,
         } => {
             let request = serde_json::json!({"environment": environment, "connector": connector, "user": user});
-            let (status, answer) = control(&ready_file, "POST", "/pp/connect", Some(request)).await?;
+            let (status, answer) =
+                control(&ready_file, "POST", "/pp/connect", Some(request)).await?;
             if status >= 400 {
                 return Ok(refused(status, &answer));
             }
@@ -125,7 +133,8 @@ async fn dispatch(cmd: PpCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         PpCommand::Connections { ready_file } => {
-            let (status, answer) = control(&ready_file, "GET", "/powerplatform/connections", None).await?;
+            let (status, answer) =
+                control(&ready_file, "GET", "/powerplatform/connections", None).await?;
             if status >= 400 {
                 return Ok(refused(status, &answer));
             }
@@ -137,7 +146,8 @@ async fn dispatch(cmd: PpCommand) -> anyhow::Result<ExitCode> {
             environment,
             connector,
         } => {
-            let path = format!("/powerplatform/environments/{environment}/connectors/{connector}/resave");
+            let path =
+                format!("/powerplatform/environments/{environment}/connectors/{connector}/resave");
             let (status, answer) = control(&ready_file, "POST", &path, None).await?;
             if status >= 400 {
                 return Ok(refused(status, &answer));
@@ -176,14 +186,17 @@ async fn control(
     if let Some(b) = body {
         req = req.json(&b);
     }
-    let r = req
-        .send()
-        .await
-        .with_context(|| format!("the control API at {} (is `ppvnet up` running?)", ready.control_url))?;
+    let r = req.send().await.with_context(|| {
+        format!(
+            "the control API at {} (is `ppvnet up` running?)",
+            ready.control_url
+        )
+    })?;
     let status = r.status().as_u16();
     let bytes = r.bytes().await?;
-    let answer = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    let answer = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
+    });
     Ok((status, answer))
 }
 
@@ -221,7 +234,10 @@ fn render_connections(answer: &serde_json::Value) -> String {
             text("connector"),
             text("owner"),
             text("status"),
-            c["error"].as_str().map(|e| format!(" ({e})")).unwrap_or_default()
+            c["error"]
+                .as_str()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
         ));
     }
     out

@@ -48,7 +48,11 @@ impl IntoResponse for UserRouteError {
             UserRouteError::Failed(_) => (StatusCode::BAD_GATEWAY, "UserFlowFailed"),
         };
         let message = self.to_string();
-        (status, Json(serde_json::json!({"error": {"code": code, "message": message}}))).into_response()
+        (
+            status,
+            Json(serde_json::json!({"error": {"code": code, "message": message}})),
+        )
+            .into_response()
     }
 }
 
@@ -106,7 +110,9 @@ impl UserRoutes {
         self.environments
             .get(env)
             .map(String::as_str)
-            .ok_or_else(|| UserRouteError::Unknown(format!("no environment {env} in the landscape")))
+            .ok_or_else(|| {
+                UserRouteError::Unknown(format!("no environment {env} in the landscape"))
+            })
     }
 
     /// A token for the user, and the user's connection (made now if it has none).
@@ -123,7 +129,11 @@ impl UserRoutes {
             .user_token(upn, password)
             .await
             .map_err(UserRouteError::Failed)?;
-        let key = (env.to_string(), connector.to_string(), upn.to_ascii_lowercase());
+        let key = (
+            env.to_string(),
+            connector.to_string(),
+            upn.to_ascii_lowercase(),
+        );
         let known = self
             .connections
             .lock()

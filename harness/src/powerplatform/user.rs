@@ -71,9 +71,19 @@ impl UserAgent {
     /// browser would, and returns the URL Entra redirects to (the consent host's callback with
     /// `code` and `state`). An Entra error page (AADSTS50011 for a redirect URI that is not a
     /// reply URL of the app, a wrong password, a disabled user) becomes a [`SignInError`].
-    pub async fn sign_in(&self, consent_link: &str, upn: &str, password: &str) -> anyhow::Result<String> {
+    pub async fn sign_in(
+        &self,
+        consent_link: &str,
+        upn: &str,
+        password: &str,
+    ) -> anyhow::Result<String> {
         // Fabric clients never follow redirects (`fabric::client::build`): each hop is read here.
-        let page = self.http.get(consent_link).send().await.context("the consent link")?;
+        let page = self
+            .http
+            .get(consent_link)
+            .send()
+            .await
+            .context("the consent link")?;
         let page = redirect_or_page(page).await?;
         let html = match page {
             Answer::Redirect(to) => return Ok(to),
@@ -160,7 +170,10 @@ impl UserAgent {
                 .map(str::to_string)
                 .unwrap_or_else(|| created.to_string())
         );
-        let id = created["id"].as_str().context("a connection without id")?.to_string();
+        let id = created["id"]
+            .as_str()
+            .context("a connection without id")?
+            .to_string();
         let link = created["consentLink"]
             .as_str()
             .context("the connection needs no consent")?;
@@ -173,10 +186,18 @@ impl UserAgent {
             back.push('?');
             back.push_str(q);
         }
-        let r = self.http.get(back).send().await.context("the consent callback")?;
+        let r = self
+            .http
+            .get(back)
+            .send()
+            .await
+            .context("the consent callback")?;
         let status = r.status();
         let text = r.text().await.unwrap_or_default();
-        anyhow::ensure!(status.is_success(), "the consent callback answered {status}: {text}");
+        anyhow::ensure!(
+            status.is_success(),
+            "the consent callback answered {status}: {text}"
+        );
         Ok(id)
     }
 
@@ -191,7 +212,10 @@ impl UserAgent {
             .header("x-ms-request-method", call.method)
             .header(
                 "x-ms-client-environment-id",
-                format!("/providers/Microsoft.PowerApps/environments/{}", call.environment_id),
+                format!(
+                    "/providers/Microsoft.PowerApps/environments/{}",
+                    call.environment_id
+                ),
             )
             .header("x-ms-client-session-id", uuid::Uuid::new_v4().to_string())
             .header("x-ms-user-agent", "PowerApps/3.25 (ppvnet)")
@@ -206,11 +230,17 @@ impl UserAgent {
         let headers = r
             .headers()
             .iter()
-            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let bytes = r.bytes().await?;
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
+        });
         Ok(Invoked {
             status,
             headers,
@@ -273,7 +303,10 @@ fn hidden_inputs(html: &str) -> Vec<(String, String)> {
         .filter(|tag| tag.contains("type=\"hidden\""))
         .filter_map(|tag| {
             let tag = &tag[..tag.find('>').unwrap_or(tag.len())];
-            Some((attribute(tag, "name")?, attribute(tag, "value").unwrap_or_default()))
+            Some((
+                attribute(tag, "name")?,
+                attribute(tag, "value").unwrap_or_default(),
+            ))
         })
         .collect()
 }
@@ -298,10 +331,21 @@ mod tests {
     #[test]
     fn reads_the_form_and_the_error_of_entras_pages() {
         let html = "<form method=\"POST\" action=\"/t/oauth2/v2.0/authorize\"><input type=\"hidden\" name=\"client_id\" value=\"a&amp;b\"/><input type=\"email\" name=\"login\" value=\"\"/></form>";
-        assert_eq!(form_action(html).as_deref(), Some("/t/oauth2/v2.0/authorize"));
-        assert_eq!(hidden_inputs(html), vec![("client_id".to_string(), "a&b".to_string())]);
-        let err = page_error("<p id=\"error\" data-error=\"invalid_request\" data-code=\"50011\">AADSTS50011: The redirect URI &#39;x&#39; does not match.</p>");
+        assert_eq!(
+            form_action(html).as_deref(),
+            Some("/t/oauth2/v2.0/authorize")
+        );
+        assert_eq!(
+            hidden_inputs(html),
+            vec![("client_id".to_string(), "a&b".to_string())]
+        );
+        let err = page_error(
+            "<p id=\"error\" data-error=\"invalid_request\" data-code=\"50011\">AADSTS50011: The redirect URI &#39;x&#39; does not match.</p>",
+        );
         assert_eq!(err.code, "AADSTS50011");
-        assert_eq!(err.description, "AADSTS50011: The redirect URI 'x' does not match.");
+        assert_eq!(
+            err.description,
+            "AADSTS50011: The redirect URI 'x' does not match."
+        );
     }
 }

@@ -204,7 +204,11 @@ pub fn add_power_platform_principals(
         }];
         cfg.applications.push(apihub);
     }
-    if !cfg.applications.iter().any(|a| a.app_id == POWER_APPS_CLIENT_ID) {
+    if !cfg
+        .applications
+        .iter()
+        .any(|a| a.app_id == POWER_APPS_CLIENT_ID)
+    {
         let mut client = ApplicationConfig::new("PowerApps", POWER_APPS_CLIENT_ID);
         client.is_fallback_public_client = true;
         client.required_resource_access = vec![RequiredResourceAccess {
@@ -229,7 +233,11 @@ pub fn add_power_platform_principals(
         start_date_time: None,
         end_date_time: end,
     };
-    match cfg.applications.iter_mut().find(|a| a.app_id == DATAVERSE_APP_ID) {
+    match cfg
+        .applications
+        .iter_mut()
+        .find(|a| a.app_id == DATAVERSE_APP_ID)
+    {
         Some(app) => app.password_credentials.push(credential),
         None => {
             let mut app = ApplicationConfig::new("Dataverse", DATAVERSE_APP_ID);

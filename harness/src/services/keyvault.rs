@@ -205,7 +205,11 @@ mod tests {
             panic!("dev uses RBAC")
         };
         // ops-automation writes; Dataverse reads the dev environment's Secret variables.
-        assert_eq!(role_assignments.len(), 2, "ops-automation and Dataverse on dev");
+        assert_eq!(
+            role_assignments.len(),
+            2,
+            "ops-automation and Dataverse on dev"
+        );
         assert_eq!(prod.secrets.len(), 2);
     }
 }

@@ -50,7 +50,8 @@ pub fn read_upload(base_dir: &Path, c: &Connector) -> anyhow::Result<Upload> {
 fn read_capped(path: &Path) -> anyhow::Result<Vec<u8>> {
     use std::io::Read;
     const CAP: u64 = 8 << 20;
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     anyhow::ensure!(meta.is_file(), "{} is not a regular file", path.display());
     let mut bytes = Vec::new();
     std::fs::File::open(path)
@@ -135,7 +136,11 @@ pub struct FabricOutbound {
 }
 
 impl FabricOutbound {
-    pub fn new(fabric: &crate::fabric::Fabric, l: &Landscape, ca_pem: &[u8]) -> anyhow::Result<Self> {
+    pub fn new(
+        fabric: &crate::fabric::Fabric,
+        l: &Landscape,
+        ca_pem: &[u8],
+    ) -> anyhow::Result<Self> {
         use crate::landscape::{HostKind, INTERNET};
         let mut clients = std::collections::BTreeMap::new();
         for h in &l.hosts {
@@ -213,7 +218,13 @@ pub async fn start(launch: Launch<'_>, dataverse_secret: &str) -> anyhow::Result
         .context("the Power Platform service's listener")?;
     let url = crate::up::face_url(launch.fabric, face.address, &service.host_name);
     let ca_pem = launch.pki.ca_pem().as_bytes();
-    let config = config(l, launch.authority_host, &url, dataverse_secret, launch.limits)?;
+    let config = config(
+        l,
+        launch.authority_host,
+        &url,
+        dataverse_secret,
+        launch.limits,
+    )?;
     let outbound = std::sync::Arc::new(FabricOutbound::new(launch.fabric, l, ca_pem)?);
     let pp = ppvnet_powerplatform::PowerPlatform::new(config, outbound, launch.clock.clone())
         .await
@@ -246,7 +257,12 @@ pub async fn start(launch: Launch<'_>, dataverse_secret: &str) -> anyhow::Result
         .scenario
         .environments
         .iter()
-        .map(|e| (e.name.clone(), environment_id(&l.scenario.tenant.id, &e.name)))
+        .map(|e| {
+            (
+                e.name.clone(),
+                environment_id(&l.scenario.tenant.id, &e.name),
+            )
+        })
         .collect();
     let passwords = l
         .scenario
@@ -292,7 +308,11 @@ fn ready_entry(
                 .collect();
             let entry = EnvironmentEntry {
                 id: environment_id(&s.tenant.id, &e.name),
-                active_region: state.active_regions.get(&e.name).cloned().unwrap_or_default(),
+                active_region: state
+                    .active_regions
+                    .get(&e.name)
+                    .cloned()
+                    .unwrap_or_default(),
                 active_host: handle
                     .with_oracle(|o| o.environment_host(&e.name))
                     .unwrap_or_default(),
@@ -314,16 +334,18 @@ fn ready_entry(
             ppvnet_powerplatform::connector::ConnectionAuth::OAuth(o) => o.redirect_url.clone(),
             ppvnet_powerplatform::connector::ConnectionAuth::None => None,
         };
-        let entry = connectors.entry(c.name.clone()).or_insert_with(|| ConnectorEntry {
-            title: c.title.clone(),
-            environments: Vec::new(),
-            redirect_url,
-            operations: c
-                .operations
-                .iter()
-                .map(|o| format!("{} {} {}", o.method, o.path, o.id))
-                .collect(),
-        });
+        let entry = connectors
+            .entry(c.name.clone())
+            .or_insert_with(|| ConnectorEntry {
+                title: c.title.clone(),
+                environments: Vec::new(),
+                redirect_url,
+                operations: c
+                    .operations
+                    .iter()
+                    .map(|o| format!("{} {} {}", o.method, o.path, o.id))
+                    .collect(),
+            });
         entry.environments.push(saved.environment.clone());
     }
     crate::ready::PowerPlatformEntry {

@@ -14,6 +14,7 @@ mod e2e_support;
 mod fabric_support;
 
 mod e2e;
+mod e2e_connector;
 mod e2e_tokens;
 mod fabric_loopback;
 mod fabric_matrix;

@@ -8,16 +8,18 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Starts `ppvnet up FILE --ready-file PATH` and waits for its ready file.
-fn up(
+pub(crate) fn up(
     scenario: &Path,
     ready_path: &Path,
     stdout: Stdio,
+    extra: &[&str],
 ) -> (std::process::Child, serde_json::Value) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ppvnet"))
         .arg("up")
         .arg(scenario)
         .arg("--ready-file")
         .arg(ready_path)
+        .args(extra)
         .stdout(stdout)
         .stderr(Stdio::inherit())
         .spawn()
@@ -46,7 +48,7 @@ fn up_writes_the_ready_file_and_sigterm_leaves_nothing_behind() {
     // A folder that does not exist yet: `up` makes it and removes it again.
     let ready_path = dir.path().join("state").join("ready.json");
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
-    let (mut child, ready) = up(&scenario, &ready_path, Stdio::piped());
+    let (mut child, ready) = up(&scenario, &ready_path, Stdio::piped(), &[]);
 
     assert_eq!(ready["scenario"], "contoso");
     assert_eq!(ready["network"], "loopback");
@@ -119,7 +121,7 @@ fn up_writes_the_ready_file_and_sigterm_leaves_nothing_behind() {
 }
 
 /// SIGTERM to `ppvnet up`; waits for its exit and asserts it succeeded.
-fn terminate(child: &mut std::process::Child) {
+pub(crate) fn terminate(child: &mut std::process::Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -157,7 +159,7 @@ fn a_team_api_program_serves_its_private_endpoint_and_stops_with_the_landscape()
     let ready_path = dir.path().join("ready.json");
     let scenario =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/examples/external-api.yaml");
-    let (mut child, ready) = up(&scenario, &ready_path, Stdio::null());
+    let (mut child, ready) = up(&scenario, &ready_path, Stdio::null(), &[]);
     let api = &ready["apis"]["orders-api-prod"];
     let private_url = api["private_endpoints"]["pe-orders-api-prod"]
         .as_str()

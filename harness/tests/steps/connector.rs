@@ -50,23 +50,43 @@ async fn running_without_role(
     start(w, &name, "loopback", |s| {
         let before = s.role_assignments.len();
         s.role_assignments.retain(|r| {
-            !(r.role == role && r.principal == principal && r.scope.ends_with(&format!("/vaults/{vault}")))
+            !(r.role == role
+                && r.principal == principal
+                && r.scope.ends_with(&format!("/vaults/{vault}")))
         });
-        assert_eq!(s.role_assignments.len() + 1, before, "exactly one such role assignment");
+        assert_eq!(
+            s.role_assignments.len() + 1,
+            before,
+            "exactly one such role assignment"
+        );
     })
     .await;
 }
 
-#[given(expr = "the {word} landscape is running on the {word} fabric without the link of {string} to {string}")]
-async fn running_without_link(w: &mut PpvWorld, name: String, kind: String, zone: String, vnet: String) {
+#[given(
+    expr = "the {word} landscape is running on the {word} fabric without the link of {string} to {string}"
+)]
+async fn running_without_link(
+    w: &mut PpvWorld,
+    name: String,
+    kind: String,
+    zone: String,
+    vnet: String,
+) {
     start(w, &name, &kind, |s| {
-        let z = s.private_dns_zones.iter_mut().find(|z| z.name == zone).expect("the zone");
+        let z = s
+            .private_dns_zones
+            .iter_mut()
+            .find(|z| z.name == zone)
+            .expect("the zone");
         z.vnet_links.retain(|v| *v != vnet);
     })
     .await;
 }
 
-#[given(expr = "the {word} landscape is running on the {word} fabric with {string} of {string} set to {string}")]
+#[given(
+    expr = "the {word} landscape is running on the {word} fabric with {string} of {string} set to {string}"
+)]
 async fn running_with_variable(
     w: &mut PpvWorld,
     name: String,
@@ -76,8 +96,16 @@ async fn running_with_variable(
     value: String,
 ) {
     start(w, &name, &kind, |s| {
-        let e = s.environments.iter_mut().find(|e| e.name == env).expect("the environment");
-        let v = e.variables.iter_mut().find(|v| v.schema_name == variable).expect("the variable");
+        let e = s
+            .environments
+            .iter_mut()
+            .find(|e| e.name == env)
+            .expect("the environment");
+        let v = e
+            .variables
+            .iter_mut()
+            .find(|v| v.schema_name == variable)
+            .expect("the variable");
         v.value = value;
     })
     .await;
@@ -96,7 +124,11 @@ async fn user_invoke(w: &mut PpvWorld, user: &str, call: &str, connector: &str, 
     });
     let (status, answer) = control_post(l, "/pp/invoke", body).await;
     // The user flow itself failed (sign-in, consent): keep its error as the last answer.
-    l.last = Some(if status == 200 { (answer["status"].as_u64().unwrap_or(0) as u16, answer) } else { (status, answer) });
+    l.last = Some(if status == 200 {
+        (answer["status"].as_u64().unwrap_or(0) as u16, answer)
+    } else {
+        (status, answer)
+    });
 }
 
 #[when(expr = "{string} calls {string} on {string} in {string}")]
@@ -157,7 +189,10 @@ fn user_groups(l: &Live, upn: &str) -> (String, Vec<String>) {
 
 fn returned_cases(l: &Live) -> Vec<Value> {
     let (_, body) = last(l);
-    let cases = body["body"]["value"].as_array().cloned().unwrap_or_default();
+    let cases = body["body"]["value"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(!cases.is_empty(), "the call returned no case: {body}");
     cases
 }
@@ -230,11 +265,21 @@ async fn resave(w: &mut PpvWorld, connector: String, env: String) {
     assert_eq!(status, 200, "{body}");
 }
 
-#[then(expr = "the variable {string} of {string} does not resolve, with a message containing {string}")]
+#[then(
+    expr = "the variable {string} of {string} does not resolve, with a message containing {string}"
+)]
 async fn variable_unresolved(w: &mut PpvWorld, variable: String, env: String, text: String) {
     let l = live(w);
-    let url = format!("{}/powerplatform/environments/{env}/connectors", l.running.ready().control_url);
-    let list: Value = reqwest::get(url).await.expect("control API").json().await.expect("JSON");
+    let url = format!(
+        "{}/powerplatform/environments/{env}/connectors",
+        l.running.ready().control_url
+    );
+    let list: Value = reqwest::get(url)
+        .await
+        .expect("control API")
+        .json()
+        .await
+        .expect("JSON");
     let text_of = list.to_string();
     let errors: Vec<String> = list["value"]
         .as_array()
@@ -245,16 +290,30 @@ async fn variable_unresolved(w: &mut PpvWorld, variable: String, env: String, te
         .filter(|e| e.contains(&variable))
         .collect();
     assert!(!errors.is_empty(), "{variable} resolved: {text_of}");
-    assert!(errors.iter().any(|e| e.contains(&text)), "{text:?} not in {errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains(&text)),
+        "{text:?} not in {errors:?}"
+    );
 }
 
-#[then(expr = "{string} cannot create a connection to {string} in {string}, with a message containing {string}")]
-async fn cannot_connect(w: &mut PpvWorld, user: String, connector: String, env: String, text: String) {
+#[then(
+    expr = "{string} cannot create a connection to {string} in {string}, with a message containing {string}"
+)]
+async fn cannot_connect(
+    w: &mut PpvWorld,
+    user: String,
+    connector: String,
+    env: String,
+    text: String,
+) {
     let l = live(w);
     let body = serde_json::json!({"environment": env, "connector": connector, "user": user});
     let (status, answer) = control_post(l, "/pp/connect", body).await;
     assert_ne!(status, 200, "{answer}");
-    assert!(answer.to_string().contains(&text), "{text:?} not in {answer}");
+    assert!(
+        answer.to_string().contains(&text),
+        "{text:?} not in {answer}"
+    );
 }
 
 /// The connector app's client secret is replaced: a new one added in Entra and written to the
@@ -271,21 +330,40 @@ async fn rotate_secret(w: &mut PpvWorld, vault: String) {
     )
     .await;
     assert!(status == 200 || status == 201, "{created}");
-    let new_secret = created["secretText"].as_str().expect("the new secret").to_string();
-    let old = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, b"ppvnet:cases-connector:connector");
-    let url = format!("{}/entra/applications/{}/secrets/{old}", ready.control_url, app.client_id);
-    let r = reqwest::Client::new().delete(url).send().await.expect("control API");
+    let new_secret = created["secretText"]
+        .as_str()
+        .expect("the new secret")
+        .to_string();
+    let old = uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_URL,
+        b"ppvnet:cases-connector:connector",
+    );
+    let url = format!(
+        "{}/entra/applications/{}/secrets/{old}",
+        ready.control_url, app.client_id
+    );
+    let r = reqwest::Client::new()
+        .delete(url)
+        .send()
+        .await
+        .expect("control API");
     assert!(r.status().is_success(), "{}", r.status());
     let ops = &ready.apps["ops-automation"];
     let form = [
         ("grant_type", "client_credentials"),
         ("client_id", ops.client_id.as_str()),
-        ("client_secret", ops.client_secret.as_deref().unwrap_or_default()),
+        (
+            "client_secret",
+            ops.client_secret.as_deref().unwrap_or_default(),
+        ),
         ("scope", "https://vault.azure.net/.default"),
     ];
     let token: Value = l
         .client("internet")
-        .post(format!("https://login.microsoftonline.com/{}/oauth2/v2.0/token", ready.tenant_id))
+        .post(format!(
+            "https://login.microsoftonline.com/{}/oauth2/v2.0/token",
+            ready.tenant_id
+        ))
         .form(&form)
         .send()
         .await
@@ -293,10 +371,14 @@ async fn rotate_secret(w: &mut PpvWorld, vault: String) {
         .json()
         .await
         .expect("JSON");
-    let token = token["access_token"].as_str().expect("a token for the pipeline");
+    let token = token["access_token"]
+        .as_str()
+        .expect("a token for the pipeline");
     let r = l
         .client("pp-prod-westus")
-        .put(format!("https://{vault}.vault.azure.net/secrets/cases-connector-secret?api-version=7.5"))
+        .put(format!(
+            "https://{vault}.vault.azure.net/secrets/cases-connector-secret?api-version=7.5"
+        ))
         .bearer_auth(token)
         .json(&serde_json::json!({"value": new_secret}))
         .send()
@@ -308,45 +390,101 @@ async fn rotate_secret(w: &mut PpvWorld, vault: String) {
 #[when(expr = "the clock advances by {int} hours")]
 async fn clock_advances(w: &mut PpvWorld, hours: i64) {
     let l = live(w);
-    let (status, body) = control_post(l, "/clock/shift", serde_json::json!({"seconds": hours * 3600})).await;
+    let (status, body) = control_post(
+        l,
+        "/clock/shift",
+        serde_json::json!({"seconds": hours * 3600}),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
 }
 
 /// The connection of `user` (made by an earlier step) is tested as the maker portal does.
-#[then(expr = "testing the connection of {string} to {string} in {string} shows the error {string}")]
-async fn connection_in_error(w: &mut PpvWorld, user: String, connector: String, env: String, text: String) {
+#[then(
+    expr = "testing the connection of {string} to {string} in {string} shows the error {string}"
+)]
+async fn connection_in_error(
+    w: &mut PpvWorld,
+    user: String,
+    connector: String,
+    env: String,
+    text: String,
+) {
     let l = live(w);
-    let url = format!("{}/powerplatform/connections", l.running.ready().control_url);
-    let list: Value = reqwest::get(url).await.expect("control API").json().await.expect("JSON");
+    let url = format!(
+        "{}/powerplatform/connections",
+        l.running.ready().control_url
+    );
+    let list: Value = reqwest::get(url)
+        .await
+        .expect("control API")
+        .json()
+        .await
+        .expect("JSON");
     let c = list["value"]
         .as_array()
         .into_iter()
         .flatten()
-        .find(|c| c["connector"] == connector.as_str() && c["environment"] == env.as_str() && c["owner"].as_str().is_some())
+        .find(|c| {
+            c["connector"] == connector.as_str()
+                && c["environment"] == env.as_str()
+                && c["owner"].as_str().is_some()
+        })
         .unwrap_or_else(|| panic!("no connection of {user}: {list}"))
         .clone();
     let id = c["id"].as_str().expect("an id");
-    let (status, tested) = control_post(l, &format!("/powerplatform/connections/{id}/test"), Value::Null).await;
+    let (status, tested) = control_post(
+        l,
+        &format!("/powerplatform/connections/{id}/test"),
+        Value::Null,
+    )
+    .await;
     assert_eq!(status, 200, "{tested}");
     assert_eq!(tested["status"], "Error", "{tested}");
-    assert!(tested["error"].as_str().unwrap_or_default().contains(&text), "{text:?} not in {tested}");
+    assert!(
+        tested["error"].as_str().unwrap_or_default().contains(&text),
+        "{text:?} not in {tested}"
+    );
 }
 
 #[when(expr = "{string} calls {string} through the connection of {string}")]
 async fn calls_through_other(w: &mut PpvWorld, user: String, call: String, owner: String) {
     let l = live(w);
     let (connection, env_id) = {
-        let url = format!("{}/powerplatform/connections", l.running.ready().control_url);
-        let list: Value = reqwest::get(url).await.expect("control API").json().await.expect("JSON");
-        let c = list["value"].as_array().and_then(|v| v.first()).cloned().unwrap_or_else(|| panic!("{owner} has no connection: {list}"));
+        let url = format!(
+            "{}/powerplatform/connections",
+            l.running.ready().control_url
+        );
+        let list: Value = reqwest::get(url)
+            .await
+            .expect("control API")
+            .json()
+            .await
+            .expect("JSON");
+        let c = list["value"]
+            .as_array()
+            .and_then(|v| v.first())
+            .cloned()
+            .unwrap_or_else(|| panic!("{owner} has no connection: {list}"));
         let env = c["environment"].as_str().unwrap_or_default().to_string();
-        let id = l.running.ready().power_platform.as_ref().expect("Power Platform").environments[&env].id.clone();
+        let id = l
+            .running
+            .ready()
+            .power_platform
+            .as_ref()
+            .expect("Power Platform")
+            .environments[&env]
+            .id
+            .clone();
         (c["id"].as_str().unwrap_or_default().to_string(), id)
     };
     let (method, path) = call.split_once(' ').expect("METHOD /path");
     let agent = user_agent(l);
     let password = l.running.ready().users[&user].password.clone();
-    let token = agent.user_token(&user, &password).await.expect("a user token");
+    let token = agent
+        .user_token(&user, &password)
+        .await
+        .expect("a user token");
     let answer = agent
         .invoke(
             &token,
@@ -371,7 +509,12 @@ fn user_agent(l: &Live) -> ppvnet::powerplatform::user::UserAgent {
     ppvnet::powerplatform::user::UserAgent {
         http: l.client("internet"),
         authority: ready.entra.as_ref().expect("Entra").authority.clone(),
-        power_platform: ready.power_platform.as_ref().expect("Power Platform").url.clone(),
+        power_platform: ready
+            .power_platform
+            .as_ref()
+            .expect("Power Platform")
+            .url
+            .clone(),
     }
 }
 
@@ -383,14 +526,20 @@ async fn calls_with_other_token(w: &mut PpvWorld, user: String, resource: String
     let form = [
         ("grant_type", "password"),
         ("client_id", app.client_id.as_str()),
-        ("client_secret", app.client_secret.as_deref().unwrap_or_default()),
+        (
+            "client_secret",
+            app.client_secret.as_deref().unwrap_or_default(),
+        ),
         ("username", user.as_str()),
         ("password", ready.users[&user].password.as_str()),
         ("scope", &format!("{resource}/.default")),
     ];
     let token: Value = l
         .client("internet")
-        .post(format!("https://login.microsoftonline.com/{}/oauth2/v2.0/token", ready.tenant_id))
+        .post(format!(
+            "https://login.microsoftonline.com/{}/oauth2/v2.0/token",
+            ready.tenant_id
+        ))
         .form(&form)
         .send()
         .await
@@ -398,8 +547,16 @@ async fn calls_with_other_token(w: &mut PpvWorld, user: String, resource: String
         .json()
         .await
         .expect("JSON");
-    let token = token["access_token"].as_str().unwrap_or_else(|| panic!("{token}"));
-    let env_id = ready.power_platform.as_ref().expect("Power Platform").environments["prod"].id.clone();
+    let token = token["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{token}"));
+    let env_id = ready
+        .power_platform
+        .as_ref()
+        .expect("Power Platform")
+        .environments["prod"]
+        .id
+        .clone();
     let answer = user_agent(l)
         .invoke(
             token,

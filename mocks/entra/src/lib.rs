@@ -97,7 +97,10 @@ pub fn router(entra: Entra) -> Router {
             "/{tenant}/oauth2/v2.0/authorize",
             get(authorize::authorize_get).post(authorize::authorize_post),
         )
-        .route("/{tenant}/oauth2/authorize", get(authorize::authorize_get_v1))
+        .route(
+            "/{tenant}/oauth2/authorize",
+            get(authorize::authorize_get_v1),
+        )
         .route(
             "/{tenant}/oauth2/v2.0/logout",
             get(authorize::logout).post(authorize::logout),

@@ -54,7 +54,9 @@ mod tests {
     #[test]
     fn finds_names_in_either_quote_style() {
         assert_eq!(
-            variable_names("https://@environmentVariables(\"cr_Host\")/x@environmentVariables('cr_B')"),
+            variable_names(
+                "https://@environmentVariables(\"cr_Host\")/x@environmentVariables('cr_B')"
+            ),
             vec!["cr_Host".to_string(), "cr_B".to_string()]
         );
         assert!(variable_names("@environmentVariables(cr_x)").is_empty());

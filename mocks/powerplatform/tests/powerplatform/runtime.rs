@@ -1,14 +1,12 @@
 //! The Power Platform service against the real mock Entra, the real fake Key Vault and a
 //! wiremock backend.
 
-
-
 use std::time::Duration;
 
+use crate::support::*;
 use ppvnet_powerplatform::runtime::config::Limits;
 use reqwest::Method;
 use serde_json::{Value, json};
-use crate::support::*;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
