@@ -181,3 +181,22 @@ Feature: Landscape validation
     When I validate it
     Then validation fails with rule "NatGatewayCannotBeUsedBySubnetsBelongingToDifferentVirtualNetworks" at line 27
     And the message says "NAT Gateway cannot be configured on multiple virtual networks. NAT Gateway /subscriptions/11111111-2222-4333-8444-555555555555/resourceGroups/rg-min/providers/Microsoft.Network/natGateways/natgw-west is currently used on virtual network"
+
+  Scenario: A connector's definition file is missing
+    Given the landscape file "invalid/connector-file-missing.yaml"
+    When I validate it
+    Then validation fails with rule "ConnectorFileUnreadable" at line 63
+    And the message says "cannot be read"
+
+  Scenario: A connector's definition is OpenAPI 3
+    Given the landscape file "invalid/connector-openapi3.yaml"
+    When I validate it
+    Then validation fails with rule "ConnectorDefinitionInvalid" at line 63
+    And the message says "custom connectors support only OpenAPI 2.0"
+    And it is the only error
+
+  Scenario: A connector uses environment variables its environment does not define
+    Given the landscape file "invalid/connector-variable-undefined.yaml"
+    When I validate it
+    Then validation fails with rule "EnvironmentVariableNotFound" at line 62
+    And the message says "uses the environment variable 'cr_CasesApiHost', which the environment 'prod' does not define"
