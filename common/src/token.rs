@@ -574,7 +574,8 @@ fn verify_signature(token: &str, key: &DecodingKey) -> Result<Claims, TokenError
 }
 
 /// An RSA signing key of a JWKS, keyed by `kid`. Keys for encryption or for another algorithm
-/// are skipped; Entra's entries carry no `alg` at all (reference: `jwks-v2-organizations.json`).
+/// are skipped; Entra's entries carry no `alg` at all
+/// (`search-api/tests/data/jwks-v2-organizations.json`).
 fn rsa_signing_key(entry: &Value) -> Option<(String, DecodingKey)> {
     let str_field = |name| entry.get(name).and_then(Value::as_str);
     if str_field("kty") != Some("RSA") {

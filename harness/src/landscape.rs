@@ -21,12 +21,14 @@ pub const INTERNET: &str = "internet";
 pub const ENTRA_HOST_NAME: &str = "login.microsoftonline.com";
 /// The Power Platform service's name among the landscape's services.
 pub const POWER_PLATFORM: &str = "powerplatform";
-/// The consent host OAuth connections redirect back to (powerplatform-runtime.md §B).
+/// The consent host OAuth connections redirect back to (microsoft/powerplatform-developerhub:
+/// docs/custom-connectors/azure-active-directory-authentication.md).
 pub const CONSENT_HOST_NAME: &str = "global.consent.azure-apim.net";
 
 /// The API Management host the connector runtime answers on for a geo. Power Fx posts
-/// `/invoke` to a host of this form (`{geo}-{nnn}.azure-apim.net`, powerplatform-runtime.md §A);
-/// the cluster number is not derivable, so ppvnet uses `001` (UNVERIFIED).
+/// `/invoke` to a host of this form (`{geo}-{nnn}.azure-apim.net`, microsoft/Power-Fx:
+/// src/libraries/Microsoft.PowerFx.Connectors/PowerPlatformConnectorClient.cs); the cluster number
+/// is not derivable, so ppvnet uses `001` (UNVERIFIED).
 pub fn power_platform_host_name(geo: &str) -> String {
     format!("{}-001.azure-apim.net", geo.to_ascii_lowercase())
 }

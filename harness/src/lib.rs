@@ -9,6 +9,8 @@
 //! - [`up`]: orchestration: start the landscape's services, write the ready file, stop cleanly.
 //! - [`fabric`]: network fabrics (loopback, netns) that carry and police the hosts' traffic.
 //! - [`control`]: the control API of a running landscape (clock, keys, network state).
+//! - [`powerplatform`]: the browser-less Power Apps user behind `ppvnet pp` and the `/pp` control
+//!   routes.
 //! - [`cli`]: the `ppvnet` command line.
 
 pub mod cli;

@@ -1,6 +1,7 @@
 //! VNet flow log records of every connection attempt, and Prometheus metrics derived from them.
 //!
-//! A record carries Azure's VNet flow log tuple (`powerplatform-vnet.md` §5: `ts(epoch ms), src,
+//! A record carries Azure's VNet flow log tuple (MicrosoftDocs/azure-docs:
+//! `articles/network-watcher/vnet-flow-logs-overview.md`: `ts(epoch ms), src,
 //! dst, sport, dport, proto, dir, state, encryption, pktsSent, bytesSent, pktsRecv, bytesRecv`)
 //! with emulated (Azure-side) addresses, plus the fabric host names so tests can follow a path.
 //! States: `B` when an allowed connection begins, `C` every 5 minutes while it lasts, `E` when it
@@ -9,7 +10,7 @@
 //! per host. The fabrics count differently: the netns fabric reads the kernel's conntrack
 //! counters (IP packets and their bytes, headers included, as Azure counts; it also writes `C`
 //! records), the loopback relay counts the payload bytes it copies, its "packets" being its read
-//! segments, and writes no `C` records.
+//! segments; both write `C` records at the flow log's continue interval.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;

@@ -1,6 +1,6 @@
 //! Network fabrics: where the landscape's hosts live and how their traffic is carried.
 //!
-//! One policy, several enforcements (ARCHITECTURE.md "One policy, several enforcements"):
+//! One policy, several enforcements (`ARCHITECTURE.md`, "One policy, several enforcements"):
 //! - [`oracle`]: from the landscape and the runtime state, Allow or Deny(reason) for any host and
 //!   service face, and what a name resolves to from a host. [`nsg`] is its NSG evaluator.
 //! - [`loopback`]: every host and service face gets its own 127.0.0.0/8 address; a relay in front

@@ -2,7 +2,8 @@
 //! TCP connection to a service face, and what does a host name resolve to from a host?
 //!
 //! Every fabric enforces these answers in its own way and is tested against them. The rules, with
-//! what they rely on (`powerplatform-vnet.md` unless said otherwise):
+//! what they rely on (Power Platform's vNet support docs, MicrosoftDocs/power-platform:
+//! power-platform/admin/vnet-support-overview.md, unless said otherwise):
 //! - Routing: a vNet reaches its own address space; a peered vNet's space only when the peering is
 //!   *connected* (both directions exist, both allow virtual network access, both enabled), and
 //!   only directly (peering is not transitive). Private addresses are not routable from the
@@ -11,7 +12,7 @@
 //!   with Azure's default rules and service tags ([`super::nsg`]). NSGs apply to private endpoint
 //!   traffic as if the subnet's `privateEndpointNetworkPolicies` were `Enabled` (the landscape
 //!   attaches NSGs to private endpoint subnets precisely to filter that traffic).
-//! - Egress: §1.8 "Internet access from containers is turned off by default": a delegated subnet
+//! - Egress: "Internet access from containers is turned off by default": a delegated subnet
 //!   reaches public endpoints only through a NAT gateway; Entra stays reachable through the
 //!   `AzureActiveDirectory` service tag unless an NSG denies it. Other subnets use Azure's default
 //!   outbound access.
@@ -30,9 +31,11 @@
 //! - Public network access disabled is enforced by the service, not the network: the TCP
 //!   connection opens and the service answers 403 (`ForbiddenByConnection` for Key Vault), so the
 //!   oracle allows the connection and names the refusal.
-//! - A region outage is a Power Platform regional outage (§1.7): the environments' runtime hosts
-//!   in that region (`pp-*-<region>`) are down, and an environment running there fails over to
-//!   its other region "without explicit action by the customer". Azure resources stay up.
+//! - A region outage is a Power Platform regional outage (the "Secure Power Platform access to
+//!   resources inside your virtual network" article, MicrosoftDocs/power-platform): the
+//!   environments' runtime hosts in that region (`pp-*-<region>`) are down, and an environment
+//!   running there fails over to its other region "without explicit action by the customer".
+//!   Azure resources stay up.
 //! - Private DNS: `<vault>.vault.azure.net` is a CNAME to `<vault>.privatelink.vaultcore.azure.net`
 //!   once the vault has a private endpoint (App Service: `privatelink.azurewebsites.net`). A vNet
 //!   linked to a zone of that name gets the zone's A record, or NXDOMAIN when the zone has none

@@ -1,9 +1,10 @@
 //! A Power Apps user without a browser: signs in with a password (ROPC as the Power Apps
 //! client, for the connector runtime's audience), consents to a connector's connection on the
 //! mock Entra's real sign-in page, and calls operations through `/invoke` with the headers
-//! Power Fx sends (powerplatform-runtime.md §A). The CLI's `ppvnet pp` commands and the
-//! acceptance steps both use it, so scenarios stay headless while exercising the same pages a
-//! browser would.
+//! Power Fx sends (microsoft/Power-Fx:
+//! src/libraries/Microsoft.PowerFx.Connectors/PowerPlatformConnectorClient.cs). The CLI's `ppvnet
+//! pp` commands and the acceptance steps both use it, so scenarios stay headless while exercising
+//! the same pages a browser would.
 
 use anyhow::Context;
 use reqwest::header::LOCATION;

@@ -3,7 +3,9 @@
 //! Each rule has a stable code (Azure's error code where one exists) and names the offending
 //! item by its path in the file; [`super::load`] turns paths into `file:line:col`. Texts quoted
 //! from the Power Platform module or docs are marked with their source
-//! (`powerplatform-vnet.md` §1.4–1.6 is the reference used here).
+//! (MicrosoftDocs/power-platform: `power-platform/admin/vnet-support-setup-configure.md` and
+//! `vnet-support-overview.md`, and the `microsoft/PowerPlatform-EnterprisePolicies` module's
+//! `Private/VnetValidations.ps1`, are the sources used here).
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -789,7 +791,7 @@ fn check_subnet_use(
 }
 
 /// Key Vault object names: "1-127 character string, starting with a letter and containing only
-/// 0-9, a-z, A-Z, and -" (keyvault.md §5).
+/// 0-9, a-z, A-Z, and -" (Microsoft's Key Vault docs, `about-keys-secrets-certificates`).
 pub fn valid_secret_name(name: &str) -> bool {
     (1..=127).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_alphabetic())

@@ -170,9 +170,9 @@ fn first_party(sp: &ServicePrincipal) -> Value {
 }
 
 /// Application id of the resource principal behind `https://apihub.azure.com`, the audience of
-/// the tokens Power Apps sends to the connector runtime. The reference names "Azure API
-/// Connections" `fe053c5f-…` as the app connectors use (powerplatform-runtime.md §B); that it is
-/// also the apihub resource is UNVERIFIED.
+/// the tokens Power Apps sends to the connector runtime. Microsoft's docs name "Azure API
+/// Connections" `fe053c5f-…` as the app connectors use (MicrosoftDocs/powerapps-docs:
+/// `…/wrap/wrap-how-to.md`); that it is also the apihub resource is UNVERIFIED.
 pub const APIHUB_APP_ID: &str = "fe053c5f-3692-4f14-aef2-ee34fc081cae";
 /// Id of the apihub resource's delegated `user_impersonation` scope (ppvnet's own: UNVERIFIED).
 const APIHUB_USER_IMPERSONATION_ID: &str = "0d6f5a0e-8b36-4f7e-b1a2-6c9e0d2f7a11";

@@ -1,7 +1,8 @@
 //! The oracle's answers for the repository's landscapes, rule by rule (what the fabrics are
-//! measured against). Facts relied on: powerplatform-vnet.md §1.7 (peering for failover), §1.8
-//! (no internet from delegated subnets without a NAT gateway), Azure NSG default rules and
-//! service tags, Azure private DNS zone behaviour.
+//! measured against). Facts relied on: Power Platform's vNet support docs
+//! (MicrosoftDocs/power-platform: `power-platform/admin/vnet-support-overview.md`: peering for
+//! failover, no internet from delegated subnets without a NAT gateway), Azure NSG default rules
+//! and service tags, Azure private DNS zone behaviour.
 
 use crate::fabric_support::landscape;
 use ppvnet::fabric::Face;

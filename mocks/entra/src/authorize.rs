@@ -1,9 +1,9 @@
 //! `/{tenant}/oauth2/v2.0/authorize` (sign-in page, SSO session, consent and redirect-URI
 //! checks, PKCE, `response_mode` query/fragment/form_post) and `/{tenant}/oauth2/v2.0/logout`.
 //!
-//! Parameters: `v2-protocols-oidc.md` (entra.md §4). Errors before the redirect URI is trusted
-//! are shown on an error page; after that they go back to the redirect URI as `error` and
-//! `error_description`, as Entra does.
+//! Parameters: MicrosoftDocs/entra-docs: docs/identity-platform/v2-protocols-oidc.md. Errors before
+//! the redirect URI is trusted are shown on an error page; after that they go back to the redirect
+//! URI as `error` and `error_description`, as Entra does.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -35,7 +35,8 @@ pub(crate) async fn authorize_get(
 }
 
 /// `GET /{tenant}/oauth2/authorize`, the v1 page (the `aad` connector provider's default
-/// `loginUri` flow, entra.md §8): `resource` names what the code is for. v1 grants the
+/// `loginUri` flow in microsoft/PowerPlatformConnectors' `apiProperties.json` files; whether the
+/// provider uses v1 is UNVERIFIED): `resource` names what the code is for. v1 grants the
 /// resource's consented permissions and always a refresh token, which is what
 /// `{resource}/.default offline_access` asks of the v2 page, so the request continues there (the
 /// sign-in form posts to the v2 path with the translated parameters).

@@ -1,5 +1,6 @@
 //! Client authentication at the token endpoint: `client_secret` (body or HTTP Basic) or a
-//! certificate-signed `client_assertion` (`certificate-credentials.md`, entra.md §4).
+//! certificate-signed `client_assertion` (MicrosoftDocs/entra-docs:
+//! docs/identity-platform/certificate-credentials.md).
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey};
 use axum::http::{HeaderMap, header};

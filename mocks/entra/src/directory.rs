@@ -77,7 +77,8 @@ impl App {
         &self.config.display_name
     }
 
-    /// v2.0 tokens only when the resource asks for them (entra.md §5.2: `null` means 1).
+    /// v2.0 tokens only when the resource asks for them (entra-docs `reference-app-manifest.md`:
+    /// `null` means 1).
     pub fn wants_v2_tokens(&self) -> bool {
         self.config.api.requested_access_token_version == Some(2)
     }

@@ -1,7 +1,8 @@
 //! Metadata endpoints: OpenID discovery documents (v2 and v1), the signing key sets, MSAL's
 //! instance discovery and the `userrealm` lookup MSAL makes before ROPC.
 //!
-//! Field sets follow the recorded documents (entra.md §2, `tests/data/`); URLs of endpoints
+//! Field sets follow the recorded documents (`tests/data/`, from panva/wellknown
+//! `issuers/entra-{common,organizations}`; v1 from a published capture); URLs of endpoints
 //! point at the address the client used, issuers are the real Entra ones.
 
 use axum::extract::{Path, Query, State};
@@ -275,7 +276,8 @@ pub(crate) async fn instance_discovery(
 }
 
 /// `GET /common/userrealm/{upn}?api-version=1.0`: `Managed` for the tenant's domain, as
-/// MSAL Python checks before ROPC (entra.md "Checked against official clients").
+/// MSAL Python checks before ROPC (`AzureAD/microsoft-authentication-library-for-python`;
+/// exercised in `tests/entra/official_clients.rs`).
 pub(crate) async fn user_realm(
     State(entra): State<Entra>,
     Path((_tenant, upn)): Path<(String, String)>,

@@ -1,9 +1,9 @@
 //! Entra's error replies: the AADSTS envelope and the HTTP status of each case.
 //!
-//! Envelope and texts: `entra.md` §6 (Microsoft's `reference-error-codes.md`, the
-//! client-credentials doc, and real error strings quoted in public issue threads). Where a text
-//! was not found verbatim the wording is marked UNVERIFIED next to it; tests assert the code,
-//! `error`, status and the first sentence.
+//! Envelope and texts: Microsoft's `reference-error-codes.md` (MicrosoftDocs/entra-docs:
+//! docs/identity-platform/), the client-credentials doc, and real error strings quoted in public
+//! issue threads). Where a text was not found verbatim the wording is marked UNVERIFIED next to it;
+//! tests assert the code, `error`, status and the first sentence.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -248,7 +248,7 @@ impl EntraError {
         }
     }
 
-    /// HTTP status. `invalid_client` answers 401 (entra.md §6: seen in third-party fixtures),
+    /// HTTP status. `invalid_client` answers 401 (seen in third-party fixtures, UNVERIFIED),
     /// everything else 400.
     pub fn status(&self) -> StatusCode {
         if self.error() == "invalid_client" {

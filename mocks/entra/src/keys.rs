@@ -2,8 +2,9 @@
 //!
 //! Entra signs with RSA-2048 keys, publishes each with a self-signed certificate
 //! (CN=accounts.accesscontrol.windows.net) in `x5c`, and uses the certificate's SHA-1
-//! thumbprint as both `kid` and `x5t` (entra.md §3). During a rotation the old and the new
-//! key are published together; [`KeyStatus`] tracks where each key is in that life cycle.
+//! thumbprint as both `kid` and `x5t` (Entra's published key sets: panva/wellknown
+//! `issuers/entra-*`, copied in `tests/data/`; `access-tokens.md` in MicrosoftDocs/entra-docs).
+//! During a rotation the old and the new key are published together; [`KeyStatus`] tracks where each key is in that life cycle.
 
 use std::io;
 use std::path::{Path, PathBuf};

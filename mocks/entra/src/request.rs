@@ -29,7 +29,7 @@ impl TenantPath {
     }
 
     /// The tenant segment replies use: an alias as is, a domain resolved to the GUID
-    /// (entra.md §2.2).
+    /// (as in Entra's v1 discovery document).
     pub fn canonical<'a>(&'a self, dir: &'a Directory) -> &'a str {
         match self {
             Self::Tenant => &dir.tenant_id,

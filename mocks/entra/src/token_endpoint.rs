@@ -1,5 +1,7 @@
 //! `POST /{tenant}/oauth2/v2.0/token` and the v1 `POST /{tenant}/oauth2/token`: every grant
-//! with its real checks (entra.md §4), replies shaped like Entra's.
+//! with its real checks (MicrosoftDocs/entra-docs: docs/identity-platform/:
+//! `v2-oauth2-client-creds-grant-flow.md`, `v2-oauth2-on-behalf-of-flow.md`,
+//! `v2-protocols-oidc.md`), replies shaped like Entra's.
 
 use std::net::SocketAddr;
 
@@ -547,7 +549,7 @@ impl TokenRequest<'_> {
     }
 
     /// v2 replies carry numbers; v1 replies carry them as strings plus `expires_on`,
-    /// `not_before` and `resource` (entra.md §4).
+    /// `not_before` and `resource` (as the v1 endpoint's replies in Azure's older samples).
     fn put_lifetimes(
         &self,
         reply: &mut Map<String, Value>,

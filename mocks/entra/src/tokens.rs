@@ -2,9 +2,10 @@
 //! (client assertions, OBO assertions).
 //!
 //! Claim sets follow `access-token-claims-reference.md` / `id-token-claims-reference.md` as
-//! summarised in entra.md §5: the version follows the *resource*; `iss` is always the real
-//! Entra issuer so APIs configured for production validate mock tokens unchanged; `iat`/`nbf`
-//! are back-dated five minutes as Entra does.
+//! in MicrosoftDocs/entra-docs: docs/identity-platform/ (with `access-tokens.md` and
+//! `reference-app-manifest.md`): the version follows the *resource*; `iss` is always the real Entra
+//! issuer so APIs configured for production validate mock tokens unchanged; `iat`/`nbf` are
+//! back-dated five minutes as Entra does.
 
 use std::sync::Arc;
 
@@ -87,7 +88,8 @@ impl Minter<'_> {
         let tid = &self.dir.tenant_id;
         let v2 = spec.resource.wants_v2_tokens();
         let expires_in = match spec.user {
-            // "Default lifetime is a random 60–90 minutes" (entra.md §5.1).
+            // "Default lifetime is a random 60–90 minutes" (entra-docs
+            // `access-token-claims-reference.md`).
             Some(_) => rand::rng().random_range(3600..5400),
             None => APP_TOKEN_LIFETIME,
         };
@@ -230,7 +232,8 @@ impl Minter<'_> {
 
     fn sign(&self, with_x5t: bool, claims: &Value) -> String {
         let kid = &self.key.kid;
-        // v1 headers carry `x5t` too (entra.md §3); member order as Entra writes it.
+        // v1 headers carry `x5t` too (entra-docs `access-tokens.md`); member order as Entra writes
+        // it.
         let header = if with_x5t {
             format!(r#"{{"typ":"JWT","alg":"RS256","x5t":"{kid}","kid":"{kid}"}}"#)
         } else {

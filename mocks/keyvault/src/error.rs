@@ -1,8 +1,11 @@
 //! Every way a request fails, rendered as Key Vault's `KeyVaultError` envelope
 //! `{"error":{"code","message","innererror":{"code"}}}` with the service's status codes and texts.
 //!
-//! Texts come from `shared/reference/keyvault.md` §7 and the recordings; those marked UNVERIFIED
-//! there (or here) are the closest wording public sources show.
+//! Texts come from the recordings (`tests/data/recordings/`, from Azure/azure-sdk-assets), the
+//! Azure SDKs' own tests (Azure/azure-sdk-for-js, Azure/azure-sdk-for-net) and error texts quoted
+//! in public issues (e.g. Azure/secrets-store-csi-driver-provider-azure#873,
+//! microsoft/AzureTRE#3789); those marked UNVERIFIED here are the closest wording public sources
+//! show.
 
 use axum::http::StatusCode;
 use serde::Serialize;

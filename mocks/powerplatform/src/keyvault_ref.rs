@@ -2,8 +2,10 @@
 //!
 //! A Secret environment variable stores a reference, not the secret:
 //! `/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{vault}/secrets/{name}`
-//! (powerplatform-vnet.md §2). Dataverse resolves it at run time by reading the secret as its
-//! service principal.
+//! (as Power Platform CoE and automation-kit docs show it; no official page quotes the format,
+//! UNVERIFIED; the rules: MicrosoftDocs/powerapps-docs:
+//! powerapps-docs/maker/data-platform/EnvironmentVariables-azure-key-vault-secrets.md). Dataverse
+//! resolves it at run time by reading the secret as its service principal.
 
 use std::fmt;
 

@@ -2,7 +2,8 @@
 //! the vNet's view ([`Oracle::resolve_in`](crate::fabric::oracle::Oracle::resolve_in)): the
 //! privatelink CNAME, then the private endpoint's A record inside a linked vNet, the public
 //! address elsewhere, NXDOMAIN for names nobody serves. UDP and TCP (Power Platform checks its
-//! DNS server over TCP 53, `powerplatform-vnet.md` §1.8).
+//! DNS server over TCP 53, MicrosoftDocs/power-platform:
+//! power-platform/admin/vnet-support-overview.md).
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, CNAME};

@@ -1,5 +1,5 @@
 //! Each AADSTS case through HTTP: status, `error`, `error_codes` and the description's start
-//! (texts: entra.md §6). PKCE, expired/redeemed code and refresh cases are in `grants.rs`.
+//! (texts: `src/error.rs`). PKCE, expired/redeemed code and refresh cases are in `grants.rs`.
 
 use serde_json::Value;
 

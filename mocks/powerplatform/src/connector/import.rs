@@ -1,8 +1,9 @@
 //! Import of a maker's upload: `apiDefinition.swagger.json` + `apiProperties.json` → [`Connector`].
 //!
-//! Limits from DH `faq.md` (powerplatform-runtime.md §A): the definition must be "less than
-//! 1 MB" and OpenAPI 2.0 only. The maker portal's exact refusal texts are in no reference we
-//! hold, so every message here is ppvnet's own wording (UNVERIFIED) that states the rule.
+//! Limits from microsoft/powerplatform-developerhub: docs/custom-connectors/faq.md: the definition
+//! must be "less than 1 MB" and OpenAPI 2.0 only. The maker portal's exact refusal texts are in no
+//! public source we hold, so every message here is ppvnet's own wording (UNVERIFIED) that states
+//! the rule.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -14,14 +15,14 @@ use super::{
     Parameter, ParameterLocation, PolicyInstance, Upload,
 };
 
-/// 1 MB: a definition this size or larger is refused ("less than 1 MB", DH `faq.md`).
+/// 1 MB: a definition this size or larger is refused ("less than 1 MB", developerhub `faq.md`).
 pub const MAX_DEFINITION_BYTES: usize = 1_048_576;
 
 const METHODS: [&str; 7] = ["get", "put", "post", "delete", "options", "head", "patch"];
 
 pub(super) fn import(name: &str, upload: &Upload) -> Result<Connector, ImportError> {
     if let Some(size) = upload.script {
-        // UNVERIFIED wording; the rule is ours: C# cannot run here (powerplatform-runtime.md §A).
+        // UNVERIFIED wording; the rule is ours: C# cannot run here (developerhub `write-code.md`).
         return Err(ImportError::CustomCode(format!(
             "The connector ships custom code (script.csx, {size} bytes). ppvnet cannot run C# \
              custom code: remove the script or test this connector in a real environment."

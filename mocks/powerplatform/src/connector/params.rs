@@ -1,6 +1,7 @@
 //! A call's parameters checked against its operation, and the backend request they make.
 //!
-//! Modelled on Power Fx's `HttpFunctionInvoker` (powerplatform-runtime.md §A): the URL is
+//! Modelled on Power Fx's `HttpFunctionInvoker` (microsoft/Power-Fx:
+//! src/libraries/Microsoft.PowerFx.Connectors/Execution/HttpFunctionInvoker.cs): the URL is
 //! scheme + host + basePath + path with path parameters escaped once (`x-ms-url-encoding:
 //! double` → twice), query parameters `name=escaped`, header parameters as headers, the body
 //! parameter as JSON. Choices no source settles (all UNVERIFIED):

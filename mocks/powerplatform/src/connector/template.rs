@@ -1,7 +1,7 @@
 //! Template expressions of definitions and policy templates.
 //!
-//! Recognised (function names case-insensitively, as PPC definitions spell them both
-//! `@connectionParameters` and `@ConnectionParameters`):
+//! Recognised (function names case-insensitively, as microsoft/PowerPlatformConnectors (PPC)
+//! definitions spell them both `@connectionParameters` and `@ConnectionParameters`):
 //! `@environmentVariables("x")` / `@environmentVariables('x')`, `@connectionParameters('x')` and
 //! `@connectionParameters('x','default')`, `@headers('x')` (also `@header`), `@queryParameters('x')`,
 //! `@body()` / `@item()` with an optional `.a.b` or `['a']` path, `@Request.OriginalHTTPMethod`.

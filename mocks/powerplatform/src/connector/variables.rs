@@ -5,8 +5,9 @@ use super::{ConnectionAuth, Connector};
 
 impl Connector {
     /// Schema names of every `@environmentVariables("x")` in the host, base path and security
-    /// settings, in order of first use (powerplatform-vnet.md §2: Host, Base URL, Client ID,
-    /// Client Secret, Login URL and other Security fields).
+    /// settings, in order of first use
+    /// (learn.microsoft.com/connectors/custom-connectors/environment-variables: Host, Base URL,
+    /// Client ID, Client Secret, Login URL and other Security fields).
     pub fn referenced_variables(&self) -> Vec<String> {
         let mut settings = vec![self.host.as_str(), self.base_path.as_str()];
         if let ConnectionAuth::OAuth(o) = &self.auth {

@@ -7,9 +7,11 @@ use std::time::Duration;
 use crate::connector::Upload;
 
 /// Application id of the Dataverse service principal, which reads Secret environment variables
-/// from Key Vault (powerplatform-vnet.md §2).
+/// from Key Vault (MicrosoftDocs/powerapps-docs:
+/// powerapps-docs/maker/data-platform/EnvironmentVariables-azure-key-vault-secrets.md).
 pub const DATAVERSE_APP_ID: &str = "00000007-0000-0000-c000-000000000000";
-/// Audience of the tokens Power Apps sends to the connector runtime (powerplatform-runtime.md §A).
+/// Audience of the tokens Power Apps sends to the connector runtime (microsoft/Power-Fx:
+/// src/libraries/Microsoft.PowerFx.Connectors/PowerPlatformConnectorClient.cs).
 pub const APIHUB_AUDIENCE: &str = "https://apihub.azure.com";
 
 /// The whole service.
@@ -71,7 +73,8 @@ pub struct ClientCredential {
     pub client_secret: String,
 }
 
-/// The runtime's limits (powerplatform-runtime.md §A "Limits and error shapes").
+/// The runtime's limits (microsoft/powerplatform-developerhub: docs/custom-connectors/faq.md; the
+/// 120 s timeout from MicrosoftDocs/power-automate-docs `articles/limits-and-config.md`).
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// A synchronous outbound request: 120 s.

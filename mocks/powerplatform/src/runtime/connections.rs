@@ -7,7 +7,8 @@
 //! expire (run clock). A service principal connection gets app-only tokens by client
 //! credentials. Any failure to get a token turns the connection to `Error`, keeping Entra's
 //! words (the broken-connection texts users see are Entra's AADSTS descriptions:
-//! powerplatform-runtime.md §B).
+//! MicrosoftDocs/SupportArticles-docs
+//! `…/power-automate/connections/troubleshoot-broken-connections.md`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -142,9 +143,10 @@ impl PowerPlatform {
 
     /// The v1/v2 choice and expanded credentials for `settings`.
     ///
-    /// UNVERIFIED (entra.md §8): with `scopes` empty and a resource URI the v1 endpoints are used
-    /// (`resource=`, as the `aad` provider's default block suggests); with scopes, v2 (`scope=`
-    /// plus `offline_access`, without which v2 issues no refresh token).
+    /// UNVERIFIED (no public source says which endpoint the `aad` provider calls): with `scopes`
+    /// empty and a resource URI the v1 endpoints are used (`resource=`, as the `aad` provider's
+    /// default block suggests); with scopes, v2 (`scope=` plus `offline_access`, without which v2
+    /// issues no refresh token).
     pub(crate) fn oauth_request(
         &self,
         saved: &SavedConnector,
@@ -317,7 +319,7 @@ impl PowerPlatform {
     }
 
     /// App-only token for a service principal connection. The scope is the resource's
-    /// `/.default` (UNVERIFIED: the reference says only "the backend then gets an app-only
+    /// `/.default` (UNVERIFIED: public sources say only "the backend then gets an app-only
     /// token").
     pub(crate) async fn client_credentials(
         &self,

@@ -1,5 +1,6 @@
 //! The runtime's error answers, in the shapes Power Fx and the maker portal see
-//! (powerplatform-runtime.md §A "Limits and error shapes").
+//! (Power Fx's connector tests in microsoft/Power-Fx; the 504 body from
+//! MicrosoftDocs/SupportArticles-docs `…/connections/best-practices-when-updating-a-flow.md`).
 //!
 //! - Connector errors: `{"status":N,"message":"…\r\nclientRequestId: …","error":{"message":"…"},"source":"…"}`
 //!   (recorded in Power Fx tests).
@@ -7,8 +8,8 @@
 //! - Gateway timeout: the exact 504 `ResponseTimeout` body of the support article.
 //! - Connection failure (502): UNVERIFIED, modelled on the 504 with `code` 502 and an inner
 //!   `ConnectionFailure` naming the backend, the host the call left from and the cause.
-//! - Rate limit (429): UNVERIFIED body (the reference has none); the connector shape with APIM's
-//!   rate-limit wording and a `Retry-After` header.
+//! - Rate limit (429): UNVERIFIED body (no public source shows one); the connector shape with
+//!   APIM's rate-limit wording and a `Retry-After` header.
 //!
 //! Control routes answer `{"error":{"code","message"}}` ([`ControlError`]).
 
@@ -152,7 +153,7 @@ impl RuntimeError {
     }
 }
 
-/// The gateway error envelope of the 504 the reference quotes.
+/// The gateway error envelope of the 504 the support article quotes.
 fn gateway_body(code: u16, ctx: &ErrorContext, inner_code: &str, inner_message: &str) -> Value {
     json!({
         "error": {

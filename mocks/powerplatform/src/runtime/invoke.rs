@@ -1,12 +1,14 @@
-//! `POST /invoke`: one call of a custom connector operation (powerplatform-runtime.md §A).
+//! `POST /invoke`: one call of a custom connector operation (as Power Fx sends it:
+//! microsoft/Power-Fx: src/libraries/Microsoft.PowerFx.Connectors/PowerPlatformConnectorClient.cs).
 //!
 //! Order of checks: the envelope headers, the user's token, the connection and its owner, the
 //! per-connection rate limit, the connector as saved (variables), the connection's token, the
 //! definition (`Connector::prepare`); then the backend call from the environment's active host
 //! and the response policies.
 //!
-//! Failover (UNVERIFIED in-flight behaviour, reference §D): when the call fails before a
-//! connection was established (name not resolved, refused, connect timeout) and the
+//! Failover (UNVERIFIED in-flight behaviour; MicrosoftDocs/power-platform:
+//! `power-platform/admin/business-continuity-disaster-recovery.md` is silent on it): when the call
+//! fails before a connection was established (name not resolved, refused, connect timeout) and the
 //! environment's active host is no longer the one used, the call is sent once more from the new
 //! host. A failure after connecting is not retried: the backend may have acted on the request.
 
@@ -25,7 +27,7 @@ use crate::connector::{BackendRequest, BackendResponse, Bindings, Call, Connecto
 /// Names the host a call left from, for tests and the flow-log story.
 pub const EGRESS_HOST_HEADER: &str = "x-ppvnet-egress-host";
 /// Backend answers above this are refused with 502 (UNVERIFIED: the runtime's response limit is
-/// not in the reference; Power Automate documents 100 MB for actions).
+/// not documented; Power Automate documents 100 MB for actions).
 pub const MAX_RESPONSE_BYTES: usize = 100 * 1024 * 1024;
 const ENVIRONMENT_PREFIX: &str = "/providers/Microsoft.PowerApps/environments/";
 

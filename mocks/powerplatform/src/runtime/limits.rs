@@ -1,4 +1,5 @@
-//! Calls per minute per connection (500 in Power Platform, powerplatform-runtime.md §A).
+//! Calls per minute per connection (500 in Power Platform, microsoft/powerplatform-developerhub:
+//! docs/custom-connectors/faq.md).
 //!
 //! A sliding window of one minute on the run clock: a call is admitted when fewer than the limit
 //! were admitted in the last 60 s; otherwise the answer says when the oldest of them leaves the

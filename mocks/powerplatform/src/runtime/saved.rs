@@ -2,9 +2,10 @@
 //! variables it refers to, taken at save time.
 //!
 //! "The custom connector uses the value of the environment variables during save time… custom
-//! connectors need to be resaved" (DH `environment-variables.md`): a secret rotated in Key
-//! Vault reaches calls only after a re-save. A save whose variables could not all be resolved
-//! still saves: the connector stays listed with its errors, and calls fail naming them.
+//! connectors need to be resaved" (microsoft/powerplatform-developerhub:
+//! docs/custom-connectors/environment-variables.md): a secret rotated in Key Vault reaches calls
+//! only after a re-save. A save whose variables could not all be resolved still saves: the
+//! connector stays listed with its errors, and calls fail naming them.
 
 use std::sync::Arc;
 

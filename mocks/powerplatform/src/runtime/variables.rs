@@ -2,10 +2,12 @@
 //!
 //! Text-like variables (String, Number, Boolean, JSON) pass through as written. A Secret
 //! variable holds a Key Vault reference and is resolved *as the Dataverse service principal*
-//! (powerplatform-vnet.md §2): a client-credentials token for `https://vault.azure.net` from
-//! Entra (cloud side, `internet`), then `GET https://{vault}.vault.azure.net/secrets/{name}` sent
-//! from the environment's active host, so the vault's RBAC, firewall and private endpoint rules
-//! and the vNet's DNS and NSGs all apply. A failure keeps which variable, vault, host and cause.
+//! (MicrosoftDocs/powerapps-docs:
+//! powerapps-docs/maker/data-platform/EnvironmentVariables-azure-key-vault-secrets.md): a
+//! client-credentials token for `https://vault.azure.net` from Entra (cloud side, `internet`), then
+//! `GET https://{vault}.vault.azure.net/secrets/{name}` sent from the environment's active host, so
+//! the vault's RBAC, firewall and private endpoint rules and the vNet's DNS and NSGs all apply. A
+//! failure keeps which variable, vault, host and cause.
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -223,7 +223,8 @@ fn contoso_cases_imports_with_service_principal_support() {
 fn contoso_cases_search_and_get_build_the_backend_requests() {
     let c = contoso();
     // The host is the environment's `cr_CasesApiHost` (Host accepts environment variables,
-    // powerplatform-vnet.md §2): each environment calls its own API.
+    // learn.microsoft.com/connectors/custom-connectors/environment-variables): each environment
+    // calls its own API.
     let unbound = c.prepare(&call("GET", "/cases/search", ""), &Bindings::default());
     assert!(
         unbound

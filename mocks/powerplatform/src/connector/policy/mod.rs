@@ -3,8 +3,8 @@
 //!
 //! Parameter names are those of learn.microsoft.com/connectors/custom-connectors/policy-templates/
 //! (setheader, setproperty, convertobjecttoarray, setconnectionstatustounauthenticated pages) and
-//! of the instances in PPC's `apiProperties.json` files (stringreplace, updatenextlink,
-//! routerequesttoendpoint, dynamichosturl, convertarraytoobject).
+//! of the instances in microsoft/PowerPlatformConnectors' (PPC) `apiProperties.json` files
+//! (stringreplace, updatenextlink, routerequesttoendpoint, dynamichosturl, convertarraytoobject).
 //!
 //! Module map: [`body`] holds the JSON body transforms and `updatenextlink`.
 
