@@ -26,12 +26,15 @@ pub(crate) async fn authorize_get(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let params = Form::from_pairs(
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect(),
-    );
+    let params = Form::from_pairs(query_pairs(query));
     authorize(&entra, &tenant, &params, &uri, &headers, false)
+}
+
+/// The query string's parameters, in order.
+fn query_pairs(query: Option<String>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
 }
 
 /// `GET /{tenant}/oauth2/authorize`, the v1 page (the `aad` connector provider's default
@@ -47,10 +50,7 @@ pub(crate) async fn authorize_get_v1(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let mut pairs: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
+    let mut pairs = query_pairs(query);
     let resource = pairs
         .iter()
         .find(|(k, _)| k == "resource")

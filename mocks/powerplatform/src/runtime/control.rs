@@ -160,9 +160,7 @@ async fn connection(
     State(pp): State<PowerPlatform>,
     Path(id): Path<String>,
 ) -> Result<Response, ControlError> {
-    let c = pp
-        .connection(&id)
-        .ok_or_else(|| ControlError::NotFound(format!("No connection '{id}'.")))?;
+    let c = find_connection(&pp, &id)?;
     Ok(Json(c.view()).into_response())
 }
 
@@ -173,9 +171,7 @@ async fn test_connection(
     State(pp): State<PowerPlatform>,
     Path(id): Path<String>,
 ) -> Result<Response, ControlError> {
-    let c = pp
-        .connection(&id)
-        .ok_or_else(|| ControlError::NotFound(format!("No connection '{id}'.")))?;
+    let c = find_connection(&pp, &id)?;
     let saved = pp.saved(&c.environment, &c.connector).ok_or_else(|| {
         ControlError::NotFound(format!(
             "The connector '{}' is not saved in '{}'.",
@@ -184,10 +180,16 @@ async fn test_connection(
     })?;
     // A failure is recorded on the connection itself; the answer shows it.
     let _ = pp.access_token(&c, &saved).await;
-    let now = pp
-        .connection(&id)
-        .ok_or_else(|| ControlError::NotFound(format!("No connection '{id}'.")))?;
+    let now = find_connection(&pp, &id)?;
     Ok(Json(now.view()).into_response())
+}
+
+fn find_connection(
+    pp: &PowerPlatform,
+    id: &str,
+) -> Result<super::connections::Connection, ControlError> {
+    pp.connection(id)
+        .ok_or_else(|| ControlError::NotFound(format!("No connection '{id}'.")))
 }
 
 async fn delete_connection(
