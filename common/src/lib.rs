@@ -11,10 +11,14 @@
 //! - [`token`]: validation of Entra access tokens by a resource server (discovery + JWKS with a
 //!   rate-limited refresh, RS256 only, exact issuer, audience, lifetime on the run clock, tenant,
 //!   ID tokens refused), with ASP.NET-worded `WWW-Authenticate` descriptions.
+//! - `testing` (hidden): test support shared by the crates' integration tests: the `PPVNET_REQUIRE`
+//!   skip rule and one list of JWT attacks applied to every resource server.
 
 pub mod clock;
 pub mod net;
 pub mod serve;
+#[doc(hidden)]
+pub mod testing;
 pub mod token;
 
 pub use clock::Clock;

@@ -32,7 +32,7 @@ use axum::{Extension, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ppvnet_common::net::SharedPeerDirectory;
-use ppvnet_common::token::bearer_token;
+use ppvnet_common::token::{Bearer, request_bearer};
 use ppvnet_common::{Clock, Endpoint, Ingress, Peer};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -547,15 +547,18 @@ async fn handle(State(kv): State<KeyVault>, request: Request) -> Response {
     };
     ctx.vault = Some(vault);
 
-    let Some(token) = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token)
-    else {
-        return ctx.error(KeyVaultError::MissingToken {
-            authority: vault.authority.clone(),
-        });
+    let token = match request_bearer(&parts.headers) {
+        Bearer::Token(token) => token,
+        Bearer::Missing => {
+            return ctx.error(KeyVaultError::MissingToken {
+                authority: vault.authority.clone(),
+            });
+        }
+        Bearer::Ambiguous => {
+            return ctx.error(KeyVaultError::AmbiguousToken {
+                authority: vault.authority.clone(),
+            });
+        }
     };
     let caller: Caller = match inner.tokens.check(&vault.config.tenant_id, token).await {
         Ok(caller) => caller,
