@@ -6,6 +6,7 @@
 //! - [`net`]: how a service learns where a connection came from without knowing the fabric:
 //!   listeners carry an [`net::Ingress`] label (public endpoint or a named private endpoint) and
 //!   a [`net::PeerDirectory`] maps the socket peer to its emulated address and subnet.
+//! - [`private_fs`]: owner-only (0600/0700) creation of files and folders that hold secrets.
 //! - [`serve`]: serves an axum router on any set of std listeners (loopback, bound inside a
 //!   network namespace, or in a container), plain HTTP or TLS, with graceful shutdown.
 //! - [`token`]: validation of Entra access tokens by a resource server (discovery + JWKS with a
@@ -16,6 +17,7 @@
 
 pub mod clock;
 pub mod net;
+pub mod private_fs;
 pub mod serve;
 #[doc(hidden)]
 pub mod testing;

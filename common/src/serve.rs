@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{Request, Response, StatusCode, header};
+use axum::http::{Request, Response};
 use axum::{Extension, Router};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -84,9 +84,10 @@ pub struct ServeLimits {
     /// Connections served at once per service, over all its endpoints
     /// (`PPVNET_SERVE_MAX_CONNECTIONS`, default 1024).
     pub max_connections: usize,
-    /// Largest request body any handler is handed (`PPVNET_SERVE_MAX_BODY_BYTES`, default
-    /// 8 MiB). Services enforce their own, smaller limits in their own error format; this cap
-    /// is the backstop for routes that do not, answered with a bare 413.
+    /// Largest request body any handler can read (`PPVNET_SERVE_MAX_BODY_BYTES`, default
+    /// 64 MiB): reading past it fails. Services enforce their own, smaller limits in their own
+    /// error format (draining a little more so the client can read it); this cap is the
+    /// backstop for routes that do not (axum's extractors answer a bare 413).
     pub max_body_bytes: usize,
     /// How long open connections may drain after shutdown was requested (default 5 s).
     pub drain_timeout: Duration,
@@ -100,7 +101,7 @@ impl Default for ServeLimits {
             request_timeout: Duration::from_secs(120),
             tls_handshake_timeout: Duration::from_secs(10),
             max_connections: 1024,
-            max_body_bytes: 8 * 1024 * 1024,
+            max_body_bytes: 64 * 1024 * 1024,
             drain_timeout: Duration::from_secs(5),
         }
     }
@@ -313,8 +314,10 @@ impl Listening {
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
-/// The per-request service: declared or streamed bodies over the cap are refused, the peer is
-/// attached as `ConnectInfo`, and the request counts as in flight until its response is ready.
+/// The per-request service: the body is cut at the cap (handlers see a read error and answer in
+/// their service's own format; a declared length alone is not refused here for that reason), the
+/// peer is attached as `ConnectInfo`, and the request counts as in flight until its response is
+/// ready.
 fn request_service(
     app: Router,
     peer: SocketAddr,
@@ -333,16 +336,6 @@ fn request_service(
         let in_flight = InFlight::begin(activity.clone());
         async move {
             let _in_flight = in_flight;
-            let declared = request
-                .headers()
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            if declared.is_some_and(|n| n > max_body_bytes as u64) {
-                let mut response = Response::new(Body::empty());
-                *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-                return Ok(response);
-            }
             request.extensions_mut().insert(ConnectInfo(peer));
             let request =
                 request.map(|b| Body::new(http_body_util::Limited::new(b, max_body_bytes)));

@@ -1,4 +1,5 @@
 use super::*;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

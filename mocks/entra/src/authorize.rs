@@ -26,11 +26,7 @@ pub(crate) async fn authorize_get(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let params = Form::from_pairs(
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect(),
-    );
+    let params = Form::from_query(query.as_deref());
     authorize(&entra, &tenant, &params, &uri, &headers, false)
 }
 
@@ -146,7 +142,7 @@ fn authorize(
     submitted: bool,
 ) -> Response {
     let dir = entra.directory();
-    if let Err(e) = TenantPath::require(&dir, tenant) {
+    if let Err(e) = TenantPath::require(&dir, tenant).and_then(|_| params.check_unique()) {
         return error_page(entra, headers, &e);
     }
     let client = match params.require("client_id").and_then(|id| {
@@ -424,11 +420,7 @@ pub(crate) async fn logout(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let params = Form::from_pairs(
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect(),
-    );
+    let params = Form::from_query(query.as_deref());
     {
         let dir = entra.directory();
         if let Err(e) = TenantPath::require(&dir, &tenant) {

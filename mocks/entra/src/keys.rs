@@ -219,15 +219,15 @@ impl KeySet {
                 .collect(),
         };
         // A name of its own per write: two mocks sharing a data dir (tests do, to reuse keys)
-        // must not rename each other's half-written file away.
+        // must not rename each other's half-written file away. The file holds private keys:
+        // 0600 from creation.
         static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = path.with_extension(format!("json.{}.{n}.tmp", std::process::id()));
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec_pretty(&stored).map_err(io::Error::other)?,
-        )?;
-        std::fs::rename(tmp, path)
+        ppvnet_common::private_fs::write_atomic(
+            path,
+            &serde_json::to_vec_pretty(&stored).map_err(io::Error::other)?,
+            &format!("{}.{n}", std::process::id()),
+        )
     }
 
     pub fn signing(&self) -> Arc<SigningKey> {

@@ -1,40 +1,14 @@
 //! Every attack of `ppvnet_common::testing::jwt_attacks` against the vault: each must get
 //! exactly Key Vault's 401 (its envelope, its `AKV…` message, its challenge) or be served.
 
-use ppvnet_common::Clock;
 use ppvnet_common::testing::{Attack, AttackKit, Expect, jwt_attacks};
 use ppvnet_keyvault::auth::rejection_message;
-use ppvnet_keyvault::{Authorization, KeyVaultConfig, KeyVaultRole, RoleAssignment, VaultConfig};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde_json::Value;
 
-use crate::common::{Authority, Running, TENANT, bind, new_kv};
+use crate::common::{OFFICER, Running, TENANT, start_with_officer};
 
-const OFFICER: &str = "aaaaaaaa-0000-0000-0000-0000000000a1";
 const APP_ID: &str = "11111111-2222-3333-4444-555555555555";
-
-async fn start() -> (Clock, Authority, Running) {
-    let clock = Clock::new();
-    let authority = Authority::start(clock.clone(), None).await;
-    let public = bind();
-    let mut v = VaultConfig::new("kv-attacks", TENANT, "westus");
-    v.host_aliases
-        .push(public.local_addr().unwrap().to_string());
-    v.authorization = Authorization::Rbac {
-        role_assignments: vec![RoleAssignment {
-            principal_id: OFFICER.into(),
-            role: KeyVaultRole::SecretsOfficer,
-            secret: None,
-        }],
-    };
-    let config = KeyVaultConfig {
-        vaults: vec![v],
-        ..Default::default()
-    };
-    let kv = new_kv(config, &clock, authority.check(reqwest::Client::new()));
-    let running = Running::serve(kv, (public, None), None);
-    (clock, authority, running)
-}
 
 async fn send(running: &Running, attack: &Attack) -> reqwest::Response {
     let mut url = format!("http://{}/secrets?api-version=7.6", running.public);
@@ -82,7 +56,7 @@ fn expected(attack: &Attack, challenge: &str) -> (u16, String, Option<String>) {
 
 #[tokio::test]
 async fn every_jwt_attack_gets_key_vaults_exact_refusal() {
-    let (clock, authority, running) = start().await;
+    let (clock, authority, running) = start_with_officer().await;
     let kit = AttackKit {
         key: authority.encoding_key(),
         kid: authority.kid.clone(),

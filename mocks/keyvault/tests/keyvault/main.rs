@@ -7,6 +7,7 @@ mod common;
 mod crash;
 mod data_plane;
 mod jwt_attacks;
+mod limits;
 mod python_sdk;
 mod replay;
 mod rust_sdk;

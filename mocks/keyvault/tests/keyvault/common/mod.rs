@@ -269,3 +269,32 @@ pub fn new_kv(
     )
     .unwrap()
 }
+
+/// A principal holding Key Vault Secrets Officer on the vault of [`start_with_officer`].
+pub const OFFICER: &str = "aaaaaaaa-0000-0000-0000-0000000000a1";
+
+/// A test authority and one plain-HTTP vault, `kv-test`, reachable at its loopback address,
+/// where [`OFFICER`] holds Key Vault Secrets Officer.
+pub async fn start_with_officer() -> (Clock, Authority, Running) {
+    use ppvnet_keyvault::{Authorization, KeyVaultRole, RoleAssignment, VaultConfig};
+    let clock = Clock::new();
+    let authority = Authority::start(clock.clone(), None).await;
+    let public = bind();
+    let mut v = VaultConfig::new("kv-test", TENANT, "westus");
+    v.host_aliases
+        .push(public.local_addr().unwrap().to_string());
+    v.authorization = Authorization::Rbac {
+        role_assignments: vec![RoleAssignment {
+            principal_id: OFFICER.into(),
+            role: KeyVaultRole::SecretsOfficer,
+            secret: None,
+        }],
+    };
+    let config = KeyVaultConfig {
+        vaults: vec![v],
+        ..Default::default()
+    };
+    let kv = new_kv(config, &clock, authority.check(reqwest::Client::new()));
+    let running = Running::serve(kv, (public, None), None);
+    (clock, authority, running)
+}
