@@ -315,6 +315,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_key_file_is_written_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("entra-data");
+        ppvnet_common::private_fs::create_dir_all(&dir).unwrap();
+        let mut set = KeySet::open(Some(&dir)).unwrap();
+        assert_eq!(mode(&dir.join(KEY_FILE)), 0o600);
+        // A rotation replaces the file; the replacement is owner-only from its creation.
+        set.publish_next().unwrap();
+        assert_eq!(mode(&dir.join(KEY_FILE)), 0o600);
+        assert_eq!(mode(&dir), 0o700);
+    }
+
+    #[test]
     fn rotation_publishes_next_switches_then_retires_and_persists() {
         let dir = tempfile::tempdir().unwrap();
         let mut set = KeySet::open(Some(dir.path())).unwrap();
