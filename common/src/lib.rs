@@ -6,15 +6,21 @@
 //! - [`net`]: how a service learns where a connection came from without knowing the fabric:
 //!   listeners carry an [`net::Ingress`] label (public endpoint or a named private endpoint) and
 //!   a [`net::PeerDirectory`] maps the socket peer to its emulated address and subnet.
+//! - [`private_fs`]: owner-only (0600/0700) creation of files and folders that hold secrets.
 //! - [`serve`]: serves an axum router on any set of std listeners (loopback, bound inside a
 //!   network namespace, or in a container), plain HTTP or TLS, with graceful shutdown.
 //! - [`token`]: validation of Entra access tokens by a resource server (discovery + JWKS with a
 //!   rate-limited refresh, RS256 only, exact issuer, audience, lifetime on the run clock, tenant,
 //!   ID tokens refused), with ASP.NET-worded `WWW-Authenticate` descriptions.
+//! - `testing` (hidden): test support shared by the crates' integration tests: the `PPVNET_REQUIRE`
+//!   skip rule and one list of JWT attacks applied to every resource server.
 
 pub mod clock;
 pub mod net;
+pub mod private_fs;
 pub mod serve;
+#[doc(hidden)]
+pub mod testing;
 pub mod token;
 
 pub use clock::Clock;

@@ -113,7 +113,14 @@ pub enum TokenError {
     WrongTenant,
     #[error("the token is not an access token")]
     NotAnAccessToken,
+    #[error("the token is {0} bytes long, over the {MAX_TOKEN_BYTES}-byte limit")]
+    TooLarge(usize),
 }
+
+/// ASP.NET's `TokenValidationParameters.DefaultMaximumTokenSizeInBytes` (250 KiB): a token longer
+/// than this is refused before it is decoded, so a huge header cannot make the validator parse
+/// and base64-decode megabytes.
+pub const MAX_TOKEN_BYTES: usize = 250 * 1024;
 
 impl TokenError {
     /// The `error_description` of the `WWW-Authenticate` challenge. Values quoted from the token
@@ -137,6 +144,11 @@ impl TokenError {
             }
             Self::WrongTenant => "The token was not issued for this tenant".to_owned(),
             Self::NotAnAccessToken => "The token is not an access token".to_owned(),
+            // Microsoft.IdentityModel's IDX10209 wording (from its message catalogue; the exact
+            // text is UNVERIFIED against a live API).
+            Self::TooLarge(length) => format!(
+                "IDX10209: Token has length: '{length}' which is larger than the MaximumTokenSizeInBytes: '{MAX_TOKEN_BYTES}'"
+            ),
         }
     }
 
@@ -175,6 +187,32 @@ fn invariant_time(unix: i64) -> String {
         .ok()
         .and_then(|t| t.format(&format).ok())
         .unwrap_or_else(|| unix.to_string())
+}
+
+/// What a request's `Authorization` headers present.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bearer<'a> {
+    /// No header, or one that is not a bearer credential.
+    Missing,
+    Token(&'a str),
+    /// More than one `Authorization` header. Refused rather than picking one: a proxy and the
+    /// service disagreeing on which one counts is how a second, forged credential slips past
+    /// a check (RFC 6750 §3.1 `invalid_request`: the request "uses more than one method").
+    Ambiguous,
+}
+
+/// Reads the bearer credential of a request, refusing ambiguity (see [`Bearer::Ambiguous`]).
+pub fn request_bearer(headers: &axum::http::HeaderMap) -> Bearer<'_> {
+    let mut values = headers.get_all(axum::http::header::AUTHORIZATION).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Bearer::Missing,
+        (Some(_), Some(_)) => Bearer::Ambiguous,
+        (Some(value), None) => value
+            .to_str()
+            .ok()
+            .and_then(bearer_token)
+            .map_or(Bearer::Missing, Bearer::Token),
+    }
 }
 
 /// Extracts the token from an `Authorization` header value (`Bearer <token>`, scheme
@@ -364,6 +402,9 @@ impl Validator {
 
     /// Validates a bearer token (without the `Bearer ` prefix) and returns its claims.
     pub async fn validate(&self, bearer_token: &str) -> Result<Claims, TokenError> {
+        if bearer_token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::TooLarge(bearer_token.len()));
+        }
         let kid = checked_header(bearer_token)?;
         let key = self.key_for(&kid).await?;
         let claims = verify_signature(bearer_token, &key)?;

@@ -13,8 +13,7 @@
 use std::collections::HashMap;
 
 use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
-use ppvnet_common::token::{Claims, Validator, bearer_token};
+use ppvnet_common::token::{Bearer, Claims, Validator, request_bearer};
 
 use crate::config::SearchApiConfig;
 use crate::error::ApiError;
@@ -52,11 +51,11 @@ impl Authorizer {
     }
 
     pub async fn caller(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
-        let token = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_token)
-            .ok_or(ApiError::MissingToken)?;
+        let token = match request_bearer(headers) {
+            Bearer::Token(token) => token,
+            Bearer::Missing => return Err(ApiError::MissingToken),
+            Bearer::Ambiguous => return Err(ApiError::AmbiguousToken),
+        };
         let claims = self
             .validator
             .validate(token)

@@ -17,6 +17,11 @@ pub enum ApiError {
     MissingToken,
     /// `description` comes from [`ppvnet_common::token::TokenError::description`] or a claim
     /// check and is already header-safe.
+    /// More than one `Authorization` header. RFC 6750 §3.1 `invalid_request` (ASP.NET would
+    /// join the headers with a comma and report `invalid_token`; refusing the request as
+    /// malformed is the ppvnet hardening rule, UNVERIFIED against a live API).
+    #[error("more than one Authorization header")]
+    AmbiguousToken,
     #[error("invalid token: {description}")]
     InvalidToken { description: String },
     #[error("insufficient scope: {description}")]
@@ -31,6 +36,9 @@ pub enum ApiError {
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// Why a request with several `Authorization` headers is refused.
+pub const AMBIGUOUS_DESCRIPTION: &str = "The request has more than one Authorization header";
 
 /// App Service's page for a request its access restrictions block. Wording from the message
 /// users quote (microsoft/vscode-azureappservice#2498: "Error 403 - Forbidden / The web app you
@@ -56,7 +64,9 @@ pub const APP_SERVICE_FORBIDDEN_PAGE: &str = r#"<!DOCTYPE html>
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingToken | Self::InvalidToken { .. } => StatusCode::UNAUTHORIZED,
+            Self::MissingToken | Self::AmbiguousToken | Self::InvalidToken { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::InsufficientScope { .. } | Self::PublicAccessDenied => StatusCode::FORBIDDEN,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -66,7 +76,9 @@ impl ApiError {
 
     fn code(&self) -> &'static str {
         match self {
-            Self::MissingToken | Self::InvalidToken { .. } => "InvalidAuthenticationToken",
+            Self::MissingToken | Self::AmbiguousToken | Self::InvalidToken { .. } => {
+                "InvalidAuthenticationToken"
+            }
             Self::InsufficientScope { .. } => "Forbidden",
             Self::BadRequest { code, .. } => code,
             Self::NotFound(_) => "NotFound",
@@ -78,6 +90,7 @@ impl ApiError {
     fn message(&self) -> String {
         match self {
             Self::MissingToken => "Access token is missing.".to_owned(),
+            Self::AmbiguousToken => format!("{AMBIGUOUS_DESCRIPTION}."),
             Self::InvalidToken { description } => format!("{description}."),
             Self::InsufficientScope { description } => format!("{description}."),
             Self::BadRequest { message, .. } | Self::NotFound(message) => message.clone(),
@@ -89,6 +102,9 @@ impl ApiError {
     fn challenge(&self) -> Option<String> {
         match self {
             Self::MissingToken => Some("Bearer".to_owned()),
+            Self::AmbiguousToken => Some(format!(
+                "Bearer error=\"invalid_request\", error_description=\"{AMBIGUOUS_DESCRIPTION}\""
+            )),
             Self::InvalidToken { description } => Some(format!(
                 "Bearer error=\"invalid_token\", error_description=\"{description}\""
             )),

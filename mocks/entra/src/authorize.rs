@@ -26,15 +26,8 @@ pub(crate) async fn authorize_get(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let params = Form::from_pairs(query_pairs(query));
+    let params = Form::from_query(query.as_deref());
     authorize(&entra, &tenant, &params, &uri, &headers, false)
-}
-
-/// The query string's parameters, in order.
-fn query_pairs(query: Option<String>) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect()
 }
 
 /// `GET /{tenant}/oauth2/authorize`, the v1 page (the `aad` connector provider's default
@@ -50,7 +43,7 @@ pub(crate) async fn authorize_get_v1(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let mut pairs = query_pairs(query);
+    let mut pairs = Form::from_query(query.as_deref()).pairs().to_vec();
     let resource = pairs
         .iter()
         .find(|(k, _)| k == "resource")
@@ -186,7 +179,7 @@ fn authorize(
     submitted: bool,
 ) -> Response {
     let dir = entra.directory();
-    if let Err(e) = TenantPath::require(&dir, tenant) {
+    if let Err(e) = TenantPath::require(&dir, tenant).and_then(|_| params.check_unique()) {
         return error_page(entra, headers, &e);
     }
     let client = match params.require("client_id").and_then(|id| {
@@ -464,11 +457,7 @@ pub(crate) async fn logout(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let params = Form::from_pairs(
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect(),
-    );
+    let params = Form::from_query(query.as_deref());
     {
         let dir = entra.directory();
         if let Err(e) = TenantPath::require(&dir, &tenant) {

@@ -153,6 +153,16 @@ pub enum EntraError {
     LoginRequired,
     #[error("Unknown or invalid instance.")]
     UnknownInstance,
+    /// Seen verbatim in public reports (Azure/azure-sdk-for-java#31733 for `scope` at the token
+    /// endpoint, AzureAD/microsoft-authentication-library-for-android#688 for `login_hint` at
+    /// `/authorize`). That Entra refuses every duplicated name, known or not, is UNVERIFIED.
+    #[error("The request is not properly formatted. The parameter '{name}' is duplicated.")]
+    DuplicateParameter { name: String },
+    /// Wording from many public reports of a GET on the token endpoint (older replies read
+    /// "POST, OPTIONS"); the HTTP status Entra sends with it is UNVERIFIED (400 here, like the
+    /// other `invalid_request` errors).
+    #[error("The endpoint only accepts POST requests. Received a {method} request.")]
+    PostOnly { method: String },
 }
 
 impl EntraError {
@@ -194,6 +204,8 @@ impl EntraError {
             InvalidRequest { .. } => 90014,
             LoginRequired => 50058,
             UnknownInstance => 50049,
+            DuplicateParameter { .. } => 9000411,
+            PostOnly { .. } => 900561,
         }
     }
 
@@ -205,7 +217,9 @@ impl EntraError {
             | RedirectUriMismatch { .. }
             | MissingParameter { .. }
             | GrantNotSupportedOnAlias
-            | InvalidRequest { .. } => "invalid_request",
+            | InvalidRequest { .. }
+            | DuplicateParameter { .. }
+            | PostOnly { .. } => "invalid_request",
             DiscoveryTenantNotFound { .. } => "invalid_tenant",
             ApplicationNotFound { .. } => "unauthorized_client",
             InvalidClientSecret { .. }

@@ -220,15 +220,15 @@ impl KeySet {
                 .collect(),
         };
         // A name of its own per write: two mocks sharing a data dir (tests do, to reuse keys)
-        // must not rename each other's half-written file away.
+        // must not rename each other's half-written file away. The file holds private keys:
+        // 0600 from creation.
         static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = path.with_extension(format!("json.{}.{n}.tmp", std::process::id()));
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec_pretty(&stored).map_err(io::Error::other)?,
-        )?;
-        std::fs::rename(tmp, path)
+        ppvnet_common::private_fs::write_atomic(
+            path,
+            &serde_json::to_vec_pretty(&stored).map_err(io::Error::other)?,
+            &format!("{}.{n}", std::process::id()),
+        )
     }
 
     pub fn signing(&self) -> Arc<SigningKey> {
@@ -314,6 +314,21 @@ impl KeySet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_file_is_written_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("entra-data");
+        ppvnet_common::private_fs::create_dir_all(&dir).unwrap();
+        let mut set = KeySet::open(Some(&dir)).unwrap();
+        assert_eq!(mode(&dir.join(KEY_FILE)), 0o600);
+        // A rotation replaces the file; the replacement is owner-only from its creation.
+        set.publish_next().unwrap();
+        assert_eq!(mode(&dir.join(KEY_FILE)), 0o600);
+        assert_eq!(mode(&dir), 0o700);
+    }
 
     #[test]
     fn rotation_publishes_next_switches_then_retires_and_persists() {

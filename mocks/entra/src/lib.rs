@@ -90,9 +90,12 @@ pub fn router(entra: Entra) -> Router {
         .route("/{tenant}/userrealm/{upn}", get(discovery::user_realm))
         .route(
             "/{tenant}/oauth2/v2.0/token",
-            post(token_endpoint::token_v2),
+            post(token_endpoint::token_v2).fallback(token_endpoint::not_post),
         )
-        .route("/{tenant}/oauth2/token", post(token_endpoint::token_v1))
+        .route(
+            "/{tenant}/oauth2/token",
+            post(token_endpoint::token_v1).fallback(token_endpoint::not_post),
+        )
         .route(
             "/{tenant}/oauth2/v2.0/authorize",
             get(authorize::authorize_get).post(authorize::authorize_post),

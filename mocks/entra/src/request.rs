@@ -127,7 +127,13 @@ pub(crate) fn json_reply(
 
 /// The parameters of an `application/x-www-form-urlencoded` body. Entra ignores other bodies
 /// (a JSON body reads as "no parameters", so the reply is AADSTS900144 for `grant_type`).
-pub(crate) struct Form(Vec<(String, String)>);
+pub(crate) struct Form {
+    pairs: Vec<(String, String)>,
+    /// The first name given more than once. Entra refuses such requests (AADSTS9000411) rather
+    /// than letting one copy win: a front end and the service reading different copies is how
+    /// a parameter gets smuggled.
+    duplicated: Option<String>,
+}
 
 impl Form {
     pub fn parse(headers: &HeaderMap, body: &[u8]) -> Self {
@@ -140,18 +146,40 @@ impl Form {
                     .starts_with("application/x-www-form-urlencoded")
             });
         if !is_form {
-            return Self(Vec::new());
+            return Self::from_pairs(Vec::new());
         }
         Self::from_pairs(url::form_urlencoded::parse(body).into_owned().collect())
     }
 
     pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
-        Self(pairs)
+        let mut seen = std::collections::HashSet::new();
+        let duplicated = pairs
+            .iter()
+            .find(|(k, _)| !seen.insert(k.as_str()))
+            .map(|(k, _)| k.clone());
+        Self { pairs, duplicated }
+    }
+
+    /// Parameters of a query string.
+    pub fn from_query(query: Option<&str>) -> Self {
+        Self::from_pairs(
+            url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    /// Refuses a request that names a parameter twice.
+    pub fn check_unique(&self) -> Result<(), EntraError> {
+        match &self.duplicated {
+            Some(name) => Err(EntraError::DuplicateParameter { name: name.clone() }),
+            None => Ok(()),
+        }
     }
 
     /// The first non-empty value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
+        self.pairs
             .iter()
             .find(|(k, v)| k == name && !v.is_empty())
             .map(|(_, v)| v.as_str())
@@ -164,6 +192,6 @@ impl Form {
     }
 
     pub fn pairs(&self) -> &[(String, String)] {
-        &self.0
+        &self.pairs
     }
 }

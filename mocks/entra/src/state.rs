@@ -181,7 +181,8 @@ impl Entra {
     ) -> Result<Self, StartError> {
         let directory = Directory::build(config)?;
         if let Some(dir) = data_dir {
-            std::fs::create_dir_all(dir)?;
+            // It will hold the signing keys.
+            ppvnet_common::private_fs::create_dir_all(dir)?;
         }
         let keys = KeySet::open(data_dir)?;
         Ok(Self {

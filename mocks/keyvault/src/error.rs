@@ -30,6 +30,11 @@ pub enum KeyVaultError {
     /// No `Authorization: Bearer` header. Answered before the body is read.
     #[error("AKV10000: Request is missing a Bearer, PoP, or MTLS_POP token.")]
     MissingToken { authority: String },
+    /// More than one `Authorization` header: refused instead of picking one. No Key Vault text
+    /// is published for this case; the message and the `error="invalid_request"` added to the
+    /// usual challenge (RFC 6750 §3.1) are UNVERIFIED.
+    #[error("AKV10000: Request has more than one Authorization header.")]
+    AmbiguousToken { authority: String },
     /// A token was sent but is not acceptable (signature, issuer, audience, lifetime).
     #[error("{message}")]
     InvalidToken { authority: String, message: String },
@@ -108,7 +113,9 @@ impl KeyVaultError {
     pub fn status(&self) -> StatusCode {
         use KeyVaultError::*;
         match self {
-            MissingToken { .. } | InvalidToken { .. } => StatusCode::UNAUTHORIZED,
+            MissingToken { .. } | AmbiguousToken { .. } | InvalidToken { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             ForbiddenByConnection { .. }
             | ForbiddenByFirewall { .. }
             | ForbiddenByRbac { .. }
@@ -132,7 +139,9 @@ impl KeyVaultError {
     pub fn codes(&self) -> (&'static str, Option<&'static str>) {
         use KeyVaultError::*;
         match self {
-            MissingToken { .. } | InvalidToken { .. } => ("Unauthorized", None),
+            MissingToken { .. } | AmbiguousToken { .. } | InvalidToken { .. } => {
+                ("Unauthorized", None)
+            }
             ForbiddenByConnection { .. } => ("Forbidden", Some("ForbiddenByConnection")),
             ForbiddenByFirewall { .. } => ("Forbidden", Some("ForbiddenByFirewall")),
             ForbiddenByRbac { .. } => ("Forbidden", Some("ForbiddenByRbac")),
@@ -158,6 +167,9 @@ impl KeyVaultError {
             KeyVaultError::MissingToken { authority }
             | KeyVaultError::InvalidToken { authority, .. } => Some(format!(
                 "Bearer authorization=\"{authority}\", resource=\"https://vault.azure.net\""
+            )),
+            KeyVaultError::AmbiguousToken { authority } => Some(format!(
+                "Bearer authorization=\"{authority}\", resource=\"https://vault.azure.net\", error=\"invalid_request\""
             )),
             _ => None,
         }

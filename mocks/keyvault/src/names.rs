@@ -6,6 +6,18 @@ pub const MAX_VALUE_BYTES: usize = 25 * 1024;
 /// Longest `contentType` (same source).
 pub const MAX_CONTENT_TYPE_CHARS: usize = 255;
 
+/// Most tags on one secret version: "up to 15 tags" (MicrosoftDocs `about-secrets.md`, cited by
+/// hashicorp/terraform-provider-azurerm#16947 after a 16th tag failed in #16780).
+pub const MAX_TAGS: usize = 15;
+
+/// Longest tag name. The docs said 256 while the portal enforces 512
+/// (MicrosoftDocs/azure-docs#117407); 512 is what the service accepts per that report
+/// (UNVERIFIED beyond it).
+pub const MAX_TAG_NAME_CHARS: usize = 512;
+
+/// Longest tag value (UNVERIFIED: the hardening issue's figure; no public source states it).
+pub const MAX_TAG_VALUE_CHARS: usize = 256;
+
 /// Longest secret name.
 pub const MAX_SECRET_NAME_CHARS: usize = 127;
 

@@ -5,16 +5,30 @@
 //! recognisably ours: the SQLite `application_id` marks ppvnet vault stores, `user_version` the
 //! schema, a meta row the vault it belongs to, and every record must parse; anything else is
 //! refused with an error naming the file, never silently dropped or overwritten.
+//!
+//! Schema 2 keeps a secret's header (name, lifecycle) and each of its versions in rows of their
+//! own, so a new version is one small row insert: the cost of a write does not grow with the
+//! secret's history (schema 1 rewrote the whole record, all versions, on every write; such
+//! files are migrated on open). The file is created 0600 (it holds secret values in clear);
+//! SQLite gives its `-wal` and `-shm` files the database file's mode.
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde::{Deserialize, Serialize};
 
-use crate::store::SecretRecord;
+use crate::store::{Lifecycle, SecretRecord, SecretVersion};
 
 /// `ppvk` in ASCII.
 const APPLICATION_ID: i64 = 0x7070_766b;
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+/// Whole records in one row; migrated to [`SCHEMA_VERSION`] on open.
+const SCHEMA_WHOLE_RECORDS: i64 = 1;
+
+const CREATE_TABLES: &str = "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE secrets (key TEXT PRIMARY KEY, doc TEXT NOT NULL);
+     CREATE TABLE versions (key TEXT NOT NULL, seq INTEGER NOT NULL, doc TEXT NOT NULL,
+                            PRIMARY KEY (key, seq)) WITHOUT ROWID;";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -28,6 +42,30 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("vault store {path} cannot be created: {source}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A secret without its versions: the `secrets` row.
+#[derive(Serialize, Deserialize)]
+pub struct RecordHeader {
+    pub name: String,
+    pub managed: bool,
+    pub lifecycle: Lifecycle,
+}
+
+impl RecordHeader {
+    pub fn of(record: &SecretRecord) -> Self {
+        Self {
+            name: record.name.clone(),
+            managed: record.managed,
+            lifecycle: record.lifecycle.clone(),
+        }
+    }
 }
 
 /// An open store file.
@@ -45,15 +83,16 @@ impl VaultFile {
     /// Opens (or creates) the store of `vault`, refusing files that are not ours.
     pub fn open(path: &Path, vault: &str) -> Result<Self, StoreError> {
         let path = path.to_path_buf();
-        let io = |source| StoreError::Io {
+        // Created here, owner-only, before SQLite would create it with its default 0644.
+        ppvnet_common::private_fs::open_or_create(&path).map_err(|source| StoreError::Create {
             path: path.clone(),
             source,
-        };
-        let conn = Connection::open(&path).map_err(io)?;
-        let file = Self {
+        })?;
+        let conn = Connection::open(&path).map_err(|source| StoreError::Io {
             path: path.clone(),
-            conn,
-        };
+            source,
+        })?;
+        let mut file = Self { path, conn };
         file.check_or_init(vault)?;
         Ok(file)
     }
@@ -74,17 +113,10 @@ impl VaultFile {
 
     /// Maps SQLite's "not a database"/"malformed" to a corrupt-file error.
     fn sql(&self, e: rusqlite::Error) -> StoreError {
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::NotADatabase)
-            | Some(rusqlite::ErrorCode::DatabaseCorrupt) => self.corrupt(e.to_string()),
-            _ => StoreError::Io {
-                path: self.path.clone(),
-                source: e,
-            },
-        }
+        sql_error(&self.path, e)
     }
 
-    fn check_or_init(&self, vault: &str) -> Result<(), StoreError> {
+    fn check_or_init(&mut self, vault: &str) -> Result<(), StoreError> {
         let app_id: i64 = self
             .conn
             .query_row("PRAGMA application_id", [], |r| r.get(0))
@@ -105,7 +137,7 @@ impl VaultFile {
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| self.sql(e))?;
-        if version != SCHEMA_VERSION {
+        if version != SCHEMA_VERSION && version != SCHEMA_WHOLE_RECORDS {
             return Err(self.foreign(format!(
                 "schema version {version} is not supported (expected {SCHEMA_VERSION})"
             )));
@@ -131,7 +163,11 @@ impl VaultFile {
             }
             None => return Err(self.corrupt("the vault name is missing")),
         }
-        self.pragmas()
+        self.pragmas()?;
+        if version == SCHEMA_WHOLE_RECORDS {
+            self.migrate_whole_records()?;
+        }
+        Ok(())
     }
 
     fn pragmas(&self) -> Result<(), StoreError> {
@@ -147,8 +183,7 @@ impl VaultFile {
                 "BEGIN;
                  PRAGMA application_id = {APPLICATION_ID};
                  PRAGMA user_version = {SCHEMA_VERSION};
-                 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                 CREATE TABLE secrets (key TEXT PRIMARY KEY, doc TEXT NOT NULL);
+                 {CREATE_TABLES}
                  COMMIT;"
             ))
             .map_err(|e| self.sql(e))?;
@@ -161,8 +196,44 @@ impl VaultFile {
         Ok(())
     }
 
+    /// Schema 1 -> 2: splits each whole record into its header and version rows, in one
+    /// transaction (a crash leaves the file at schema 1, migrated again on the next open).
+    fn migrate_whole_records(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| sql_error(&path, e))?;
+        let old: Vec<(String, String)> = {
+            let mut stmt = tx
+                .prepare("SELECT key, doc FROM secrets")
+                .map_err(|e| sql_error(&path, e))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| sql_error(&path, e))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(|e| sql_error(&path, e))?
+        };
+        tx.execute_batch(
+            "DROP TABLE secrets;
+             CREATE TABLE secrets (key TEXT PRIMARY KEY, doc TEXT NOT NULL);
+             CREATE TABLE versions (key TEXT NOT NULL, seq INTEGER NOT NULL, doc TEXT NOT NULL,
+                                    PRIMARY KEY (key, seq)) WITHOUT ROWID;",
+        )
+        .map_err(|e| sql_error(&path, e))?;
+        for (key, doc) in old {
+            let record: SecretRecord =
+                serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt {
+                    path: path.clone(),
+                    reason: format!("record '{key}' does not parse: {e}"),
+                })?;
+            write_record(&tx, &path, &key, &record)?;
+        }
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+            .and_then(|_| tx.commit())
+            .map_err(|e| sql_error(&path, e))
+    }
+
     /// Every stored record; one that does not parse makes the whole file refused.
     pub fn load(&self) -> Result<Vec<SecretRecord>, StoreError> {
+        let mut records = std::collections::BTreeMap::new();
         let mut stmt = self
             .conn
             .prepare("SELECT key, doc FROM secrets")
@@ -170,17 +241,60 @@ impl VaultFile {
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
             .map_err(|e| self.sql(e))?;
-        let mut records = Vec::new();
         for row in rows {
             let (key, doc) = row.map_err(|e| self.sql(e))?;
-            let record: SecretRecord = serde_json::from_str(&doc)
+            let header: RecordHeader = serde_json::from_str(&doc)
                 .map_err(|e| self.corrupt(format!("record '{key}' does not parse: {e}")))?;
-            if record.name.to_ascii_lowercase() != key || record.versions.is_empty() {
+            if header.name.to_ascii_lowercase() != key {
                 return Err(self.corrupt(format!("record '{key}' is inconsistent")));
             }
-            records.push(record);
+            let record = SecretRecord {
+                name: header.name,
+                managed: header.managed,
+                versions: Vec::new(),
+                lifecycle: header.lifecycle,
+            };
+            records.insert(key, record);
         }
-        Ok(records)
+        self.load_versions(&mut records)?;
+        if let Some((key, _)) = records.iter().find(|(_, r)| r.versions.is_empty()) {
+            return Err(self.corrupt(format!("record '{key}' has no version")));
+        }
+        Ok(records.into_values().collect())
+    }
+
+    fn load_versions(
+        &self,
+        records: &mut std::collections::BTreeMap<String, SecretRecord>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, seq, doc FROM versions ORDER BY key, seq")
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(|e| self.sql(e))?;
+        for row in rows {
+            let (key, seq, doc) = row.map_err(|e| self.sql(e))?;
+            let Some(record) = records.get_mut(&key) else {
+                return Err(self.corrupt(format!("version {seq} of '{key}' has no record")));
+            };
+            // Versions are numbered 0, 1, 2… without gaps; anything else is not our writing.
+            if usize::try_from(seq).ok() != Some(record.versions.len()) {
+                return Err(self.corrupt(format!("record '{key}' misses version {seq}")));
+            }
+            let version: SecretVersion = serde_json::from_str(&doc).map_err(|e| {
+                self.corrupt(format!("version {seq} of '{key}' does not parse: {e}"))
+            })?;
+            record.versions.push(version);
+        }
+        Ok(())
     }
 
     pub fn is_seeded(&self) -> Result<bool, StoreError> {
@@ -196,37 +310,71 @@ impl VaultFile {
 
     /// Stores the configured seed secrets and marks the vault seeded, atomically.
     pub fn seed(&mut self, records: &[SecretRecord]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction().map_err(|e| StoreError::Io {
-            path: self.path.clone(),
-            source: e,
-        })?;
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| sql_error(&path, e))?;
         for record in records {
-            let doc = serde_json::to_string(record).map_err(|e| StoreError::Corrupt {
-                path: self.path.clone(),
-                reason: e.to_string(),
-            })?;
-            tx.execute(
-                "INSERT OR REPLACE INTO secrets (key, doc) VALUES (?1, ?2)",
-                params![record.name.to_ascii_lowercase(), doc],
-            )
-            .map_err(|e| StoreError::Io {
-                path: self.path.clone(),
-                source: e,
-            })?;
+            write_record(&tx, &path, &record.name.to_ascii_lowercase(), record)?;
         }
         tx.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('seeded', '1')",
             [],
         )
         .and_then(|_| tx.commit())
-        .map_err(|e| StoreError::Io {
-            path: self.path.clone(),
-            source: e,
-        })
+        .map_err(|e| sql_error(&path, e))
     }
 
+    /// Replaces the whole record stored under `key` (restore, re-creation after a purge).
     pub fn put(&mut self, key: &str, record: &SecretRecord) -> Result<(), StoreError> {
-        let doc = serde_json::to_string(record).map_err(|e| self.corrupt(e.to_string()))?;
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| sql_error(&path, e))?;
+        write_record(&tx, &path, key, record)?;
+        tx.commit().map_err(|e| sql_error(&path, e))
+    }
+
+    /// Adds version number `seq` to the record under `key`: one row, whatever the history.
+    pub fn append_version(
+        &mut self,
+        key: &str,
+        seq: usize,
+        version: &SecretVersion,
+    ) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(version).map_err(|e| self.corrupt(e.to_string()))?;
+        let seq = i64::try_from(seq).map_err(|e| self.corrupt(e.to_string()))?;
+        self.conn
+            .execute(
+                "INSERT INTO versions (key, seq, doc) VALUES (?1, ?2, ?3)",
+                params![key, seq, doc],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Rewrites version number `seq` of the record under `key` (attribute updates).
+    pub fn update_version(
+        &mut self,
+        key: &str,
+        seq: usize,
+        version: &SecretVersion,
+    ) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(version).map_err(|e| self.corrupt(e.to_string()))?;
+        let seq = i64::try_from(seq).map_err(|e| self.corrupt(e.to_string()))?;
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE versions SET doc = ?3 WHERE key = ?1 AND seq = ?2",
+                params![key, seq, doc],
+            )
+            .map_err(|e| self.sql(e))?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(self.corrupt(format!("version {seq} of '{key}' is not stored")))
+        }
+    }
+
+    /// Rewrites the header of the record under `key` (delete, recover).
+    pub fn put_header(&mut self, key: &str, header: &RecordHeader) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(header).map_err(|e| self.corrupt(e.to_string()))?;
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO secrets (key, doc) VALUES (?1, ?2)",
@@ -237,11 +385,60 @@ impl VaultFile {
     }
 
     pub fn remove(&mut self, key: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute("DELETE FROM secrets WHERE key = ?1", params![key])
-            .map(|_| ())
-            .map_err(|e| self.sql(e))
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| sql_error(&path, e))?;
+        tx.execute("DELETE FROM versions WHERE key = ?1", params![key])
+            .and_then(|_| tx.execute("DELETE FROM secrets WHERE key = ?1", params![key]))
+            .and_then(|_| tx.commit())
+            .map_err(|e| sql_error(&path, e))
     }
+}
+
+fn sql_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) | Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+            StoreError::Corrupt {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }
+        }
+        _ => StoreError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    }
+}
+
+/// Writes `record` under `key` inside `tx`, replacing whatever was stored there.
+fn write_record(
+    tx: &Transaction<'_>,
+    path: &Path,
+    key: &str,
+    record: &SecretRecord,
+) -> Result<(), StoreError> {
+    let unserialisable = |e: serde_json::Error| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let header = serde_json::to_string(&RecordHeader::of(record)).map_err(unserialisable)?;
+    tx.execute("DELETE FROM versions WHERE key = ?1", params![key])
+        .and_then(|_| {
+            tx.execute(
+                "INSERT OR REPLACE INTO secrets (key, doc) VALUES (?1, ?2)",
+                params![key, header],
+            )
+        })
+        .map_err(|e| sql_error(path, e))?;
+    for (seq, version) in record.versions.iter().enumerate() {
+        let doc = serde_json::to_string(version).map_err(unserialisable)?;
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        tx.execute(
+            "INSERT INTO versions (key, seq, doc) VALUES (?1, ?2, ?3)",
+            params![key, seq, doc],
+        )
+        .map_err(|e| sql_error(path, e))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -309,6 +506,85 @@ mod tests {
         drop(VaultFile::open(&other, "kv-b").unwrap());
         let e = VaultFile::open(&other, "kv-a").err().unwrap();
         assert!(e.to_string().contains("belongs to vault 'kv-b'"), "{e}");
+    }
+
+    #[test]
+    fn appended_and_updated_versions_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = VaultFile::path_for(dir.path(), "kv-a");
+        let mut f = VaultFile::open(&path, "kv-a").unwrap();
+        let mut r = record("A");
+        f.put("a", &r).unwrap();
+        let mut second = r.versions[0].clone();
+        second.version = "1".repeat(32);
+        f.append_version("a", 1, &second).unwrap();
+        second.enabled = false;
+        f.update_version("a", 1, &second).unwrap();
+        r.lifecycle = Lifecycle::Deleted {
+            deleted_date: 5,
+            scheduled_purge_date: 6,
+            settles_at_ms: 7,
+        };
+        f.put_header("a", &RecordHeader::of(&r)).unwrap();
+        drop(f);
+        let loaded = VaultFile::open(&path, "kv-a").unwrap().load().unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].versions.len(), 2);
+        assert!(!loaded[0].versions[1].enabled);
+        assert_eq!(loaded[0].lifecycle, r.lifecycle);
+    }
+
+    #[test]
+    fn a_schema_1_file_is_migrated_to_version_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = VaultFile::path_for(dir.path(), "kv-a");
+        let c = Connection::open(&path).unwrap();
+        let doc = serde_json::to_string(&record("Old")).unwrap();
+        c.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;
+             CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE secrets (key TEXT PRIMARY KEY, doc TEXT NOT NULL);
+             INSERT INTO meta VALUES ('vault', 'kv-a'), ('seeded', '1');"
+        ))
+        .unwrap();
+        c.execute("INSERT INTO secrets VALUES ('old', ?1)", params![doc])
+            .unwrap();
+        drop(c);
+        let f = VaultFile::open(&path, "kv-a").unwrap();
+        assert_eq!(f.load().unwrap(), vec![record("Old")]);
+        let version: i64 = f
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_gap_in_the_versions_refuses_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = VaultFile::path_for(dir.path(), "kv-a");
+        let mut f = VaultFile::open(&path, "kv-a").unwrap();
+        let r = record("A");
+        f.put("a", &r).unwrap();
+        f.append_version("a", 2, &r.versions[0]).unwrap();
+        let e = f.load().err().unwrap();
+        assert!(e.to_string().contains("record 'a' misses version 2"), "{e}");
+    }
+
+    #[test]
+    fn the_store_and_its_journal_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = VaultFile::path_for(dir.path(), "kv-a");
+        let mut f = VaultFile::open(&path, "kv-a").unwrap();
+        f.put("a", &record("A")).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        for journal in ["kvstore-wal", "kvstore-shm"] {
+            let p = path.with_extension(journal);
+            assert!(p.exists(), "{} missing", p.display());
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
     }
 
     #[test]

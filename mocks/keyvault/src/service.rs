@@ -32,7 +32,7 @@ use axum::{Extension, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ppvnet_common::net::SharedPeerDirectory;
-use ppvnet_common::token::bearer_token;
+use ppvnet_common::token::{Bearer, request_bearer};
 use ppvnet_common::{Clock, Endpoint, Ingress, Peer};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -69,6 +69,9 @@ const LATEST_API_VERSION: &str = "2025-07-01";
 const DEFAULT_PAGE: usize = 25;
 /// Bodies above this are refused before parsing; a full 25 KB value, JSON-escaped, fits.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// How much of an oversized body is still read (and discarded) so the client can read the
+/// refusal; past this the connection or stream is simply cut.
+const DRAIN_LIMIT_BYTES: usize = 64 * 1024 * 1024;
 const VAULT_DNS_SUFFIX: &str = ".vault.azure.net";
 
 /// How the vault is served; ids and links use it. Set by [`run`].
@@ -129,9 +132,12 @@ impl KeyVault {
     ) -> Result<Self, StartError> {
         config.validate()?;
         if let Some(dir) = &config.data_dir {
-            std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
-                path: dir.clone(),
-                source,
+            // It will hold every vault's secrets.
+            ppvnet_common::private_fs::create_dir_all(dir).map_err(|source| {
+                StartError::DataDir {
+                    path: dir.clone(),
+                    source,
+                }
             })?;
         }
         let now = Now::from_millis(clock.unix_millis());
@@ -516,6 +522,33 @@ fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, KeyVaultError> {
         .map_err(|e| KeyVaultError::BadParameter(format!("The request body is not valid: {e}")))
 }
 
+/// Reads the body, refusing one over [`MAX_BODY_BYTES`] with Key Vault's JSON error (400
+/// `BadParameter`; the real service's status and text for this are UNVERIFIED). The rest of an
+/// oversized body is still read and discarded, up to [`DRAIN_LIMIT_BYTES`]: a server that answers
+/// mid-upload and stops reading leaves an HTTP/1.1 client with a reset connection and an HTTP/2
+/// client with a reset stream, and neither reads the answer.
+async fn read_body(body: Body) -> Result<Bytes, KeyVaultError> {
+    use futures::StreamExt;
+    let too_large = || KeyVaultError::BadParameter("The request body is too large.".to_owned());
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    while let Some(chunk) = stream.next().await {
+        // A body cut by the transport (or by the server-wide cap) is as unusable as a big one.
+        let chunk = chunk.map_err(|_| too_large())?;
+        total = total.saturating_add(chunk.len());
+        if total <= MAX_BODY_BYTES {
+            kept.extend_from_slice(&chunk);
+        } else if total > DRAIN_LIMIT_BYTES {
+            break;
+        }
+    }
+    if total > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(Bytes::from(kept))
+}
+
 async fn handle(State(kv): State<KeyVault>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let inner = &kv.inner;
@@ -547,15 +580,18 @@ async fn handle(State(kv): State<KeyVault>, request: Request) -> Response {
     };
     ctx.vault = Some(vault);
 
-    let Some(token) = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token)
-    else {
-        return ctx.error(KeyVaultError::MissingToken {
-            authority: vault.authority.clone(),
-        });
+    let token = match request_bearer(&parts.headers) {
+        Bearer::Token(token) => token,
+        Bearer::Missing => {
+            return ctx.error(KeyVaultError::MissingToken {
+                authority: vault.authority.clone(),
+            });
+        }
+        Bearer::Ambiguous => {
+            return ctx.error(KeyVaultError::AmbiguousToken {
+                authority: vault.authority.clone(),
+            });
+        }
     };
     let caller: Caller = match inner.tokens.check(&vault.config.tenant_id, token).await {
         Ok(caller) => caller,
@@ -584,13 +620,9 @@ async fn handle(State(kv): State<KeyVault>, request: Request) -> Response {
         Ok(assignment) => ctx.assignment_id = assignment,
         Err(e) => return ctx.error(e),
     }
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+    let body = match read_body(body).await {
         Ok(b) => b,
-        Err(_) => {
-            return ctx.error(KeyVaultError::BadParameter(
-                "The request body is too large.".to_owned(),
-            ));
-        }
+        Err(e) => return ctx.error(e),
     };
     let origin = Origin::new(scheme, &host);
     let now = Now::from_millis(inner.clock.unix_millis());

@@ -19,7 +19,7 @@ use crate::config::{SeedSecret, VaultConfig};
 use crate::error::{KeyVaultError, VaultLabel};
 use crate::model::{AttributesIn, SetSecretBody, UpdateSecretBody};
 use crate::names;
-use crate::persist::{StoreError, VaultFile};
+use crate::persist::{RecordHeader, StoreError, VaultFile};
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
@@ -158,6 +158,25 @@ fn check_content_type(content_type: Option<&String>) -> Result<(), KeyVaultError
     }
 }
 
+/// Tag count and lengths. Too many tags is answered 400 `BadParameter` "Property has invalid
+/// value\r\n" (aztfmod/terraform-azurerm-caf#821 quotes that exact reply for a 16th tag); that the
+/// over-long names and values get the same reply is UNVERIFIED.
+fn check_tags(tags: Option<&BTreeMap<String, String>>) -> Result<(), KeyVaultError> {
+    let Some(tags) = tags else {
+        return Ok(());
+    };
+    let too_long = |name: &String, value: &String| {
+        name.chars().count() > names::MAX_TAG_NAME_CHARS
+            || value.chars().count() > names::MAX_TAG_VALUE_CHARS
+    };
+    if tags.len() > names::MAX_TAGS || tags.iter().any(|(n, v)| too_long(n, v)) {
+        return Err(KeyVaultError::BadParameter(
+            "Property has invalid value\r\n".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 fn apply_attributes(version: &mut SecretVersion, attributes: &AttributesIn) {
     if let Some(enabled) = attributes.enabled {
         version.enabled = enabled;
@@ -213,20 +232,35 @@ impl VaultState {
         }
     }
 
-    /// Makes a change durable, then applies it.
-    fn commit(&mut self, key: String, record: Option<SecretRecord>) -> Result<(), KeyVaultError> {
+    /// Makes a change durable (when the vault has a store file). Callers apply the change in
+    /// memory only after this succeeded, so nothing unstored is ever acknowledged.
+    fn durable(
+        &mut self,
+        write: impl FnOnce(&mut VaultFile) -> Result<(), StoreError>,
+    ) -> Result<(), KeyVaultError> {
         if let Some(file) = &mut self.file {
             let file = file.get_mut().unwrap_or_else(|e| e.into_inner());
-            let written = match &record {
-                Some(r) => file.put(&key, r),
-                None => file.remove(&key),
-            };
-            written.map_err(|e| KeyVaultError::Storage(e.to_string()))?;
+            write(file).map_err(|e| KeyVaultError::Storage(e.to_string()))?;
         }
-        match record {
-            Some(r) => self.secrets.insert(key, r),
-            None => self.secrets.remove(&key),
+        Ok(())
+    }
+
+    fn committed_mut(&mut self, key: &str) -> Result<&mut SecretRecord, KeyVaultError> {
+        self.secrets
+            .get_mut(key)
+            .ok_or_else(|| KeyVaultError::Storage(format!("secret {key} vanished after commit")))
+    }
+
+    /// Stores a new lifecycle of the record under `key`, then applies it.
+    fn set_lifecycle(&mut self, key: &str, lifecycle: Lifecycle) -> Result<(), KeyVaultError> {
+        let record = self.committed(key)?;
+        let header = RecordHeader {
+            name: record.name.clone(),
+            managed: record.managed,
+            lifecycle: lifecycle.clone(),
         };
+        self.durable(|f| f.put_header(key, &header))?;
+        self.committed_mut(key)?.lifecycle = lifecycle;
         Ok(())
     }
 
@@ -314,6 +348,7 @@ impl VaultState {
             )));
         }
         check_content_type(body.content_type.as_ref())?;
+        check_tags(body.tags.as_ref())?;
         let mut version = SecretVersion {
             version: names::new_version_id(),
             value,
@@ -329,21 +364,26 @@ impl VaultState {
             apply_attributes(&mut version, attributes);
         }
         let k = key(name);
-        let record = match self.phase_of(name, now) {
+        match self.phase_of(name, now) {
+            // One more version row: the cost does not depend on how many versions exist.
             (Some(existing), Phase::Live) => {
-                let mut r = existing.clone();
-                r.versions.push(version);
-                r
+                let seq = existing.versions.len();
+                self.durable(|f| f.append_version(&k, seq, &version))?;
+                self.committed_mut(&k)?.versions.push(version);
             }
-            (_, Phase::Gone) => SecretRecord {
-                name: name.to_owned(),
-                managed: false,
-                versions: vec![version],
-                lifecycle: Lifecycle::Active { settles_at_ms: 0 },
-            },
+            // A new record, or one past its purge date that is replaced whole.
+            (_, Phase::Gone) => {
+                let record = SecretRecord {
+                    name: name.to_owned(),
+                    managed: false,
+                    versions: vec![version],
+                    lifecycle: Lifecycle::Active { settles_at_ms: 0 },
+                };
+                self.durable(|f| f.put(&k, &record))?;
+                self.secrets.insert(k.clone(), record);
+            }
             (_, phase) => return Err(self.conflict(name, phase)),
-        };
-        self.commit(k.clone(), Some(record))?;
+        }
         let r = self.committed(&k)?;
         let latest = r.versions.len() - 1;
         Ok((r, &r.versions[latest]))
@@ -375,10 +415,10 @@ impl VaultState {
         now: Now,
     ) -> Result<(&SecretRecord, &SecretVersion), KeyVaultError> {
         check_content_type(body.content_type.as_ref())?;
+        check_tags(body.tags.as_ref())?;
         let record = self.live(name, now)?;
         let index = Self::version_index(record, name, version)?;
-        let mut record = record.clone();
-        let v = &mut record.versions[index];
+        let mut v = record.versions[index].clone();
         if let Some(ct) = body.content_type {
             v.content_type = Some(ct);
         }
@@ -386,11 +426,12 @@ impl VaultState {
             v.tags = tags;
         }
         if let Some(attributes) = &body.attributes {
-            apply_attributes(v, attributes);
+            apply_attributes(&mut v, attributes);
         }
         v.updated = now.secs;
         let k = key(name);
-        self.commit(k.clone(), Some(record))?;
+        self.durable(|f| f.update_version(&k, index, &v))?;
+        self.committed_mut(&k)?.versions[index] = v;
         let r = self.committed(&k)?;
         Ok((r, &r.versions[index]))
     }
@@ -401,17 +442,17 @@ impl VaultState {
         name: &str,
         now: Now,
     ) -> Result<(&SecretRecord, i64, i64), KeyVaultError> {
-        let mut record = self.live(name, now)?.clone();
+        self.live(name, now)?;
         let deleted_date = now.secs;
         let scheduled_purge_date =
             deleted_date + i64::from(self.config.soft_delete_retention_days) * SECONDS_PER_DAY;
-        record.lifecycle = Lifecycle::Deleted {
+        let lifecycle = Lifecycle::Deleted {
             deleted_date,
             scheduled_purge_date,
             settles_at_ms: now.ms.saturating_add(self.pending_ms()),
         };
         let k = key(name);
-        self.commit(k.clone(), Some(record))?;
+        self.set_lifecycle(&k, lifecycle)?;
         Ok((self.committed(&k)?, deleted_date, scheduled_purge_date))
     }
 
@@ -442,13 +483,12 @@ impl VaultState {
 
     /// `POST /deletedsecrets/{name}/recover`.
     pub fn recover(&mut self, name: &str, now: Now) -> Result<&SecretRecord, KeyVaultError> {
-        let (record, _, _) = self.get_deleted(name, now)?;
-        let mut record = record.clone();
-        record.lifecycle = Lifecycle::Active {
+        self.get_deleted(name, now)?;
+        let lifecycle = Lifecycle::Active {
             settles_at_ms: now.ms.saturating_add(self.pending_ms()),
         };
         let k = key(name);
-        self.commit(k.clone(), Some(record))?;
+        self.set_lifecycle(&k, lifecycle)?;
         self.committed(&k)
     }
 
@@ -463,7 +503,10 @@ impl VaultState {
                         vault: self.label(),
                     });
                 }
-                self.commit(key(name), None)
+                let k = key(name);
+                self.durable(|f| f.remove(&k))?;
+                self.secrets.remove(&k);
+                Ok(())
             }
             _ => Err(KeyVaultError::DeletedSecretNotFound {
                 name: name.to_owned(),
@@ -494,7 +537,8 @@ impl VaultState {
         }
         record.lifecycle = Lifecycle::Active { settles_at_ms: 0 };
         let k = key(&record.name);
-        self.commit(k.clone(), Some(record))?;
+        self.durable(|f| f.put(&k, &record))?;
+        self.secrets.insert(k.clone(), record);
         self.committed(&k)
     }
 
@@ -679,6 +723,43 @@ mod tests {
             e.to_string(),
             "The request URI contains an invalid name: bad_name"
         );
+    }
+
+    #[test]
+    fn tag_count_and_lengths_and_content_type_are_limited_on_set_and_update() {
+        let mut v = vault(0);
+        let now = Now::from_millis(T0);
+        let tags = |n: usize, name_len: usize, value_len: usize| -> BTreeMap<String, String> {
+            (0..n)
+                .map(|i| (format!("{i:0>name_len$}"), "v".repeat(value_len)))
+                .collect()
+        };
+        let with_tags = |t| SetSecretBody {
+            tags: Some(t),
+            ..set_body("x")
+        };
+        assert!(v.set("t", with_tags(tags(15, 512, 256)), now).is_ok());
+        for bad in [tags(16, 3, 1), tags(1, 513, 1), tags(1, 3, 257)] {
+            let e = v.set("t", with_tags(bad.clone()), now).unwrap_err();
+            assert_eq!(e.to_string(), "Property has invalid value\r\n");
+            assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST);
+            let update = UpdateSecretBody {
+                content_type: None,
+                attributes: None,
+                tags: Some(bad),
+            };
+            let e = v.update("t", None, update, now).unwrap_err();
+            assert_eq!(e.codes().0, "BadParameter");
+        }
+        let long_type = SetSecretBody {
+            content_type: Some("t".repeat(256)),
+            ..set_body("x")
+        };
+        assert!(matches!(
+            v.set("t", long_type, now).unwrap_err(),
+            KeyVaultError::BadParameter(_)
+        ));
+        assert_eq!(v.get("t", None, now).unwrap().1.tags.len(), 15);
     }
 
     #[test]

@@ -571,3 +571,126 @@ async fn control_over_http_adds_expires_and_removes_secrets() {
     );
     let _ = tx.send(());
 }
+
+#[tokio::test]
+async fn aadsts9000411_a_duplicated_token_parameter_is_refused_whichever_copy_is_valid() {
+    let m = start().await;
+    let valid = cc(&format!("{API_URI}/.default"));
+    for name in ["client_secret", "grant_type", "client_id", "scope"] {
+        // The valid copy first and garbage second, then the other way round: neither may win.
+        for garbage_first in [false, true] {
+            let mut form = valid.clone();
+            let position = form.iter().position(|(k, _)| *k == name).unwrap();
+            let copy = (form[position].0, "garbage".to_owned());
+            form.insert(
+                if garbage_first {
+                    position
+                } else {
+                    position + 1
+                },
+                copy,
+            );
+            let r = post(&m, &form).await;
+            assert_aadsts(
+                &r,
+                400,
+                "invalid_request",
+                9000411,
+                &format!(
+                    "The request is not properly formatted. The parameter '{name}' is duplicated."
+                ),
+            );
+        }
+    }
+    // Two identical copies are refused as well.
+    let mut form = valid.clone();
+    form.push(valid[3].clone());
+    let r = post(&m, &form).await;
+    assert_aadsts(
+        &r,
+        400,
+        "invalid_request",
+        9000411,
+        "The request is not properly formatted. The parameter 'scope' is duplicated.",
+    );
+    // Authorization-code parameters, before the code is even looked up.
+    for name in ["code", "redirect_uri"] {
+        let form = [
+            ("grant_type", "authorization_code".to_owned()),
+            ("client_id", CONNECTOR.to_owned()),
+            ("client_secret", CONNECTOR_SECRET.to_owned()),
+            ("code", "c1".to_owned()),
+            ("redirect_uri", CONNECTOR_REDIRECT.to_owned()),
+            (name, "second".to_owned()),
+        ];
+        let r = post(&m, &form).await;
+        assert_aadsts(
+            &r,
+            400,
+            "invalid_request",
+            9000411,
+            &format!(
+                "The request is not properly formatted. The parameter '{name}' is duplicated."
+            ),
+        );
+    }
+}
+
+#[tokio::test]
+async fn aadsts9000411_a_duplicated_authorize_query_parameter_is_refused() {
+    let m = start().await;
+    let url = format!(
+        "{}/{TENANT}/oauth2/v2.0/authorize?client_id={CONNECTOR}&response_type=code&redirect_uri={}&scope=openid&login_hint={ALICE}&login_hint={BOB}",
+        m.base, CONNECTOR_REDIRECT
+    );
+    let page = m.http.get(url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("data-code=\"9000411\""), "{page}");
+    // The page HTML-escapes the quotes.
+    assert!(
+        page.contains("AADSTS9000411: The request is not properly formatted. The parameter &#39;login_hint&#39; is duplicated."),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn aadsts900561_other_methods_on_the_token_endpoints_get_the_envelope() {
+    let m = start().await;
+    for path in ["oauth2/v2.0/token", "oauth2/token"] {
+        for method in [reqwest::Method::GET, reqwest::Method::PUT] {
+            let response = m
+                .http
+                .request(method.clone(), format!("{}/{TENANT}/{path}", m.base))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/json; charset=utf-8"
+            );
+            let body: Value = response.json().await.unwrap();
+            assert_aadsts(
+                &(status, body),
+                400,
+                "invalid_request",
+                900561,
+                &format!("The endpoint only accepts POST requests. Received a {method} request."),
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_token_request_body_gets_the_envelope() {
+    let m = start().await;
+    let mut form = cc(&format!("{API_URI}/.default"));
+    form.push(("client_assertion", "A".repeat(70 * 1024)));
+    let r = post(&m, &form).await;
+    assert_aadsts(
+        &r,
+        400,
+        "invalid_request",
+        90014,
+        "The request is not valid: the request body is larger than 65536 bytes.",
+    );
+}

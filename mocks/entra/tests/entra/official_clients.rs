@@ -172,8 +172,9 @@ fn msal_available() -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn msal_python_confidential_and_public_client_flows() {
     if !msal_available() {
-        eprintln!(
-            "SKIPPED: python3 cannot import msal (pip install msal) — MSAL fidelity not checked"
+        ppvnet_common::testing::skip(
+            "python",
+            "python3 cannot import msal (pip install msal) — MSAL fidelity not checked",
         );
         return;
     }
@@ -283,7 +284,10 @@ async fn msal_python_confidential_and_public_client_flows() {
             "MSAL built its account from client_info + id_token"
         );
     } else {
-        eprintln!("MSAL ROPC and silent refresh skipped: port 443 not bindable");
+        ppvnet_common::testing::skip(
+            "port443",
+            "MSAL ROPC and silent refresh not checked: port 443 not bindable",
+        );
     }
 }
 

@@ -6,6 +6,8 @@ mod common;
 
 mod crash;
 mod data_plane;
+mod jwt_attacks;
+mod limits;
 mod python_sdk;
 mod replay;
 mod rust_sdk;

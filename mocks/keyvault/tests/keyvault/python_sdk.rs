@@ -74,9 +74,10 @@ fn python_clients_available() -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_azure_keyvault_secrets_roundtrip() {
     if !python_clients_available() {
-        eprintln!(
-            "SKIPPED python_azure_keyvault_secrets_roundtrip: python3 cannot import azure.identity \
-             and azure.keyvault.secrets (pip install azure-identity azure-keyvault-secrets)"
+        ppvnet_common::testing::skip(
+            "python",
+            "python_azure_keyvault_secrets_roundtrip: python3 cannot import azure.identity \
+             and azure.keyvault.secrets (pip install azure-identity azure-keyvault-secrets)",
         );
         return;
     }

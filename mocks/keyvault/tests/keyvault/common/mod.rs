@@ -68,7 +68,9 @@ impl Pki {
 pub struct Authority {
     pub base: String,
     encoding: Arc<EncodingKey>,
-    kid: String,
+    pub kid: String,
+    /// The signing key's public half, for attacks that misuse it.
+    pub public_pem: String,
     clock: Clock,
 }
 
@@ -93,6 +95,7 @@ impl Authority {
             base: base.clone(),
             encoding: Arc::new(encoding),
             kid: "test-kid".into(),
+            public_pem: pair.public_key_pem(),
             clock,
         };
         let keys = json!({"keys": [{"kty": "RSA", "use": "sig", "kid": "test-kid", "x5t": "test-kid",
@@ -153,13 +156,23 @@ impl Authority {
     /// A v1 access token for Key Vault, as Entra issues for the `https://vault.azure.net`
     /// resource.
     pub fn token_for(&self, tenant: &str, oid: &str, app_id: &str, aud: &str) -> String {
+        self.sign(&self.claims_for(tenant, oid, app_id, aud))
+    }
+
+    /// The claims of [`Authority::token_for`].
+    pub fn claims_for(&self, tenant: &str, oid: &str, app_id: &str, aud: &str) -> Value {
         let now = self.clock.unix();
-        self.sign(&json!({
+        json!({
             "aud": aud, "iss": format!("https://sts.windows.net/{tenant}/"),
             "iat": now, "nbf": now, "exp": now + 3600,
             "appid": app_id, "appidacr": "1", "idtyp": "app",
             "oid": oid, "sub": oid, "tid": tenant, "ver": "1.0",
-        }))
+        })
+    }
+
+    /// The authority's signing key, for tests that forge around it.
+    pub fn encoding_key(&self) -> EncodingKey {
+        (*self.encoding).clone()
     }
 
     pub fn token(&self, oid: &str) -> String {
@@ -255,4 +268,33 @@ pub fn new_kv(
         check,
     )
     .unwrap()
+}
+
+/// A principal holding Key Vault Secrets Officer on the vault of [`start_with_officer`].
+pub const OFFICER: &str = "aaaaaaaa-0000-0000-0000-0000000000a1";
+
+/// A test authority and one plain-HTTP vault, `kv-test`, reachable at its loopback address,
+/// where [`OFFICER`] holds Key Vault Secrets Officer.
+pub async fn start_with_officer() -> (Clock, Authority, Running) {
+    use ppvnet_keyvault::{Authorization, KeyVaultRole, RoleAssignment, VaultConfig};
+    let clock = Clock::new();
+    let authority = Authority::start(clock.clone(), None).await;
+    let public = bind();
+    let mut v = VaultConfig::new("kv-test", TENANT, "westus");
+    v.host_aliases
+        .push(public.local_addr().unwrap().to_string());
+    v.authorization = Authorization::Rbac {
+        role_assignments: vec![RoleAssignment {
+            principal_id: OFFICER.into(),
+            role: KeyVaultRole::SecretsOfficer,
+            secret: None,
+        }],
+    };
+    let config = KeyVaultConfig {
+        vaults: vec![v],
+        ..Default::default()
+    };
+    let kv = new_kv(config, &clock, authority.check(reqwest::Client::new()));
+    let running = Running::serve(kv, (public, None), None);
+    (clock, authority, running)
 }
