@@ -134,6 +134,9 @@ pub struct FlowFilter {
     pub service: Option<String>,
     pub state: Option<FlowState>,
     pub since_ms: Option<u64>,
+    /// Only the flows that carried the application request with this correlation id (see
+    /// [`FlowLog::correlate`]).
+    pub correlation_id: Option<String>,
 }
 
 impl FlowFilter {
@@ -161,6 +164,46 @@ struct Inner {
     records: VecDeque<FlowRecord>,
     counters: Counters,
     file: Option<std::fs::File>,
+    correlations: VecDeque<Correlation>,
+}
+
+/// An application request an in-process client sent from a host to a service (the connector
+/// runtime's backend calls): Azure's flow logs know nothing of HTTP, so ppvnet keeps this beside
+/// them to answer "which connection carried call X".
+#[derive(Clone, Debug)]
+struct Correlation {
+    id: String,
+    src_host: String,
+    service: String,
+    started_ms: u64,
+    ended_ms: u64,
+}
+
+/// How late a `B` record may be logged after the request it carried ended: the netns fabric
+/// learns of connections through NFLOG, asynchronously.
+const LATE_BEGIN_MS: u64 = 1_000;
+
+/// Whether the flow of record `r` was open from the call's host to its service while the call
+/// ran: begun before it ended (give or take a late `B`), not ended before it started.
+fn carried(records: &[&FlowRecord], r: &FlowRecord, call: &Correlation) -> bool {
+    if r.src_host != call.src_host || r.service != call.service || r.state == FlowState::D {
+        return false;
+    }
+    let same = |x: &&&FlowRecord| {
+        x.src == r.src && x.sport == r.sport && x.dst == r.dst && x.dport == r.dport
+    };
+    let begun = records
+        .iter()
+        .filter(same)
+        .find(|x| x.state == FlowState::B)
+        .map(|b| b.time_ms);
+    let ended = records
+        .iter()
+        .filter(same)
+        .find(|x| x.state == FlowState::E)
+        .map(|e| e.time_ms);
+    begun.is_some_and(|b| b <= call.ended_ms + LATE_BEGIN_MS)
+        && ended.is_none_or(|e| e >= call.started_ms)
 }
 
 /// Azure writes a `C` (continuing) record for a flow still open this long after its previous
@@ -263,12 +306,38 @@ impl FlowLog {
     }
 
     pub fn query(&self, filter: &FlowFilter) -> Vec<FlowRecord> {
-        self.lock()
-            .records
-            .iter()
-            .filter(|r| filter.matches(r))
-            .cloned()
-            .collect()
+        let g = self.lock();
+        let matching = g.records.iter().filter(|r| filter.matches(r));
+        match &filter.correlation_id {
+            None => matching.cloned().collect(),
+            Some(id) => {
+                let calls: Vec<&Correlation> =
+                    g.correlations.iter().filter(|c| &c.id == id).collect();
+                let records: Vec<&FlowRecord> = g.records.iter().collect();
+                matching
+                    .filter(|r| calls.iter().any(|c| carried(&records, r, c)))
+                    .cloned()
+                    .collect()
+            }
+        }
+    }
+
+    /// Notes that the request with correlation id `id` went from `src_host` to `service`
+    /// between `started_ms` and now; the flow query's `correlation_id` finds the connections
+    /// that were open from that host to that service meanwhile (with a pooled client, one of
+    /// them carried it).
+    pub fn correlate(&self, id: &str, src_host: &str, service: &str, started_ms: u64) {
+        let mut g = self.lock();
+        if g.correlations.len() == KEEP {
+            g.correlations.pop_front();
+        }
+        g.correlations.push_back(Correlation {
+            id: id.to_string(),
+            src_host: src_host.to_string(),
+            service: service.to_string(),
+            started_ms,
+            ended_ms: now_ms(),
+        });
     }
 
     /// Prometheus text exposition (version 0.0.4).
@@ -331,6 +400,41 @@ mod tests {
             bytes_received: recv,
             crosses_internet: true,
         }
+    }
+
+    /// A call's correlation id finds the connection that was open from its host to its
+    /// service while it ran, not one closed before it nor one to another service.
+    #[test]
+    fn a_correlation_id_finds_the_connections_open_during_the_call() {
+        let log = FlowLog::default();
+        let at = |state, time_ms, sport, service: &str| FlowRecord {
+            time_ms,
+            sport,
+            service: service.into(),
+            ..rec(state, 0, 0)
+        };
+        log.record(at(FlowState::B, 1_000, 40001, "kv"), None);
+        log.record(at(FlowState::E, 2_000, 40001, "kv"), None);
+        log.record(at(FlowState::B, 3_000, 40002, "kv"), None);
+        log.record(at(FlowState::B, 3_000, 40003, "api"), None);
+        log.lock().correlations.push_back(Correlation {
+            id: "call-1".into(),
+            src_host: "a".into(),
+            service: "kv".into(),
+            started_ms: 5_000,
+            ended_ms: 5_100,
+        });
+        let carried = log.query(&FlowFilter {
+            correlation_id: Some("call-1".into()),
+            ..Default::default()
+        });
+        assert_eq!(carried.len(), 1, "{carried:?}");
+        assert_eq!(carried[0].sport, 40002);
+        let unknown = log.query(&FlowFilter {
+            correlation_id: Some("call-2".into()),
+            ..Default::default()
+        });
+        assert!(unknown.is_empty());
     }
 
     #[test]

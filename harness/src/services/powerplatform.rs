@@ -168,6 +168,28 @@ impl ppvnet_powerplatform::runtime::Outbound for FabricOutbound {
             .cloned()
             .ok_or_else(|| format!("host {host} has no client in this landscape"))
     }
+
+    /// Tells the flow log which connections a connector call used (`/network/flows?correlation_id=`).
+    fn sent(&self, host: &str, url: &str, correlation_id: &str, started: std::time::SystemTime) {
+        use crate::fabric::oracle::Resolution;
+        let Some(name) = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+        else {
+            return;
+        };
+        let service = match self.handle.resolve(host, &name) {
+            Ok(Resolution::Address { service, .. }) => service,
+            _ => return, // nothing was connected: no flow to name
+        };
+        let started_ms = started
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        self.handle
+            .flow_log()
+            .correlate(correlation_id, host, &service, started_ms);
+    }
 }
 
 /// What starting the Power Platform service needs from the run (one launch context instead of

@@ -25,6 +25,15 @@ fn pp(ready: &Path, args: &[&str]) -> (i32, String) {
     )
 }
 
+/// GET a JSON document (the control API) from this synchronous test.
+fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
+}
+
 /// Each user's object id and group ids, from the landscape file.
 fn identities() -> Vec<(String, String, Vec<String>)> {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
@@ -111,6 +120,21 @@ fn invoke_as_each_user(network: &str) {
             }
         }
         seen.push(cases.len());
+        // The call's correlation id names the connection that carried it in the flow log.
+        let correlation = out
+            .lines()
+            .find_map(|l| l.strip_prefix("x-ms-correlation-id: "))
+            .expect("the runtime echoes the correlation id");
+        let url = format!(
+            "{}/network/flows?correlation_id={correlation}",
+            ready["control_url"].as_str().unwrap()
+        );
+        let flows: Vec<serde_json::Value> = get_json(&url);
+        assert!(!flows.is_empty(), "no flow carried {correlation}");
+        for f in &flows {
+            assert_eq!(f["src_host"], "pp-prod-westus", "{f}");
+            assert_eq!(f["service"], "cases-api-prod", "{f}");
+        }
     }
     let (code, out) = pp(&ready_path, &["connections"]);
     assert_eq!(code, 0, "{out}");

@@ -225,12 +225,27 @@ fn both_teams(w: &mut PpvWorld) {
 #[then(expr = "the flow log shows the call leaving {string} for {string}")]
 fn flow_log_shows(w: &mut PpvWorld, host: String, service: String) {
     let l = live(w);
+    let (_, body) = last(l);
+    let correlation = body["headers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|h| h[0] == "x-ms-correlation-id")
+        .and_then(|h| h[1].as_str())
+        .unwrap_or_else(|| panic!("the runtime echoes no correlation id: {body}"))
+        .to_string();
+    // The connections that carried this very call, by its correlation id.
     let flows = l.running.fabric().handle().flows(&FlowFilter {
-        src_host: Some(host.clone()),
-        service: Some(service.clone()),
+        correlation_id: Some(correlation.clone()),
         ..Default::default()
     });
-    assert!(!flows.is_empty(), "no flow from {host} to {service}");
+    assert!(!flows.is_empty(), "no flow carried the call {correlation}");
+    for f in &flows {
+        assert_eq!(
+            (f.src_host.as_str(), f.service.as_str()),
+            (host.as_str(), service.as_str())
+        );
+    }
 }
 
 #[then(expr = "the runtime answers {int}")]

@@ -104,4 +104,11 @@ pub trait Outbound: Send + Sync + 'static {
     /// An HTTP client whose connections originate from `host` (`internet` for Microsoft's
     /// cloud-side calls such as the token exchange).
     fn client(&self, host: &str) -> Result<reqwest::Client, String>;
+
+    /// Told after each backend request sent from `host` (answered or not), with the call's
+    /// correlation id and when the attempt started, so the network's flow log can name the
+    /// calls each connection carried. Does nothing by default.
+    fn sent(&self, host: &str, url: &str, correlation_id: &str, started: std::time::SystemTime) {
+        let _ = (host, url, correlation_id, started);
+    }
 }

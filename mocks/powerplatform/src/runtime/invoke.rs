@@ -315,8 +315,17 @@ impl Exchange<'_> {
         };
         let mut host = outbound.active_host(environment).map_err(no_host)?;
         let mut retried = false;
+        let correlation = request
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("x-ms-correlation-id"))
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
         loop {
-            match self.send_once(&host, request).await {
+            let started = std::time::SystemTime::now();
+            let sent = self.send_once(&host, request).await;
+            outbound.sent(&host, &request.url, correlation, started);
+            match sent {
                 Ok(response) => return Ok((response, host)),
                 Err(failure) => {
                     let now = outbound.active_host(environment).ok();
