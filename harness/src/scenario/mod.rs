@@ -8,6 +8,7 @@
 //! its `file:line:col`.
 
 pub mod connectors;
+pub mod input;
 pub mod model;
 pub mod source_map;
 pub mod validate;
@@ -32,12 +33,12 @@ pub struct LocatedFinding {
 /// Why a landscape file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{path}: cannot read the landscape file: {source}")]
+    #[error("{}: cannot read the landscape file: {source}", input::escape_controls(&path.display().to_string()))]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        source: input::InputError,
     },
-    #[error("{path}{}: {message}", location.map(|l| format!(":{}:{}", l.line, l.col)).unwrap_or_default())]
+    #[error("{}{}: {}", input::escape_controls(&path.display().to_string()), location.map(|l| format!(":{}:{}", l.line, l.col)).unwrap_or_default(), input::escape_controls(message))]
     Syntax {
         path: PathBuf,
         location: Option<Location>,
@@ -60,7 +61,8 @@ fn render_findings(path: &Path, findings: &[LocatedFinding]) -> String {
     for f in findings {
         out.push_str(&format!("\n{}", Located(path, f)));
     }
-    out
+    // Messages quote names from the file: a name cannot move the cursor or clear the screen.
+    input::escape_controls(&out)
 }
 
 struct Located<'a>(&'a Path, &'a LocatedFinding);
@@ -82,7 +84,7 @@ impl fmt::Display for Located<'_> {
 
 /// Reads, parses and validates a landscape file.
 pub fn load(path: &Path) -> Result<Landscape, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+    let text = input::read(path).map_err(|source| LoadError::Read {
         path: path.to_path_buf(),
         source,
     })?;
@@ -91,6 +93,14 @@ pub fn load(path: &Path) -> Result<Landscape, LoadError> {
 
 /// Parses and validates landscape text; `path` names it in messages and anchors relative paths.
 pub fn load_str(text: &str, path: &Path) -> Result<Landscape, LoadError> {
+    // serde would read `!Tag value` as the enum variant `Tag`: the format uses no tags.
+    if let Some((location, tag)) = input::unknown_tag(text) {
+        return Err(LoadError::Syntax {
+            path: path.to_path_buf(),
+            location: Some(location),
+            message: format!("the YAML tag {tag} is not part of the landscape format"),
+        });
+    }
     let scenario: Scenario = serde_norway::from_str(text).map_err(|e| LoadError::Syntax {
         path: path.to_path_buf(),
         location: e.location().map(|l| Location {
