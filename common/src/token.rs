@@ -348,12 +348,29 @@ struct Inner {
     http: reqwest::Client,
     clock: Clock,
     keys: RwLock<KeyCache>,
+    /// Tokens whose signature was already verified, with their claims and the key set they were
+    /// verified against: a client sends the same token for an hour, and an RSA verification per
+    /// request was most of a request's cost.
+    verified: RwLock<HashMap<String, Verified>>,
     /// Serialises refetches so that a burst of requests with a new `kid` causes one fetch.
     refresh: tokio::sync::Mutex<()>,
 }
 
+/// A token whose signature verified, and the key set generation that verified it.
+struct Verified {
+    claims: Claims,
+    generation: u64,
+}
+
+/// How many verified tokens are remembered; past that the cache starts again (a burst of
+/// distinct tokens costs one verification each, as without a cache).
+const VERIFIED_CAPACITY: usize = 4096;
+
 #[derive(Default)]
 struct KeyCache {
+    /// Counts successful key loads: a verification made with an earlier key set is not trusted
+    /// once the keys were reloaded (a rotation that reused a kid cannot slip through).
+    generation: u64,
     keys: HashMap<String, DecodingKey>,
     /// Unix seconds (run clock) of the last successful fetch.
     loaded_at: Option<i64>,
@@ -391,6 +408,7 @@ impl Validator {
                 http,
                 clock,
                 keys: RwLock::new(KeyCache::default()),
+                verified: RwLock::new(HashMap::new()),
                 refresh: tokio::sync::Mutex::new(()),
             }),
         }
@@ -401,15 +419,65 @@ impl Validator {
     }
 
     /// Validates a bearer token (without the `Bearer ` prefix) and returns its claims.
+    ///
+    /// The signature of a token is verified once per key set: later requests with the same
+    /// token skip the RSA verification, but its key must still be trusted (so a retired key is
+    /// refused at once) and its lifetime, audience, issuer and tenant are checked every time on
+    /// the run clock (so a clock shift expires it at once).
     pub async fn validate(&self, bearer_token: &str) -> Result<Claims, TokenError> {
         if bearer_token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge(bearer_token.len()));
         }
         let kid = checked_header(bearer_token)?;
         let key = self.key_for(&kid).await?;
+        let generation = self.read_cache().generation;
+        if let Some(claims) = self.verified_claims(bearer_token, generation) {
+            self.check_claims(&claims)?;
+            return Ok(claims);
+        }
         let claims = verify_signature(bearer_token, &key)?;
         self.check_claims(&claims)?;
+        self.remember(bearer_token, &claims, generation);
         Ok(claims)
+    }
+
+    fn verified_claims(&self, token: &str, generation: u64) -> Option<Claims> {
+        let verified = self
+            .inner
+            .verified
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        verified
+            .get(token)
+            .filter(|v| v.generation == generation)
+            .map(|v| v.claims.clone())
+    }
+
+    fn remember(&self, token: &str, claims: &Claims, generation: u64) {
+        let mut verified = self
+            .inner
+            .verified
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.clear();
+        }
+        verified.insert(
+            token.to_owned(),
+            Verified {
+                claims: claims.clone(),
+                generation,
+            },
+        );
+    }
+
+    /// How many verified tokens are cached (for tests and metrics).
+    pub fn verified_tokens(&self) -> usize {
+        self.inner
+            .verified
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     async fn key_for(&self, kid: &str) -> Result<DecodingKey, TokenError> {
@@ -474,6 +542,7 @@ impl Validator {
                 );
                 cache.keys = keys;
                 cache.loaded_at = Some(now);
+                cache.generation += 1;
             }
             Err(e) => tracing::warn!(error = %e, "could not refresh signing keys"),
         }
@@ -995,14 +1064,16 @@ mod tests {
         }
         // The first unknown kid refetched at once; the next four were rate-limited.
         assert_eq!(authority.jwks_fetches.load(Ordering::SeqCst), 2);
-        clock.shift_secs(299);
+        // (Margins of seconds on both sides of the 300 s interval: the run clock also moves with
+        // real time, which a loaded machine stretches.)
+        clock.shift_secs(290);
         assert!(
             v.validate(&sign(&stranger, &access_claims(&clock)))
                 .await
                 .is_err()
         );
         assert_eq!(authority.jwks_fetches.load(Ordering::SeqCst), 2);
-        clock.shift_secs(2);
+        clock.shift_secs(15);
         assert!(
             v.validate(&sign(&stranger, &access_claims(&clock)))
                 .await
@@ -1055,6 +1126,49 @@ mod tests {
             v.validate(&sign(&old, &access_claims(&clock)))
                 .await
                 .unwrap_err(),
+            TokenError::SignatureKeyNotFound
+        );
+    }
+
+    /// A token verified once is not verified again, but the clock and the key set still apply
+    /// to it at once: expired by a clock shift, refused when its key is retired.
+    #[tokio::test]
+    async fn a_verified_token_is_cached_but_expiry_and_key_retirement_apply_at_once() {
+        let old = signing_key("old");
+        let new = signing_key("new");
+        let authority = authority(&[&old]).await;
+        let clock = Clock::new();
+        let v = validator(config(&authority), &clock);
+        let token = sign(&old, &access_claims(&clock));
+        assert!(v.validate(&token).await.is_ok());
+        assert_eq!(v.verified_tokens(), 1);
+        assert!(v.validate(&token).await.is_ok());
+        assert_eq!(
+            v.verified_tokens(),
+            1,
+            "the second request reused the verification"
+        );
+        // A token that differs from the cached one in its signature is verified, and refused.
+        let forged = format!("{}x", token);
+        assert!(v.validate(&forged).await.is_err());
+        // The clock moves past exp + skew: the cached token expires with it.
+        clock.shift_secs(2 * 3600);
+        assert!(matches!(
+            v.validate(&token).await,
+            Err(TokenError::Expired(_))
+        ));
+        clock.reset();
+        assert!(v.validate(&token).await.is_ok());
+        // The authority retires the key (past the refresh rate limit): refused although cached.
+        *authority.published.lock().unwrap() = vec![new.jwk.clone()];
+        clock.shift_secs(301);
+        assert!(
+            v.validate(&sign(&new, &access_claims(&clock)))
+                .await
+                .is_ok()
+        );
+        assert_eq!(
+            v.validate(&token).await.unwrap_err(),
             TokenError::SignatureKeyNotFound
         );
     }
