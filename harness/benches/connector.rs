@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ppvnet::fabric::FabricKind;
-use ppvnet::powerplatform::user::{Call, UserAgent};
+use ppvnet::powerplatform::user::UserAgent;
 use ppvnet::up::{self, UpOptions};
 
 const USER: &str = "alice@contoso.onmicrosoft.com";
@@ -37,36 +37,41 @@ enum Path2 {
 }
 
 impl Path2 {
+    /// Sends the operation and reads the whole answer (both paths read the body as bytes, so
+    /// neither pays for JSON parsing the other skips).
     async fn send(&self, path: &str) -> u16 {
-        match self {
+        let request = match self {
             Path2::Runtime {
                 agent,
                 token,
                 env_id,
                 connection,
-            } => {
-                let call = Call {
-                    environment_id: env_id,
-                    connector: "contoso-cases",
-                    connection,
-                    method: "GET",
-                    path,
-                    body: None,
-                    correlation_id: String::from("bench"),
-                };
-                agent
-                    .invoke(token, &call)
-                    .await
-                    .map(|r| r.status)
-                    .unwrap_or(0)
-            }
+            } => agent
+                .http
+                .post(format!("{}/invoke", agent.power_platform))
+                .bearer_auth(token)
+                .header(
+                    "x-ms-request-url",
+                    format!("/apim/contoso-cases/{connection}{path}"),
+                )
+                .header("x-ms-request-method", "GET")
+                .header(
+                    "x-ms-client-environment-id",
+                    format!("/providers/Microsoft.PowerApps/environments/{env_id}"),
+                ),
             Path2::Direct { client, token } => client
                 .get(format!("https://cases-api-prod.azurewebsites.net{path}"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0),
+                .bearer_auth(token),
+        };
+        match request.send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                match r.bytes().await {
+                    Ok(_) => status,
+                    Err(_) => 0,
+                }
+            }
+            Err(_) => 0,
         }
     }
 }
