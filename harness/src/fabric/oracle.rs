@@ -48,7 +48,7 @@ use ipnet::Ipv4Net;
 use super::Face;
 use super::nsg::{self, Flow, Protocol, Rule, RuleError, ServiceTag, TagContext};
 use crate::landscape::{HostKind, Landscape, Service, ServiceKind};
-use crate::scenario::model::{Access, Direction, NsgRule};
+use crate::scenario::model::{Access, Direction, NsgRule, Scenario};
 
 /// A source port the oracle assumes when the caller has none (the start of the IANA ephemeral range).
 pub const EPHEMERAL_PORT: u16 = 49152;
@@ -414,6 +414,84 @@ pub struct Oracle {
     outages: BTreeSet<String>,
 }
 
+/// The vNets of a landscape with their subnets; a subnet named in a vault's vNet rules has the
+/// `Microsoft.KeyVault` service endpoint.
+fn vnet_infos(s: &Scenario) -> BTreeMap<String, VnetInfo> {
+    let key_vault_endpoints: BTreeSet<(&str, &str)> = s
+        .key_vaults
+        .iter()
+        .filter_map(|v| v.network_acls.as_ref())
+        .flat_map(|a| &a.virtual_network_rules)
+        .map(|r| (r.vnet.as_str(), r.subnet.as_str()))
+        .collect();
+    s.vnets
+        .iter()
+        .map(|v| {
+            let subnets = v
+                .subnets
+                .iter()
+                .filter_map(|sn| {
+                    Some((
+                        sn.name.clone(),
+                        SubnetInfo {
+                            prefix: sn.prefix.parse().ok()?,
+                            nsg: sn.nsg.clone(),
+                            nat_gateway: sn.nat_gateway.clone(),
+                            delegated: sn.delegation.is_some(),
+                            key_vault_endpoint: key_vault_endpoints
+                                .contains(&(v.name.as_str(), sn.name.as_str())),
+                        },
+                    ))
+                })
+                .collect();
+            (
+                v.name.clone(),
+                VnetInfo {
+                    region: v.region.clone(),
+                    address_space: v
+                        .address_space
+                        .iter()
+                        .filter_map(|a| a.parse().ok())
+                        .collect(),
+                    subnets,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Where each host of a landscape sits.
+fn host_infos(landscape: &Landscape) -> BTreeMap<String, HostInfo> {
+    landscape
+        .hosts
+        .iter()
+        .map(|h| {
+            (
+                h.name.clone(),
+                HostInfo {
+                    name: h.name.clone(),
+                    address: h.address,
+                    subnet: h
+                        .subnet
+                        .as_ref()
+                        .map(|r| (r.vnet.clone(), r.subnet.clone())),
+                    power_platform: match &h.kind {
+                        HostKind::PowerPlatform {
+                            environment,
+                            region,
+                        } => Some((environment.clone(), region.clone())),
+                        _ => None,
+                    },
+                    private_endpoint_of: match &h.kind {
+                        HostKind::PrivateEndpoint { target } => Some(target.clone()),
+                        _ => None,
+                    },
+                },
+            )
+        })
+        .collect()
+}
+
 /// The private DNS zone a service's private endpoints register in, and the record label.
 pub fn privatelink_zone(service: &Service) -> Option<(&'static str, String)> {
     let label = service.host_name.split('.').next()?.to_ascii_lowercase();
@@ -427,76 +505,8 @@ pub fn privatelink_zone(service: &Service) -> Option<(&'static str, String)> {
 impl Oracle {
     pub fn new(landscape: &Landscape) -> Self {
         let s = &landscape.scenario;
-        let key_vault_endpoints: BTreeSet<(&str, &str)> = s
-            .key_vaults
-            .iter()
-            .filter_map(|v| v.network_acls.as_ref())
-            .flat_map(|a| &a.virtual_network_rules)
-            .map(|r| (r.vnet.as_str(), r.subnet.as_str()))
-            .collect();
-        let vnets = s
-            .vnets
-            .iter()
-            .map(|v| {
-                let subnets = v
-                    .subnets
-                    .iter()
-                    .filter_map(|sn| {
-                        Some((
-                            sn.name.clone(),
-                            SubnetInfo {
-                                prefix: sn.prefix.parse().ok()?,
-                                nsg: sn.nsg.clone(),
-                                nat_gateway: sn.nat_gateway.clone(),
-                                delegated: sn.delegation.is_some(),
-                                key_vault_endpoint: key_vault_endpoints
-                                    .contains(&(v.name.as_str(), sn.name.as_str())),
-                            },
-                        ))
-                    })
-                    .collect();
-                (
-                    v.name.clone(),
-                    VnetInfo {
-                        region: v.region.clone(),
-                        address_space: v
-                            .address_space
-                            .iter()
-                            .filter_map(|a| a.parse().ok())
-                            .collect(),
-                        subnets,
-                    },
-                )
-            })
-            .collect();
-        let hosts = landscape
-            .hosts
-            .iter()
-            .map(|h| {
-                (
-                    h.name.clone(),
-                    HostInfo {
-                        name: h.name.clone(),
-                        address: h.address,
-                        subnet: h
-                            .subnet
-                            .as_ref()
-                            .map(|r| (r.vnet.clone(), r.subnet.clone())),
-                        power_platform: match &h.kind {
-                            HostKind::PowerPlatform {
-                                environment,
-                                region,
-                            } => Some((environment.clone(), region.clone())),
-                            _ => None,
-                        },
-                        private_endpoint_of: match &h.kind {
-                            HostKind::PrivateEndpoint { target } => Some(target.clone()),
-                            _ => None,
-                        },
-                    },
-                )
-            })
-            .collect::<BTreeMap<_, _>>();
+        let vnets = vnet_infos(s);
+        let hosts = host_infos(landscape);
         let mut environments: BTreeMap<String, EnvironmentInfo> = s
             .environments
             .iter()
@@ -1147,6 +1157,52 @@ mod tests {
             assert!(!route.crosses_internet());
             assert_eq!(seen("app-prod-westus", vault), app);
         }
+    }
+
+    #[test]
+    fn a_runtime_rule_is_refused_for_its_first_fault_in_azures_order_and_state_keeps_its_text() {
+        let mut o = oracle(&nat_gateway_yaml());
+        let rule = |json: serde_json::Value| -> NsgRule { serde_json::from_value(json).unwrap() };
+        let refusal = |o: &mut Oracle, r: NsgRule| o.add_nsg_rule("nsg-pp-test", r).unwrap_err();
+        // A name already taken is reported before the rule's own faults.
+        let err = refusal(
+            &mut o,
+            rule(serde_json::json!({
+                "name": "DenyEntraOutbound", "priority": 300, "direction": "Outbound",
+                "access": "Deny", "protocol": "Gre"
+            })),
+        );
+        assert_eq!(
+            err.to_string(),
+            "Security rule DenyEntraOutbound already exists in network security group nsg-pp-test."
+        );
+        let err = refusal(
+            &mut o,
+            rule(serde_json::json!({
+                "name": "AllowApp", "priority": 300, "direction": "Outbound", "access": "Allow",
+                "destinationAddressPrefixes": ["10.10.3.0/24", "Storage"], "destinationPortRanges": ["x"]
+            })),
+        );
+        assert_eq!(
+            err.to_string(),
+            "Security rule AllowApp has invalid Address prefix. Value provided: Storage"
+        );
+        // An accepted rule is reported back as declared, not as ppvnet parsed it.
+        let declared = rule(serde_json::json!({
+            "name": "AllowApp", "priority": 300, "direction": "Outbound", "access": "Allow",
+            "destinationAddressPrefixes": ["10.10.3.5/24", "198.51.100.7"], "destinationPortRanges": ["443-443"]
+        }));
+        o.add_nsg_rule("nsg-pp-test", declared.clone()).unwrap();
+        assert!(o.state().nsgs["nsg-pp-test"].contains(&declared));
+        assert_eq!(
+            o.remove_nsg_rule("nsg-pp-test", "AllowApp").unwrap(),
+            declared
+        );
+        assert!(
+            o.nsg_rules("nsg-pp-test")
+                .iter()
+                .all(|r| r.name != "AllowApp")
+        );
     }
 
     #[test]
