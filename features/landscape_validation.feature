@@ -200,3 +200,163 @@ Feature: Landscape validation
     When I validate it
     Then validation fails with rule "EnvironmentVariableNotFound" at line 62
     And the message says "uses the environment variable 'cr_CasesApiHost', which the environment 'prod' does not define"
+
+  Scenario: An environment is active in a region outside its geo
+    Given the landscape file "invalid/active-region-outside-geo.yaml"
+    When I validate it
+    Then validation fails with rule "ActiveRegionNotInGeo" at line 57
+    And the message says "Environment 'prod' in geo 'unitedstates' cannot be active in region 'westeurope'"
+
+  Scenario: An environment with vNet support is not a Managed Environment
+    Given the landscape file "invalid/environment-not-managed.yaml"
+    When I validate it
+    Then validation fails with rule "EnvironmentNotManaged" at line 56
+    And the message says "Environment 'prod' must be a Managed Environment to use Virtual Network support."
+
+  Scenario: A vault access policy grants a permission that does not exist
+    Given the landscape file "invalid/access-policy-permission.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidAccessPolicyPermission" at line 41
+    And the message says "'read' is not a secret permission"
+
+  Scenario: An app registration asks for an access token version that does not exist
+    Given the landscape file "invalid/access-token-version.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidAccessTokenVersion" at line 13
+    And the message says "requestedAccessTokenVersion must be null, 1 or 2, not 3."
+
+  Scenario: A virtual network's address space is not a valid prefix
+    Given the landscape file "invalid/vnet-address-space-format.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidAddressPrefixFormat" at line 25
+    And the message says "Address prefix 10.2.0.0/33 does not have a valid format."
+
+  Scenario: An external API has no command to run
+    Given the landscape file "invalid/api-command-empty.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidCommand" at line 44
+    And the message says "An external API needs a command to run (argv is empty)."
+
+  Scenario: An app's client id is not a GUID
+    Given the landscape file "invalid/invalid-guid.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidGuid" at line 11
+    And the message says "The application (client) id 'pipeline-client-id' is not a valid GUID."
+
+  Scenario: A host names a virtual network but no subnet
+    Given the landscape file "invalid/host-vnet-without-subnet.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidHost" at line 46
+    And the message says "Host 'jumpbox' must give both vnet and subnet, or neither (public internet)."
+
+  Scenario: A vault firewall rule is not an address
+    Given the landscape file "invalid/vault-ip-rule.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidIpRule" at line 39
+    And the message says "The IP rule '203.0.113.300' is not an IPv4 address or CIDR range."
+
+  Scenario: An enterprise policy has an unknown kind
+    Given the landscape file "invalid/policy-kind-unknown.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidPolicyKind" at line 52
+    And the message says "The enterprise policy kind 'CustomerManagedKey' is not one of NetworkInjection, Encryption, Identity, Lockbox, PrivateEndpoint."
+
+  Scenario: An environment variable's schema name has no publisher prefix
+    Given the landscape file "invalid/variable-schema-name.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidSchemaName" at line 59
+    And the message says "The schema name 'AppSecret' must carry a publisher prefix (prefix_Name)"
+
+  Scenario: A role assignment is scoped to the resource group
+    Given the landscape file "invalid/role-assignment-scope.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidScope" at line 42
+    And the message says "is not valid for a role assignment in this landscape; expected /subscriptions/11111111-2222-4333-8444-555555555555/resourceGroups/rg-min/providers/Microsoft.KeyVault/vaults/{vault}[/secrets/{name}]."
+
+  Scenario: A subnet is delegated to a service name without its resource provider
+    Given the landscape file "invalid/delegation-service-name.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidServiceNameOnDelegation" at line 23
+    And the message says "Delegation service name 'serverFarms' is not valid"
+
+  Scenario: A vault keeps deleted secrets for too short a time
+    Given the landscape file "invalid/soft-delete-retention.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidSoftDeleteRetentionDays" at line 39
+    And the message says "The soft delete retention period must be between 7 and 90 days, not 3."
+
+  Scenario: A user's principal name is outside the tenant's domain
+    Given the landscape file "invalid/user-principal-name-domain.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidUserPrincipalName" at line 10
+    And the message says "The user principal name 'alice@contoso.com' must be name@fabrikam.onmicrosoft.com"
+
+  Scenario: A Number environment variable holds text
+    Given the landscape file "invalid/variable-number-value.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidVariableValue" at line 59
+    And the message says "'three' is not a Number."
+
+  Scenario: A vault is in a region the landscape does not have
+    Given the landscape file "invalid/vault-region-unknown.yaml"
+    When I validate it
+    Then validation fails with rule "LocationNotAvailableForResourceType" at line 37
+    And the message says "The provided location 'westeurope' is not one of the landscape's regions."
+
+  Scenario: A subnet uses a NAT gateway of another region
+    Given the landscape file "invalid/nat-gateway-other-region.yaml"
+    When I validate it
+    Then validation fails with rule "NatGatewayAndSubnetInDifferentRegions" at line 21
+    And the message says "NAT gateway 'natgw-east' in region 'eastus' cannot be used by subnet 'snet-pp' of virtual network 'vnet-west' in region 'westus'."
+
+  Scenario: An environment's enterprise policy is not a NetworkInjection policy
+    Given the landscape file "invalid/policy-not-network-injection.yaml"
+    When I validate it
+    Then validation fails with rule "PolicyNotNetworkInjection" at line 56
+    And the message says "The specified policy is not a Subnet Injection (NetworkInjection) policy"
+
+  Scenario: A role assignment names a principal the tenant does not have
+    Given the landscape file "invalid/principal-not-found.yaml"
+    When I validate it
+    Then validation fails with rule "PrincipalNotFound" at line 42
+    And the message says "Principal 'deploy-bot' does not exist in the directory 0b6f8c8e-7a51-4d0e-9a43-3b1f2f5d9c11."
+
+  Scenario: A private endpoint's static address lies outside its subnet
+    Given the landscape file "invalid/private-endpoint-address.yaml"
+    When I validate it
+    Then validation fails with rule "PrivateIPAddressNotInSubnet" at line 44
+    And the message says "Private static IP address 10.1.3.4 does not belong to the range of subnet prefix 10.1.2.0/24 or is reserved by Azure."
+
+  Scenario: Two inbound NSG rules share a priority
+    Given the landscape file "invalid/nsg-rule-conflict.yaml"
+    When I validate it
+    Then validation fails with rule "SecurityRuleConflict" at line 35
+    And the message says "Security rule DenyInternetHttps conflicts with rule AllowVnetHttps. Rules cannot have the same Priority and Direction."
+    And it is the only error
+
+  Scenario: An NSG rule names a service tag that does not exist
+    Given the landscape file "invalid/nsg-invalid-address-prefix.yaml"
+    When I validate it
+    Then validation fails with rule "SecurityRuleInvalidAddressPrefix" at line 34
+    And the message says "Security rule AllowVnetHttps has invalid Address prefix. Value provided: VirtualNetworks"
+    And it is the only error
+
+  Scenario: An NSG rule's port range is not a number
+    Given the landscape file "invalid/nsg-invalid-port-range.yaml"
+    When I validate it
+    Then validation fails with rule "SecurityRuleInvalidPortRange" at line 34
+    And the message says "Security rule AllowVnetHttps has invalid Port range. Value provided: https. Value should be an integer OR integer range with '-' delimiter. Valid range 0-65535."
+    And it is the only error
+
+  Scenario: An NSG rule names a protocol Azure does not filter on
+    Given the landscape file "invalid/nsg-invalid-protocol.yaml"
+    When I validate it
+    Then validation fails with rule "SecurityRuleInvalidProtocol" at line 34
+    And the message says "Security rule AllowVnetHttps has invalid Protocol 'Http'. Allowed values are *, Tcp, Udp, Icmp, Esp, Ah."
+    And it is the only error
+
+  Scenario: A NetworkInjection policy in a two-region geo names three subnets
+    Given the landscape file "invalid/policy-three-vnets.yaml"
+    When I validate it
+    Then validation fails with rule "TooManyVirtualNetworks" at line 50
+    And the message says "A NetworkInjection policy takes exactly two virtual networks in a two-region geo."

@@ -49,10 +49,9 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::Face;
-use super::nsg::{self, Flow, Protocol, TagContext};
+use super::nsg::{self, Flow, Protocol, Rule, RuleError, ServiceTag, TagContext};
 use crate::landscape::{HostKind, Landscape, Service, ServiceKind};
-use crate::scenario::model::{Access, Direction, NsgRule};
-use crate::scenario::validate::parse_port_range;
+use crate::scenario::model::{Access, Direction, NsgRule, Scenario};
 
 /// A source port the oracle assumes when the caller has none (the start of the IANA ephemeral range).
 pub const EPHEMERAL_PORT: u16 = 49152;
@@ -368,6 +367,39 @@ struct EnvironmentInfo {
 /// The service endpoint type a Key Vault vNet rule needs on its subnet.
 pub const KEY_VAULT_SERVICE_ENDPOINT: &str = "Microsoft.KeyVault";
 
+/// The rules of one NSG as declared (what the state and the control API report back, in their
+/// own spelling) and as parsed once for evaluation; both lists are kept index-aligned.
+#[derive(Clone, Debug, Default)]
+struct NsgRules {
+    declared: Vec<NsgRule>,
+    parsed: Vec<Rule>,
+}
+
+impl NsgRules {
+    /// The rules of a validated landscape. Validation refuses unparsable rules, so none is
+    /// dropped here in practice; one that were would match no flow, as it always did.
+    fn from_landscape(rules: &[NsgRule]) -> Self {
+        let mut out = Self::default();
+        for declared in rules {
+            if let Ok(rule) = Rule::try_from(declared) {
+                out.push(declared.clone(), rule);
+            }
+        }
+        out
+    }
+
+    fn push(&mut self, declared: NsgRule, rule: Rule) {
+        self.declared.push(declared);
+        self.parsed.push(rule);
+    }
+
+    fn remove(&mut self, name: &str) -> Option<NsgRule> {
+        let i = self.declared.iter().position(|r| r.name == name)?;
+        self.parsed.remove(i);
+        Some(self.declared.remove(i))
+    }
+}
+
 /// The oracle for one landscape, with its runtime state.
 #[derive(Clone, Debug)]
 pub struct Oracle {
@@ -375,7 +407,7 @@ pub struct Oracle {
     services: BTreeMap<String, Service>,
     vnets: BTreeMap<String, VnetInfo>,
     peerings: Vec<PeeringInfo>,
-    nsgs: BTreeMap<String, Vec<NsgRule>>,
+    nsgs: BTreeMap<String, NsgRules>,
     nat_gateways: BTreeMap<String, Ipv4Addr>,
     zones: BTreeMap<String, ZoneInfo>,
     /// Private endpoint → its DNS zone (resource name).
@@ -383,6 +415,84 @@ pub struct Oracle {
     environments: BTreeMap<String, EnvironmentInfo>,
     regions: BTreeSet<String>,
     outages: BTreeSet<String>,
+}
+
+/// The vNets of a landscape with their subnets; a subnet named in a vault's vNet rules has the
+/// `Microsoft.KeyVault` service endpoint.
+fn vnet_infos(s: &Scenario) -> BTreeMap<String, VnetInfo> {
+    let key_vault_endpoints: BTreeSet<(&str, &str)> = s
+        .key_vaults
+        .iter()
+        .filter_map(|v| v.network_acls.as_ref())
+        .flat_map(|a| &a.virtual_network_rules)
+        .map(|r| (r.vnet.as_str(), r.subnet.as_str()))
+        .collect();
+    s.vnets
+        .iter()
+        .map(|v| {
+            let subnets = v
+                .subnets
+                .iter()
+                .filter_map(|sn| {
+                    Some((
+                        sn.name.clone(),
+                        SubnetInfo {
+                            prefix: sn.prefix.parse().ok()?,
+                            nsg: sn.nsg.clone(),
+                            nat_gateway: sn.nat_gateway.clone(),
+                            delegated: sn.delegation.is_some(),
+                            key_vault_endpoint: key_vault_endpoints
+                                .contains(&(v.name.as_str(), sn.name.as_str())),
+                        },
+                    ))
+                })
+                .collect();
+            (
+                v.name.clone(),
+                VnetInfo {
+                    region: v.region.clone(),
+                    address_space: v
+                        .address_space
+                        .iter()
+                        .filter_map(|a| a.parse().ok())
+                        .collect(),
+                    subnets,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Where each host of a landscape sits.
+fn host_infos(landscape: &Landscape) -> BTreeMap<String, HostInfo> {
+    landscape
+        .hosts
+        .iter()
+        .map(|h| {
+            (
+                h.name.clone(),
+                HostInfo {
+                    name: h.name.clone(),
+                    address: h.address,
+                    subnet: h
+                        .subnet
+                        .as_ref()
+                        .map(|r| (r.vnet.clone(), r.subnet.clone())),
+                    power_platform: match &h.kind {
+                        HostKind::PowerPlatform {
+                            environment,
+                            region,
+                        } => Some((environment.clone(), region.clone())),
+                        _ => None,
+                    },
+                    private_endpoint_of: match &h.kind {
+                        HostKind::PrivateEndpoint { target } => Some(target.clone()),
+                        _ => None,
+                    },
+                },
+            )
+        })
+        .collect()
 }
 
 /// The private DNS zone a service's private endpoints register in, and the record label.
@@ -398,76 +508,8 @@ pub fn privatelink_zone(service: &Service) -> Option<(&'static str, String)> {
 impl Oracle {
     pub fn new(landscape: &Landscape) -> Self {
         let s = &landscape.scenario;
-        let key_vault_endpoints: BTreeSet<(&str, &str)> = s
-            .key_vaults
-            .iter()
-            .filter_map(|v| v.network_acls.as_ref())
-            .flat_map(|a| &a.virtual_network_rules)
-            .map(|r| (r.vnet.as_str(), r.subnet.as_str()))
-            .collect();
-        let vnets = s
-            .vnets
-            .iter()
-            .map(|v| {
-                let subnets = v
-                    .subnets
-                    .iter()
-                    .filter_map(|sn| {
-                        Some((
-                            sn.name.clone(),
-                            SubnetInfo {
-                                prefix: sn.prefix.parse().ok()?,
-                                nsg: sn.nsg.clone(),
-                                nat_gateway: sn.nat_gateway.clone(),
-                                delegated: sn.delegation.is_some(),
-                                key_vault_endpoint: key_vault_endpoints
-                                    .contains(&(v.name.as_str(), sn.name.as_str())),
-                            },
-                        ))
-                    })
-                    .collect();
-                (
-                    v.name.clone(),
-                    VnetInfo {
-                        region: v.region.clone(),
-                        address_space: v
-                            .address_space
-                            .iter()
-                            .filter_map(|a| a.parse().ok())
-                            .collect(),
-                        subnets,
-                    },
-                )
-            })
-            .collect();
-        let hosts = landscape
-            .hosts
-            .iter()
-            .map(|h| {
-                (
-                    h.name.clone(),
-                    HostInfo {
-                        name: h.name.clone(),
-                        address: h.address,
-                        subnet: h
-                            .subnet
-                            .as_ref()
-                            .map(|r| (r.vnet.clone(), r.subnet.clone())),
-                        power_platform: match &h.kind {
-                            HostKind::PowerPlatform {
-                                environment,
-                                region,
-                            } => Some((environment.clone(), region.clone())),
-                            _ => None,
-                        },
-                        private_endpoint_of: match &h.kind {
-                            HostKind::PrivateEndpoint { target } => Some(target.clone()),
-                            _ => None,
-                        },
-                    },
-                )
-            })
-            .collect::<BTreeMap<_, _>>();
+        let vnets = vnet_infos(s);
+        let hosts = host_infos(landscape);
         let mut environments: BTreeMap<String, EnvironmentInfo> = s
             .environments
             .iter()
@@ -510,7 +552,7 @@ impl Oracle {
             nsgs: s
                 .nsgs
                 .iter()
-                .map(|n| (n.name.clone(), n.rules.clone()))
+                .map(|n| (n.name.clone(), NsgRules::from_landscape(&n.rules)))
                 .collect(),
             nat_gateways: s
                 .nat_gateways
@@ -559,8 +601,12 @@ impl Oracle {
         &self.vnets
     }
 
-    pub fn nsg_rules(&self, nsg: &str) -> &[NsgRule] {
-        self.nsgs.get(nsg).map(Vec::as_slice).unwrap_or_default()
+    /// The parsed rules of an NSG (none for an unknown one).
+    pub fn nsg_rules(&self, nsg: &str) -> &[Rule] {
+        self.nsgs
+            .get(nsg)
+            .map(|n| n.parsed.as_slice())
+            .unwrap_or_default()
     }
 
     pub fn nat_gateway_address(&self, name: &str) -> Option<Ipv4Addr> {
@@ -802,7 +848,7 @@ impl Oracle {
                     None if sub.is_some_and(|x| x.delegated) => {
                         if svc.kind == ServiceKind::Entra {
                             Route::ServiceTag {
-                                tag: "AzureActiveDirectory".into(),
+                                tag: ServiceTag::AzureActiveDirectory.to_string(),
                             }
                         } else {
                             return Ok(Decision::deny(DenyReason::NoInternetEgress {
@@ -917,7 +963,11 @@ impl Oracle {
     pub fn state(&self) -> NetworkState {
         NetworkState {
             peerings: self.peerings.clone(),
-            nsgs: self.nsgs.clone(),
+            nsgs: self
+                .nsgs
+                .iter()
+                .map(|(name, rules)| (name.clone(), rules.declared.clone()))
+                .collect(),
             region_outages: self.outages.clone(),
             active_regions: self
                 .environments
@@ -943,89 +993,44 @@ impl Oracle {
     }
 
     /// Adds a rule to an NSG, with Azure's checks (priority 100–4096, unique per direction,
-    /// unique name, valid prefixes and ports).
+    /// unique name, valid protocol, prefixes and ports), answering the first that fails.
     pub fn add_nsg_rule(&mut self, nsg: &str, rule: NsgRule) -> Result<(), OracleError> {
         let rules = self
             .nsgs
             .get_mut(nsg)
             .ok_or_else(|| OracleError::UnknownNsg(nsg.into()))?;
-        if !(100..=4096).contains(&rule.priority) {
-            return Err(OracleError::InvalidRule(format!(
-                "Security rule has invalid Priority. Value provided: {}. Allowed values are from 100 to 4096.",
-                rule.priority
-            )));
-        }
-        if let Some(other) = rules
-            .iter()
-            .find(|r| r.direction == rule.direction && r.priority == rule.priority)
-        {
-            return Err(OracleError::InvalidRule(format!(
-                "Security rule {} conflicts with rule {}. Rules cannot have the same Priority and Direction.",
-                rule.name, other.name
-            )));
-        }
-        if rules.iter().any(|r| r.name == rule.name) {
-            return Err(OracleError::InvalidRule(format!(
-                "Security rule {} already exists in network security group {nsg}.",
-                rule.name
-            )));
-        }
-        if !["*", "Tcp", "Udp", "Icmp", "Esp", "Ah"].contains(&rule.protocol.as_str()) {
-            return Err(OracleError::InvalidRule(format!(
-                "Security rule {} has invalid Protocol '{}'. Allowed values are *, Tcp, Udp, Icmp, Esp, Ah.",
-                rule.name, rule.protocol
-            )));
-        }
-        for a in rule
-            .source_address_prefixes
-            .iter()
-            .chain(&rule.destination_address_prefixes)
-        {
-            let tag = [
-                "*",
-                "VirtualNetwork",
-                "Internet",
-                "AzureLoadBalancer",
-                "AzureActiveDirectory",
-            ]
-            .contains(&a.as_str());
-            if !tag && a.parse::<Ipv4Net>().is_err() && a.parse::<Ipv4Addr>().is_err() {
-                return Err(OracleError::InvalidRule(format!(
-                    "Security rule {} has invalid Address prefix. Value provided: {a}",
-                    rule.name
+        let invalid = |e: RuleError| OracleError::InvalidRule(e.to_string());
+        let parsed = Rule::try_from(&rule);
+        // Azure checks a priority out of range first, then the rule against its neighbours,
+        // then the rule's other properties.
+        if nsg::PRIORITIES.contains(&rule.priority) {
+            if let Some(other) = rules
+                .parsed
+                .iter()
+                .find(|r| r.direction == rule.direction && r.priority == rule.priority)
+            {
+                return Err(invalid(RuleError::conflict(&rule.name, &other.name)));
+            }
+            if rules.parsed.iter().any(|r| r.name == rule.name) {
+                return Err(OracleError::InvalidRule(nsg::duplicate_rule_message(
+                    &rule.name, nsg,
                 )));
             }
         }
-        for p in rule
-            .source_port_ranges
-            .iter()
-            .chain(&rule.destination_port_ranges)
-        {
-            if parse_port_range(p).is_none() {
-                return Err(OracleError::InvalidRule(format!(
-                    "Security rule {} has invalid Port range. Value provided: {p}. Value should be an integer OR integer range with '-' delimiter. Valid range 0-65535.",
-                    rule.name
-                )));
-            }
-        }
-        rules.push(rule);
+        let parsed = parsed.map_err(invalid)?;
+        rules.push(rule, parsed);
         Ok(())
     }
 
     pub fn remove_nsg_rule(&mut self, nsg: &str, rule: &str) -> Result<NsgRule, OracleError> {
-        let rules = self
-            .nsgs
+        self.nsgs
             .get_mut(nsg)
-            .ok_or_else(|| OracleError::UnknownNsg(nsg.into()))?;
-        let i =
-            rules
-                .iter()
-                .position(|r| r.name == rule)
-                .ok_or_else(|| OracleError::UnknownRule {
-                    nsg: nsg.into(),
-                    rule: rule.into(),
-                })?;
-        Ok(rules.remove(i))
+            .ok_or_else(|| OracleError::UnknownNsg(nsg.into()))?
+            .remove(rule)
+            .ok_or_else(|| OracleError::UnknownRule {
+                nsg: nsg.into(),
+                rule: rule.into(),
+            })
     }
 
     /// Starts or ends a Power Platform outage of a region. Environments running there fail over
@@ -1155,6 +1160,52 @@ mod tests {
             assert!(!route.crosses_internet());
             assert_eq!(seen("app-prod-westus", vault), app);
         }
+    }
+
+    #[test]
+    fn a_runtime_rule_is_refused_for_its_first_fault_in_azures_order_and_state_keeps_its_text() {
+        let mut o = oracle(&nat_gateway_yaml());
+        let rule = |json: serde_json::Value| -> NsgRule { serde_json::from_value(json).unwrap() };
+        let refusal = |o: &mut Oracle, r: NsgRule| o.add_nsg_rule("nsg-pp-test", r).unwrap_err();
+        // A name already taken is reported before the rule's own faults.
+        let err = refusal(
+            &mut o,
+            rule(serde_json::json!({
+                "name": "DenyEntraOutbound", "priority": 300, "direction": "Outbound",
+                "access": "Deny", "protocol": "Gre"
+            })),
+        );
+        assert_eq!(
+            err.to_string(),
+            "Security rule DenyEntraOutbound already exists in network security group nsg-pp-test."
+        );
+        let err = refusal(
+            &mut o,
+            rule(serde_json::json!({
+                "name": "AllowApp", "priority": 300, "direction": "Outbound", "access": "Allow",
+                "destinationAddressPrefixes": ["10.10.3.0/24", "Storage"], "destinationPortRanges": ["x"]
+            })),
+        );
+        assert_eq!(
+            err.to_string(),
+            "Security rule AllowApp has invalid Address prefix. Value provided: Storage"
+        );
+        // An accepted rule is reported back as declared, not as ppvnet parsed it.
+        let declared = rule(serde_json::json!({
+            "name": "AllowApp", "priority": 300, "direction": "Outbound", "access": "Allow",
+            "destinationAddressPrefixes": ["10.10.3.5/24", "198.51.100.7"], "destinationPortRanges": ["443-443"]
+        }));
+        o.add_nsg_rule("nsg-pp-test", declared.clone()).unwrap();
+        assert!(o.state().nsgs["nsg-pp-test"].contains(&declared));
+        assert_eq!(
+            o.remove_nsg_rule("nsg-pp-test", "AllowApp").unwrap(),
+            declared
+        );
+        assert!(
+            o.nsg_rules("nsg-pp-test")
+                .iter()
+                .all(|r| r.name != "AllowApp")
+        );
     }
 
     #[test]

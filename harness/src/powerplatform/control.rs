@@ -20,6 +20,9 @@ use serde::Deserialize;
 
 use super::user::{Call, UserAgent};
 
+/// (environment, connector, user) → connection id.
+type Connections = HashMap<(String, String, String), String>;
+
 /// What the routes need: the user agent on the internet host, environment ids and passwords.
 #[derive(Clone)]
 pub struct UserRoutes {
@@ -29,7 +32,7 @@ pub struct UserRoutes {
     /// UPN (lower case) → password.
     passwords: BTreeMap<String, String>,
     /// (environment, connector, user) → connection id, made by [`UserRoutes::connection`].
-    connections: Arc<Mutex<HashMap<(String, String, String), String>>>,
+    connections: Arc<Mutex<Connections>>,
 }
 
 /// Why a route failed: 400 for unknown names, 502 for a failure on the way.

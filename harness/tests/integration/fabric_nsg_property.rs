@@ -10,7 +10,7 @@
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use ppvnet::fabric::nsg::{Flow, Protocol, TagContext, evaluate};
+use ppvnet::fabric::nsg::{Flow, Protocol, Rule, TagContext, evaluate};
 use ppvnet::scenario::model::{Access, Direction, NsgRule};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -216,6 +216,11 @@ fn nsg_evaluation_agrees_with_the_reference_evaluator() {
     let (mut cases, mut by_user_rule) = (0, 0);
     for _ in 0..400 {
         let rules = random_rules(&mut rng);
+        // The implementation evaluates rules parsed once; the reference reads the declared text.
+        let parsed: Vec<Rule> = rules
+            .iter()
+            .map(|r| Rule::try_from(r).expect("generated rules are valid"))
+            .collect();
         for _ in 0..50 {
             let f = RefFlow {
                 tcp: rng.random_bool(0.8),
@@ -232,7 +237,7 @@ fn nsg_evaluation_agrees_with_the_reference_evaluator() {
                 destination_port: f.dport,
             };
             for dir in [Direction::Inbound, Direction::Outbound] {
-                let got = evaluate(&rules, dir, &flow, &tags);
+                let got = evaluate(&parsed, dir, &flow, &tags);
                 let want = reference(&rules, dir, &f);
                 assert_eq!(
                     (got.access, got.rule.clone()),

@@ -1,7 +1,9 @@
 //! Every landscape shipped in `scenarios/` behaves as its folder says: the top-level and
 //! `examples/` files are valid, each file in `invalid/` is refused, and each refused file has
-//! its scenario in `features/landscape_validation.feature`.
+//! its scenario in `features/landscape_validation.feature`; every code validation can report
+//! has such a file and scenario.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 fn dir(rel: &str) -> PathBuf {
@@ -56,6 +58,69 @@ fn every_invalid_landscape_is_refused_and_has_a_scenario() {
             "{name} has no scenario in the feature"
         );
     }
+}
+
+/// The text between the quotes that follow `prefix` on a line (`Given the landscape file "x"`).
+fn quoted_after<'a>(line: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = line.trim().strip_prefix(prefix)?.strip_prefix('"')?;
+    rest.split_once('"').map(|(quoted, _)| quoted)
+}
+
+/// Each scenario of the validation feature as (landscape file, the rules it expects to fail).
+fn feature_scenarios(feature: &str) -> Vec<(String, Vec<String>)> {
+    feature
+        .split("Scenario:")
+        .skip(1)
+        .filter_map(|block| {
+            let file = block
+                .lines()
+                .find_map(|l| quoted_after(l, "Given the landscape file "))?;
+            let rules = block
+                .lines()
+                .filter_map(|l| quoted_after(l, "Then validation fails with rule "))
+                .map(String::from)
+                .collect();
+            Some((file.to_string(), rules))
+        })
+        .collect()
+}
+
+#[test]
+fn every_validation_code_has_an_invalid_landscape_and_a_scenario() {
+    let feature = std::fs::read_to_string(dir("features/landscape_validation.feature")).unwrap();
+    let scenarios = feature_scenarios(&feature);
+    // The codes each scenario's file really produces, so a scenario cannot claim a rule its
+    // landscape no longer breaks.
+    let mut emitted: BTreeMap<&str, Vec<&'static str>> = BTreeMap::new();
+    for (file, _) in &scenarios {
+        if !file.starts_with("invalid/") || emitted.contains_key(file.as_str()) {
+            continue;
+        }
+        let codes = match ppvnet::scenario::load(&dir("scenarios").join(file)) {
+            Err(ppvnet::scenario::LoadError::Invalid { findings, .. }) => {
+                findings.iter().map(|f| f.finding.code).collect()
+            }
+            _ => Vec::new(),
+        };
+        emitted.insert(file, codes);
+    }
+    let uncovered: Vec<&str> = ppvnet::scenario::validate::CODES
+        .iter()
+        .copied()
+        .filter(|code| {
+            !scenarios.iter().any(|(file, rules)| {
+                rules.iter().any(|r| r == code)
+                    && emitted
+                        .get(file.as_str())
+                        .is_some_and(|codes| codes.contains(code))
+            })
+        })
+        .collect();
+    assert!(
+        uncovered.is_empty(),
+        "no file in scenarios/invalid/ with a scenario in features/landscape_validation.feature \
+         for: {uncovered:?}"
+    );
 }
 
 #[test]

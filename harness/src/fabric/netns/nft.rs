@@ -18,13 +18,15 @@
 //!   when the subnet has their service endpoint (the backbone keeps the private source).
 
 use std::fmt::Write;
-use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use crate::fabric::nsg::{self, AZURE_PLATFORM_ADDRESS, TagContext, private_ranges};
+use crate::fabric::nsg::{
+    self, AZURE_PLATFORM_ADDRESS, PortRange, Prefix, Rule, RuleProtocol, ServiceTag, TagContext,
+    private_ranges,
+};
 use crate::fabric::oracle::Oracle;
-use crate::scenario::model::{Access, Direction, NsgRule};
+use crate::scenario::model::{Access, Direction};
 
 /// The NFLOG group flow events go to (read by [`super::flows`]).
 pub const LOG_GROUP: u16 = 1;
@@ -45,72 +47,73 @@ fn set(nets: &[Ipv4Net]) -> String {
 }
 
 /// The nft condition for one address prefix on one side (`saddr`/`daddr`); `Some("")` matches
-/// everything, `None` nothing.
-fn prefix_condition(prefix: &str, side: &str, tags: &TagContext) -> Option<String> {
+/// everything, `None` nothing (a tag that stands for no address here).
+fn prefix_condition(prefix: &Prefix, side: &str, tags: &TagContext) -> Option<String> {
     match prefix {
-        "*" => Some(String::new()),
-        "VirtualNetwork" => (!tags.virtual_network.is_empty())
+        Prefix::Any => Some(String::new()),
+        Prefix::Address(a) => Some(format!("ip {side} {a}")),
+        Prefix::Net(n) => Some(format!("ip {side} {}", n.trunc())),
+        Prefix::Tag(ServiceTag::VirtualNetwork) => (!tags.virtual_network.is_empty())
             .then(|| format!("ip {side} {}", set(&tags.virtual_network))),
-        "AzureLoadBalancer" => Some(format!("ip {side} {AZURE_PLATFORM_ADDRESS}")),
-        "AzureActiveDirectory" => (!tags.azure_active_directory.is_empty())
+        Prefix::Tag(ServiceTag::AzureLoadBalancer) => {
+            Some(format!("ip {side} {AZURE_PLATFORM_ADDRESS}"))
+        }
+        Prefix::Tag(ServiceTag::AzureActiveDirectory) => (!tags.azure_active_directory.is_empty())
             .then(|| format!("ip {side} {}", set(&tags.azure_active_directory))),
-        "Internet" => {
+        Prefix::Tag(ServiceTag::Internet) => {
             let mut not: Vec<Ipv4Net> = private_ranges().to_vec();
             not.extend(tags.virtual_network.iter().copied());
             not.push(Ipv4Net::from(AZURE_PLATFORM_ADDRESS));
             Some(format!("ip {side} != {}", set(&not)))
         }
-        other => match other.parse::<Ipv4Net>() {
-            Ok(n) => Some(format!("ip {side} {}", n.trunc())),
-            Err(_) => other
-                .parse::<Ipv4Addr>()
-                .ok()
-                .map(|a| format!("ip {side} {a}")),
-        },
     }
 }
 
-fn ports_condition(ranges: &[String], field: &str) -> Option<String> {
-    let parsed: Vec<(u16, u16)> = ranges
-        .iter()
-        .filter_map(|r| crate::scenario::validate::parse_port_range(r))
-        .collect();
-    if parsed.iter().any(|&(a, b)| a == 0 && b == 65535) {
+/// The nft condition for a rule's port ranges; `None` when they cover every port.
+fn ports_condition(ranges: &[PortRange], field: &str) -> Option<String> {
+    if ranges.contains(&PortRange::ALL) {
         return None;
     }
-    let items: Vec<String> = parsed
+    let items: Vec<String> = ranges
         .iter()
-        .map(|&(a, b)| {
-            if a == b {
-                a.to_string()
+        .map(|r| {
+            if r.first == r.last {
+                r.first.to_string()
             } else {
-                format!("{a}-{b}")
+                format!("{}-{}", r.first, r.last)
             }
         })
         .collect();
     Some(format!("th {field} {{ {} }}", items.join(", ")))
 }
 
-/// The nft rules of one NSG direction (user rules and Azure's defaults, by priority).
-pub fn nsg_chain(rules: &[NsgRule], direction: Direction, tags: &TagContext) -> Vec<String> {
-    let mut ordered: Vec<NsgRule> = rules
+/// The alternatives of one side of a rule: one condition per prefix, or the single empty
+/// condition when a prefix matches everything.
+fn side_conditions(prefixes: &[Prefix], side: &str, tags: &TagContext) -> Vec<String> {
+    let conds: Vec<Option<String>> = prefixes
         .iter()
-        .filter(|r| r.direction == direction)
-        .cloned()
-        .chain(nsg::default_rules(direction))
+        .map(|p| prefix_condition(p, side, tags))
         .collect();
-    ordered.sort_by_key(|r| r.priority);
+    if conds.iter().any(|c| c.as_deref() == Some("")) {
+        vec![String::new()]
+    } else {
+        conds.into_iter().flatten().collect()
+    }
+}
+
+/// The nft rules of one NSG direction (user rules and Azure's defaults, by priority).
+pub fn nsg_chain(rules: &[Rule], direction: Direction, tags: &TagContext) -> Vec<String> {
     let mut out = Vec::new();
-    for r in ordered {
-        let proto = match r.protocol.as_str() {
-            "*" => "",
-            "Tcp" => "meta l4proto tcp",
-            "Udp" => "meta l4proto udp",
+    for r in nsg::ordered_rules(rules, direction) {
+        let proto = match r.protocol {
+            RuleProtocol::Any => "",
+            RuleProtocol::Tcp => "meta l4proto tcp",
+            RuleProtocol::Udp => "meta l4proto udp",
             // ICMP, ESP and AH never carry the emulated TCP flows; such rules match none of them.
-            _ => continue,
+            RuleProtocol::Icmp | RuleProtocol::Esp | RuleProtocol::Ah => continue,
         };
-        let sport = ports_condition(&r.source_port_ranges, "sport");
-        let dport = ports_condition(&r.destination_port_ranges, "dport");
+        let sport = ports_condition(&r.source_ports, "sport");
+        let dport = ports_condition(&r.destination_ports, "dport");
         let proto = if proto.is_empty() && (sport.is_some() || dport.is_some()) {
             "meta l4proto { tcp, udp }"
         } else {
@@ -121,19 +124,8 @@ pub fn nsg_chain(rules: &[NsgRule], direction: Direction, tags: &TagContext) -> 
             Access::Allow => "return".to_string(),
             Access::Deny => format!("log prefix \"D:{name}\" group {LOG_GROUP} drop"),
         };
-        let alternatives = |prefixes: &[String], side: &str| -> Vec<String> {
-            let conds: Vec<Option<String>> = prefixes
-                .iter()
-                .map(|p| prefix_condition(p, side, tags))
-                .collect();
-            if conds.iter().any(|c| c.as_deref() == Some("")) {
-                vec![String::new()]
-            } else {
-                conds.into_iter().flatten().collect()
-            }
-        };
-        let srcs = alternatives(&r.source_address_prefixes, "saddr");
-        let dsts = alternatives(&r.destination_address_prefixes, "daddr");
+        let srcs = side_conditions(&r.sources, "saddr", tags);
+        let dsts = side_conditions(&r.destinations, "daddr", tags);
         for s in &srcs {
             for d in &dsts {
                 let comment = format!("comment \"{name}\"");
@@ -293,12 +285,16 @@ mod tests {
             ],
             azure_active_directory: vec!["198.51.100.10/32".parse().unwrap()],
         };
-        let rules: Vec<NsgRule> = serde_json::from_value(serde_json::json!([
+        let declared: Vec<crate::scenario::model::NsgRule> = serde_json::from_value(serde_json::json!([
             {"name": "DenyAll", "priority": 4000, "direction": "Inbound", "access": "Deny"},
             {"name": "AllowVnetHttps", "priority": 100, "direction": "Inbound", "access": "Allow", "protocol": "Tcp",
              "sourceAddressPrefixes": ["VirtualNetwork", "203.0.113.7"], "destinationPortRanges": ["443", "8000-8080"]}
         ]))
         .unwrap();
+        let rules: Vec<Rule> = declared
+            .iter()
+            .map(|r| Rule::try_from(r).unwrap())
+            .collect();
         let chain = nsg_chain(&rules, Direction::Inbound, &tags);
         assert_eq!(
             chain[0],

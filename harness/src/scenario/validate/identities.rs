@@ -1,0 +1,222 @@
+//! The tenant's identities: GUIDs, users, app registrations, service principals and RBAC role
+//! assignments.
+
+use super::{Findings, Index, not_found};
+use crate::scenario::model::*;
+
+/// Built-in role names that can be assigned in a landscape.
+pub const KNOWN_ROLES: &[&str] = &[
+    "Key Vault Administrator",
+    "Key Vault Secrets Officer",
+    "Key Vault Secrets User",
+    "Key Vault Reader",
+    "Owner",
+    "Contributor",
+    "Reader",
+];
+
+pub(super) fn check(s: &Scenario, ix: &Index, f: &mut Findings) {
+    check_guid(f, "tenant.id".into(), "tenant id", &s.tenant.id);
+    check_guid(f, "subscription".into(), "subscription id", &s.subscription);
+    for (i, g) in s.groups.iter().enumerate() {
+        check_guid(f, format!("groups[{i}].id"), "group object id", &g.id);
+    }
+    for (i, u) in s.users.iter().enumerate() {
+        check_user(s, ix, f, i, u);
+    }
+    for (i, a) in s.apps.iter().enumerate() {
+        check_app(s, ix, f, i, a);
+    }
+    for (i, sp) in s.service_principals.iter().enumerate() {
+        check_guid(
+            f,
+            format!("servicePrincipals[{i}].appId"),
+            "application id",
+            &sp.app_id,
+        );
+        check_guid(
+            f,
+            format!("servicePrincipals[{i}].objectId"),
+            "object id",
+            &sp.object_id,
+        );
+    }
+    for (i, ra) in s.role_assignments.iter().enumerate() {
+        check_role_assignment(s, ix, f, i, ra);
+    }
+}
+
+fn check_guid(f: &mut Findings, path: String, what: &str, value: &str) {
+    if uuid::Uuid::parse_str(value).is_err() {
+        f.add(
+            "InvalidGuid",
+            path,
+            format!("The {what} '{value}' is not a valid GUID."),
+        );
+    }
+}
+
+fn check_user(s: &Scenario, ix: &Index, f: &mut Findings, i: usize, u: &User) {
+    check_guid(
+        f,
+        format!("users[{i}].objectId"),
+        "user object id",
+        &u.object_id,
+    );
+    let domain_ok = u
+        .upn
+        .rsplit_once('@')
+        .is_some_and(|(local, d)| !local.is_empty() && d.eq_ignore_ascii_case(&s.tenant.domain));
+    if !domain_ok {
+        f.add(
+            "InvalidUserPrincipalName",
+            format!("users[{i}].upn"),
+            format!(
+                "The user principal name '{}' must be name@{} (the tenant's verified domain).",
+                u.upn, s.tenant.domain
+            ),
+        );
+    }
+    for (j, g) in u.groups.iter().enumerate() {
+        if !ix.groups.contains_key(g.as_str()) {
+            f.add(
+                "ResourceNotFound",
+                format!("users[{i}].groups[{j}]"),
+                format!(
+                    "The group '{g}' was not found in tenant '{}'.",
+                    s.tenant.domain
+                ),
+            );
+        }
+    }
+}
+
+fn check_app(s: &Scenario, ix: &Index, f: &mut Findings, i: usize, a: &App) {
+    check_guid(
+        f,
+        format!("apps[{i}].clientId"),
+        "application (client) id",
+        &a.client_id,
+    );
+    check_guid(
+        f,
+        format!("apps[{i}].servicePrincipalId"),
+        "service principal object id",
+        &a.service_principal_id,
+    );
+    if let Some(v) = a.requested_access_token_version
+        && !(1..=2).contains(&v)
+    {
+        f.add(
+            "InvalidAccessTokenVersion",
+            format!("apps[{i}].requestedAccessTokenVersion"),
+            format!("requestedAccessTokenVersion must be null, 1 or 2, not {v}."),
+        );
+    }
+    for (j, r) in a.required_resource_access.iter().enumerate() {
+        let known = ix.apps.contains_key(r.resource.as_str())
+            || ix.sps.contains_key(r.resource.as_str())
+            || s.apps
+                .iter()
+                .any(|x| x.identifier_uris.contains(&r.resource))
+            || s.service_principals
+                .iter()
+                .any(|x| x.identifier_uris.contains(&r.resource));
+        if !known {
+            f.add(
+                "ResourceNotFound",
+                format!("apps[{i}].requiredResourceAccess[{j}].resource"),
+                format!(
+                    "The resource '{}' is neither an app, a service principal nor an identifier URI of this tenant.",
+                    r.resource
+                ),
+            );
+        }
+    }
+    for (j, ra) in a.app_role_assignments.iter().enumerate() {
+        if !ix.principal_exists(&ra.principal) {
+            f.add(
+                "PrincipalNotFound",
+                format!("apps[{i}].appRoleAssignments[{j}].principal"),
+                format!(
+                    "Principal '{}' does not exist in the directory {}.",
+                    ra.principal, s.tenant.id
+                ),
+            );
+        }
+        if !a.app_roles.iter().any(|r| r.value == ra.role) {
+            f.add(
+                "ResourceNotFound",
+                format!("apps[{i}].appRoleAssignments[{j}].role"),
+                format!("The app '{}' defines no app role '{}'.", a.name, ra.role),
+            );
+        }
+    }
+}
+
+fn check_role_assignment(
+    s: &Scenario,
+    ix: &Index,
+    f: &mut Findings,
+    i: usize,
+    ra: &RoleAssignment,
+) {
+    if !ix.principal_exists(&ra.principal) {
+        f.add(
+            "PrincipalNotFound",
+            format!("roleAssignments[{i}].principal"),
+            format!(
+                "Principal '{}' does not exist in the directory {}.",
+                ra.principal, s.tenant.id
+            ),
+        );
+    }
+    if !KNOWN_ROLES.contains(&ra.role.as_str()) {
+        f.add(
+            "RoleDefinitionDoesNotExist",
+            format!("roleAssignments[{i}].role"),
+            format!(
+                "The specified role definition '{}' does not exist.",
+                ra.role
+            ),
+        );
+    }
+    check_scope(s, ix, f, format!("roleAssignments[{i}].scope"), &ra.scope);
+}
+
+/// A role assignment scope: a vault, or a secret below it.
+fn check_scope(s: &Scenario, ix: &Index, f: &mut Findings, path: String, scope: &str) {
+    let prefix = format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.KeyVault/vaults/",
+        s.subscription, s.resource_group
+    );
+    let Some(rest) = scope
+        .get(..prefix.len())
+        .filter(|p| p.eq_ignore_ascii_case(&prefix))
+        .map(|_| &scope[prefix.len()..])
+    else {
+        f.add(
+            "InvalidScope",
+            path,
+            format!(
+                "The scope '{scope}' is not valid for a role assignment in this landscape; expected {prefix}{{vault}}[/secrets/{{name}}]."
+            ),
+        );
+        return;
+    };
+    let vault = rest.split('/').next().unwrap_or_default();
+    let tail: Vec<&str> = rest.split('/').skip(1).collect();
+    if !(tail.is_empty() || (tail.len() == 2 && tail[0] == "secrets" && !tail[1].is_empty())) {
+        f.add(
+            "InvalidScope",
+            path,
+            format!("The scope '{scope}' must name a vault or a secret of a vault."),
+        );
+    } else if !ix.vaults.contains_key(vault) {
+        f.add(
+            "ResourceNotFound",
+            path,
+            not_found(s, "Microsoft.KeyVault/vaults", vault),
+        );
+    }
+}
