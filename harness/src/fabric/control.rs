@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock, RwLock};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -47,7 +47,39 @@ pub enum ControlError {
     Oracle(#[from] OracleError),
     #[error("the change was recorded but the fabric could not apply it: {0}")]
     Apply(String),
+    /// The request's JSON body (`InvalidRequestBody`) or query string (`InvalidQuery`) does
+    /// not fit the route.
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
 }
+
+impl From<axum::extract::rejection::JsonRejection> for ControlError {
+    fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        ControlError::BadRequest {
+            code: "InvalidRequestBody",
+            message: e.body_text(),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ControlError {
+    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
+        ControlError::BadRequest {
+            code: "InvalidQuery",
+            message: e.body_text(),
+        }
+    }
+}
+
+/// A JSON body whose rejection answers in the control API's error shape.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ControlError))]
+struct Body<T>(T);
+
+/// A query string whose rejection answers in the control API's error shape.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ControlError))]
+struct Params<T>(T);
 
 impl FabricHandle {
     pub(crate) fn new(landscape: &Landscape, kind: FabricKind) -> Self {
@@ -235,6 +267,9 @@ impl IntoResponse for ControlError {
                 "ApplyFailed",
                 self.to_string(),
             ),
+            ControlError::BadRequest { code, .. } => {
+                error(StatusCode::BAD_REQUEST, code, self.to_string())
+            }
         }
     }
 }
@@ -272,10 +307,6 @@ struct DecideQuery {
 struct ResolveQuery {
     from: String,
     name: String,
-}
-
-fn bad_body(e: axum::extract::rejection::JsonRejection) -> Response {
-    error(StatusCode::BAD_REQUEST, "InvalidRequestBody", e.body_text())
 }
 
 /// The network part of the harness control API; the harness nests it under `/network`.
@@ -317,140 +348,94 @@ pub fn control_router(handle: FabricHandle) -> Router {
         .with_state(handle)
 }
 
-type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
-
 async fn peering(
     State(h): State<FabricHandle>,
     Path(name): Path<String>,
-    body: JsonBody<Enabled>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    match h.set_peering(&name, b.enabled).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => e.into_response(),
-    }
+    Body(b): Body<Enabled>,
+) -> Result<StatusCode, ControlError> {
+    h.set_peering(&name, b.enabled).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn peering_between(
     State(h): State<FabricHandle>,
     Path((a, b)): Path<(String, String)>,
-    body: JsonBody<Enabled>,
-) -> Response {
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    match h.set_peering_between(&a, &b, body.enabled).await {
-        Ok(names) => Json(serde_json::json!({"peerings": names})).into_response(),
-        Err(e) => e.into_response(),
-    }
+    Body(body): Body<Enabled>,
+) -> Result<Json<serde_json::Value>, ControlError> {
+    let names = h.set_peering_between(&a, &b, body.enabled).await?;
+    Ok(Json(serde_json::json!({"peerings": names})))
 }
 
 async fn add_rule(
     State(h): State<FabricHandle>,
     Path(nsg): Path<String>,
-    body: JsonBody<NsgRule>,
-) -> Response {
-    let Json(rule) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    match h.add_nsg_rule(&nsg, rule).await {
-        Ok(()) => StatusCode::CREATED.into_response(),
-        Err(e) => e.into_response(),
-    }
+    Body(rule): Body<NsgRule>,
+) -> Result<StatusCode, ControlError> {
+    h.add_nsg_rule(&nsg, rule).await?;
+    Ok(StatusCode::CREATED)
 }
 
 async fn remove_rule(
     State(h): State<FabricHandle>,
     Path((nsg, rule)): Path<(String, String)>,
-) -> Response {
-    match h.remove_nsg_rule(&nsg, &rule).await {
-        Ok(r) => Json(r).into_response(),
-        Err(e) => e.into_response(),
-    }
+) -> Result<Json<NsgRule>, ControlError> {
+    Ok(Json(h.remove_nsg_rule(&nsg, &rule).await?))
 }
 
 async fn outage(
     State(h): State<FabricHandle>,
     Path(region): Path<String>,
-    body: JsonBody<Outage>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    match h.set_region_outage(&region, b.down).await {
-        Ok(moved) => Json(serde_json::json!({"failovers": moved})).into_response(),
-        Err(e) => e.into_response(),
-    }
+    Body(b): Body<Outage>,
+) -> Result<Json<serde_json::Value>, ControlError> {
+    let moved = h.set_region_outage(&region, b.down).await?;
+    Ok(Json(serde_json::json!({"failovers": moved})))
 }
 
-async fn environment(State(h): State<FabricHandle>, Path(env): Path<String>) -> Response {
+async fn environment(
+    State(h): State<FabricHandle>,
+    Path(env): Path<String>,
+) -> Result<Json<serde_json::Value>, ControlError> {
     let state = h.state();
-    let Some(region) = state.active_regions.get(&env) else {
-        return ControlError::from(OracleError::UnknownEnvironment(env)).into_response();
-    };
+    let region = state
+        .active_regions
+        .get(&env)
+        .ok_or_else(|| OracleError::UnknownEnvironment(env.clone()))?;
     let host = h.with_oracle(|o| o.environment_host(&env)).ok();
-    Json(serde_json::json!({"active_region": region, "host": host})).into_response()
+    Ok(Json(
+        serde_json::json!({"active_region": region, "host": host}),
+    ))
 }
 
 async fn active_region(
     State(h): State<FabricHandle>,
     Path(env): Path<String>,
-    body: JsonBody<ActiveRegion>,
-) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
-    };
-    match h.set_active_region(&env, &b.region).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => e.into_response(),
-    }
+    Body(b): Body<ActiveRegion>,
+) -> Result<StatusCode, ControlError> {
+    h.set_active_region(&env, &b.region).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn decide(
     State(h): State<FabricHandle>,
-    q: Result<Query<DecideQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Query(q) = match q {
-        Ok(q) => q,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "InvalidQuery", e.body_text()),
-    };
+    Params(q): Params<DecideQuery>,
+) -> Result<Response, ControlError> {
     let face = Face::from_label(q.face.as_deref().unwrap_or("public"));
-    match h.decide(&q.from, &q.service, &face, q.port.unwrap_or(443)) {
-        Ok(d) => Json(d).into_response(),
-        Err(e) => ControlError::from(e).into_response(),
-    }
+    let d = h.decide(&q.from, &q.service, &face, q.port.unwrap_or(443))?;
+    Ok(Json(d).into_response())
 }
 
 async fn resolve(
     State(h): State<FabricHandle>,
-    q: Result<Query<ResolveQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Query(q) = match q {
-        Ok(q) => q,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "InvalidQuery", e.body_text()),
-    };
-    match h.resolve(&q.from, &q.name) {
-        Ok(r) => Json(r).into_response(),
-        Err(e) => ControlError::from(e).into_response(),
-    }
+    Params(q): Params<ResolveQuery>,
+) -> Result<Response, ControlError> {
+    Ok(Json(h.resolve(&q.from, &q.name)?).into_response())
 }
 
 async fn flows(
     State(h): State<FabricHandle>,
-    q: Result<Query<FlowFilter>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Query(f) = match q {
-        Ok(q) => q,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "InvalidQuery", e.body_text()),
-    };
-    let records: Vec<serde_json::Value> = h
+    Params(f): Params<FlowFilter>,
+) -> Json<Vec<serde_json::Value>> {
+    let records = h
         .flows(&f)
         .into_iter()
         .map(|r| {
@@ -462,7 +447,7 @@ async fn flows(
             v
         })
         .collect();
-    Json(records).into_response()
+    Json(records)
 }
 
 async fn metrics(State(h): State<FabricHandle>) -> Response {
@@ -471,4 +456,66 @@ async fn metrics(State(h): State<FabricHandle>) -> Response {
         h.metrics(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body as HttpBody;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    async fn answer(router: Router, req: Request<HttpBody>) -> (StatusCode, serde_json::Value) {
+        let r = router.oneshot(req).await.expect("the router answers");
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20)
+            .await
+            .expect("a body");
+        (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    /// Bodies, queries and names that do not fit get the control API's one error shape.
+    #[tokio::test]
+    async fn bad_bodies_queries_and_names_answer_in_one_error_shape() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
+        let l = crate::scenario::load(&path).expect("contoso loads");
+        let router = control_router(FabricHandle::new(&l, FabricKind::Loopback));
+        let post = |uri: &str, body: &str| {
+            Request::post(uri)
+                .header("content-type", "application/json")
+                .body(HttpBody::from(body.to_string()))
+                .expect("a request")
+        };
+        let (s, b) = answer(
+            router.clone(),
+            post("/peerings/prod-westus-to-eastus", "{\"on\": 1}"),
+        )
+        .await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("InvalidRequestBody"))
+        );
+        let get = |uri: &str| {
+            Request::get(uri)
+                .body(HttpBody::empty())
+                .expect("a request")
+        };
+        let (s, b) = answer(router.clone(), get("/decide?from=internet")).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("InvalidQuery"))
+        );
+        let (s, b) = answer(router.clone(), get("/environments/nowhere")).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("NotFound"))
+        );
+        let (s, _) = answer(
+            router,
+            post("/peerings/prod-westus-to-eastus", "{\"enabled\": false}"),
+        )
+        .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+    }
 }
