@@ -213,6 +213,8 @@ pub const AZURE_CONTINUE_INTERVAL: std::time::Duration = std::time::Duration::fr
 /// The flow log of one fabric.
 pub struct FlowLog {
     inner: Mutex<Inner>,
+    /// Woken on every record, so tests and tools wait for a record instead of sleeping.
+    recorded: tokio::sync::Notify,
     /// How long an open flow goes between records ([`AZURE_CONTINUE_INTERVAL`] unless a test
     /// shortens it), read by both fabrics' `C` records.
     continue_interval_ms: std::sync::atomic::AtomicU64,
@@ -222,6 +224,7 @@ impl Default for FlowLog {
     fn default() -> Self {
         Self {
             inner: Mutex::default(),
+            recorded: tokio::sync::Notify::new(),
             continue_interval_ms: std::sync::atomic::AtomicU64::new(
                 AZURE_CONTINUE_INTERVAL.as_millis() as u64,
             ),
@@ -303,6 +306,33 @@ impl FlowLog {
             g.records.pop_front();
         }
         g.records.push_back(r);
+        drop(g);
+        self.recorded.notify_waiters();
+    }
+
+    /// Waits until the records matching `filter` satisfy `done` (checked now and after every
+    /// new record), or `timeout` passes; returns the matching records either way, so the
+    /// caller's assertion shows what was there.
+    pub async fn wait_for(
+        &self,
+        filter: &FlowFilter,
+        timeout: std::time::Duration,
+        done: impl Fn(&[FlowRecord]) -> bool,
+    ) -> Vec<FlowRecord> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Registered before the check, so a record logged in between still wakes us.
+            let notified = self.recorded.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let now = self.query(filter);
+            if done(&now) {
+                return now;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.query(filter);
+            }
+        }
     }
 
     pub fn query(&self, filter: &FlowFilter) -> Vec<FlowRecord> {

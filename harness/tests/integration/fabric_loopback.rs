@@ -18,9 +18,21 @@ async fn flow_log_shows_the_prod_path_never_crossed_the_internet() {
         assert!(reaches(&f, host, api).await);
     }
     assert!(!echoes(&f, "internet", kv).await);
-    // Let the relay record the end of the connections.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let h = f.handle();
+    // The relay records each connection's end as it closes: wait for every begun one to end.
+    for host in ["pp-prod-westus", "pp-prod-eastus"] {
+        let filter = FlowFilter {
+            src_host: Some(host.into()),
+            ..Default::default()
+        };
+        let all_ended = |r: &[ppvnet::fabric::flowlog::FlowRecord]| {
+            let count = |s| r.iter().filter(|x| x.state == s).count();
+            count(FlowState::E) >= count(FlowState::B)
+        };
+        h.flow_log()
+            .wait_for(&filter, std::time::Duration::from_secs(10), all_ended)
+            .await;
+    }
     let mut prod = Vec::new();
     for host in ["pp-prod-westus", "pp-prod-eastus"] {
         prod.extend(h.flows(&FlowFilter {
@@ -92,7 +104,18 @@ async fn flow_log_is_written_as_json_lines() {
         )
         .await
     );
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Records reach the file as they are logged: once the end is logged, the file has it.
+    f.handle()
+        .flow_log()
+        .wait_for(
+            &FlowFilter {
+                state: Some(FlowState::E),
+                ..Default::default()
+            },
+            std::time::Duration::from_secs(10),
+            |r| !r.is_empty(),
+        )
+        .await;
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()

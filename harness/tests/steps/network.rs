@@ -229,12 +229,15 @@ async fn prod_flows(n: &Net, begun: usize) -> Vec<ppvnet::fabric::flowlog::FlowR
             })
             .collect::<Vec<_>>()
     };
-    for _ in 0..50 {
-        if collect().iter().filter(|r| r.state == FlowState::B).count() >= begun {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let enough = |all: &[ppvnet::fabric::flowlog::FlowRecord]| {
+        all.iter()
+            .filter(|r| r.state == FlowState::B && PROD_HOSTS.contains(&r.src_host.as_str()))
+            .count()
+            >= begun
+    };
+    h.flow_log()
+        .wait_for(&FlowFilter::default(), Duration::from_secs(5), enough)
+        .await;
     collect()
 }
 

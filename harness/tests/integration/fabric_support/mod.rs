@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ppvnet::fabric::flowlog::{FlowFilter, FlowState};
+use ppvnet::fabric::flowlog::{FlowFilter, FlowRecord, FlowState};
 use ppvnet::fabric::{Fabric, FabricKind, FabricOptions, Face};
 use ppvnet::landscape::Landscape;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -164,15 +164,23 @@ pub async fn assert_long_flow_continues_then_ends(l: &Landscape, kind: FabricKin
     }
     let mut s = f.connect("pp-prod-westus", kv).await.unwrap();
     echo(&mut s, b"first\n").await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let from_prod = FlowFilter {
+        src_host: Some("pp-prod-westus".into()),
+        ..Default::default()
+    };
+    let has = |state: FlowState| move |r: &[FlowRecord]| r.iter().any(|x| x.state == state);
+    // A continuing record once the (shortened) continue interval passes with the flow open.
+    let log = f.handle();
+    log.flow_log()
+        .wait_for(&from_prod, Duration::from_secs(10), has(FlowState::C))
+        .await;
     echo(&mut s, b"second line\n").await;
     drop(s);
     // The loopback relay logs the end at once, the netns reader within a poll (250 ms).
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let flows = f.handle().flows(&FlowFilter {
-        src_host: Some("pp-prod-westus".into()),
-        ..Default::default()
-    });
+    let flows = log
+        .flow_log()
+        .wait_for(&from_prod, Duration::from_secs(10), has(FlowState::E))
+        .await;
     let states: String = flows.iter().map(|r| format!("{:?}", r.state)).collect();
     assert!(
         states.starts_with("BC") && states.ends_with('E') && states.matches('E').count() == 1,
@@ -460,12 +468,18 @@ pub async fn assert_vault_firewall_sees_the_nat_gateway(kind: FabricKind) {
             .filter(|r| r.service == "kv-firewall")
             .collect::<Vec<_>>()
     };
-    for _ in 0..60 {
-        if !logged(FlowState::E).is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    f.handle()
+        .flow_log()
+        .wait_for(
+            &FlowFilter {
+                src_host: Some("pp-prod-westus".into()),
+                state: Some(FlowState::E),
+                ..Default::default()
+            },
+            Duration::from_secs(10),
+            |r| r.iter().any(|x| x.service == "kv-firewall"),
+        )
+        .await;
     let (begins, ends) = (logged(FlowState::B), logged(FlowState::E));
     assert_eq!((begins.len(), ends.len()), (1, 1), "{begins:#?} {ends:#?}");
     for r in begins.iter().chain(&ends) {
