@@ -139,35 +139,21 @@ async fn setup(running: &up::Running) -> (Path2, Path2) {
     // The reference: the user's token for the API, as the connection holds one, sent from the
     // host the runtime sends from.
     let app = &ready.apps["cases-connector"];
-    let form = [
-        ("grant_type", "password"),
-        ("client_id", app.client_id.as_str()),
-        (
-            "client_secret",
-            app.client_secret.as_deref().unwrap_or_default(),
-        ),
-        ("username", USER),
-        ("password", password.as_str()),
-        ("scope", "api://contoso-cases/Cases.Read"),
-    ];
-    let api_token: serde_json::Value = agent
-        .http
-        .post(format!("{}/oauth2/v2.0/token", agent.authority))
-        .form(&form)
-        .send()
+    let api_token = agent
+        .password_grant(
+            &app.client_id,
+            app.client_secret.as_deref(),
+            USER,
+            &password,
+            "api://contoso-cases/Cases.Read",
+        )
         .await
-        .expect("Entra")
-        .json()
-        .await
-        .expect("JSON");
+        .expect("an API token");
     let direct = Path2::Direct {
         client: fabric
             .http_client("pp-prod-westus", &ca)
             .expect("host client"),
-        token: api_token["access_token"]
-            .as_str()
-            .expect("an API token")
-            .to_string(),
+        token: api_token,
     };
     let runtime = Path2::Runtime {
         agent,

@@ -36,13 +36,28 @@ impl UserAgent {
     /// one for the signed-in user (ROPC stands in for the browser sign-in here).
     pub async fn user_token(&self, upn: &str, password: &str) -> anyhow::Result<String> {
         let scope = format!("{APIHUB_AUDIENCE}/.default");
-        let form = [
+        self.password_grant(POWER_APPS_CLIENT_ID, None, upn, password, &scope)
+            .await
+    }
+
+    /// A user's token by the password grant (ROPC) for `scope`, asked by `client_id` (with its
+    /// secret when it is a confidential client); Entra's refusal as a [`SignInError`].
+    pub async fn password_grant(
+        &self,
+        client_id: &str,
+        client_secret: Option<&str>,
+        upn: &str,
+        password: &str,
+        scope: &str,
+    ) -> anyhow::Result<String> {
+        let mut form = vec![
             ("grant_type", "password"),
-            ("client_id", POWER_APPS_CLIENT_ID),
-            ("scope", scope.as_str()),
+            ("client_id", client_id),
+            ("scope", scope),
             ("username", upn),
             ("password", password),
         ];
+        form.extend(client_secret.map(|s| ("client_secret", s)));
         let r = self
             .http
             .post(format!("{}/oauth2/v2.0/token", self.authority))

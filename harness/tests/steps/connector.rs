@@ -538,33 +538,16 @@ async fn calls_with_other_token(w: &mut PpvWorld, user: String, resource: String
     let l = live(w);
     let ready = l.running.ready().clone();
     let app = &ready.apps["cases-connector"];
-    let form = [
-        ("grant_type", "password"),
-        ("client_id", app.client_id.as_str()),
-        (
-            "client_secret",
-            app.client_secret.as_deref().unwrap_or_default(),
-        ),
-        ("username", user.as_str()),
-        ("password", ready.users[&user].password.as_str()),
-        ("scope", &format!("{resource}/.default")),
-    ];
-    let token: Value = l
-        .client("internet")
-        .post(format!(
-            "https://login.microsoftonline.com/{}/oauth2/v2.0/token",
-            ready.tenant_id
-        ))
-        .form(&form)
-        .send()
+    let token = user_agent(l)
+        .password_grant(
+            &app.client_id,
+            app.client_secret.as_deref(),
+            &user,
+            &ready.users[&user].password,
+            &format!("{resource}/.default"),
+        )
         .await
-        .expect("Entra")
-        .json()
-        .await
-        .expect("JSON");
-    let token = token["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{token}"));
+        .expect("a token for the other resource");
     let env_id = ready
         .power_platform
         .as_ref()
@@ -574,7 +557,7 @@ async fn calls_with_other_token(w: &mut PpvWorld, user: String, resource: String
         .clone();
     let answer = user_agent(l)
         .invoke(
-            token,
+            &token,
             &ppvnet::powerplatform::user::Call {
                 environment_id: &env_id,
                 connector: "contoso-cases",
