@@ -2,7 +2,15 @@
 //! contributes: Entra key rotation and secrets, network state).
 //!
 //! Plain HTTP on 127.0.0.1 only: it is the operator's and the tests' handle, not part of the
-//! emulated landscape, so no fabric rule applies to it.
+//! emulated landscape, so no fabric rule applies to it. [`guard`] admits only requests with the
+//! run's token, addressed to the control API by name, and not sent by a web page; [`Client`]
+//! is how tools and tests call it.
+
+mod client;
+pub mod guard;
+
+pub use client::Client;
+pub use guard::{Guard, new_token};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -26,10 +34,11 @@ struct Shift {
     seconds: i64,
 }
 
-/// The control router; component routers are nested under their prefixes by `up`.
+/// The control router; component routers are nested under their prefixes by `up`, which then
+/// puts [`guard::layer`] in front of all of them.
 pub fn router(state: ControlState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route(guard::HEALTH_PATH, get(|| async { "ok" }))
         .route("/landscape", get(landscape))
         .route("/clock", get(clock))
         .route("/clock/shift", post(shift))

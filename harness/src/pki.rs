@@ -37,9 +37,10 @@ pub struct Leaf {
 }
 
 impl Pki {
-    /// Creates a CA and writes its certificate to `dir/ca.pem`.
+    /// Creates a CA and writes its certificate to `dir/ca.pem` (0600, in `dir` created 0700:
+    /// the run directory also holds private keys). The CA's own key never leaves memory.
     pub fn create(dir: &Path, run_name: &str) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir)
+        crate::ready::create_private_dir_all(dir)
             .with_context(|| format!("cannot create the run directory {}", dir.display()))?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         let mut dn = DistinguishedName::new();

@@ -25,6 +25,11 @@ pub struct ReadyFile {
     /// Process id of `ppvnet up`.
     pub pid: u32,
     pub control_url: String,
+    /// The control API's bearer token for this run (`Authorization: Bearer <control_token>`);
+    /// a fresh random value each run. Optional when reading, so an older ready file still
+    /// parses; the control API refuses requests without it.
+    #[serde(default)]
+    pub control_token: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entra: Option<EntraEntry>,
     #[serde(default)]
@@ -161,21 +166,48 @@ impl ReadyFile {
     }
 }
 
+/// Mode of every file ppvnet writes for a run (the ready file, the PKI, program keys): they
+/// hold passwords, client secrets, the control token and private keys.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+/// Mode of every folder ppvnet creates for such files.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+
+// A stand-in for `ppvnet_common::private_fs` (on the mocks' hardening branch, not merged yet):
+// once it is, these two helpers become calls to it.
+
+/// Creates `dir` and its missing parents with mode 0700. Folders that exist already (the
+/// current directory, a user's `--data-dir`) keep their mode: they are the user's to protect.
+pub fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR_MODE)
+        .create(dir)
+}
+
 /// Writes a file so that readers see the old content or the new one, never a half-written file.
+/// The file is created 0600 (the mode is given to `open`, so it is never readable by others, not
+/// even for a moment) in a folder created 0700 when it is missing.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile_in(dir, path)?;
-    tmp.1.write_all(bytes)?;
-    tmp.1.sync_all()?;
-    std::fs::rename(&tmp.0, path)?;
+    create_private_dir_all(dir)?;
+    let (tmp, mut file) = tempfile_in(dir, path)?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
     Ok(())
 }
 
 fn tempfile_in(dir: &Path, target: &Path) -> anyhow::Result<(PathBuf, std::fs::File)> {
+    use std::os::unix::fs::OpenOptionsExt;
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -184,6 +216,44 @@ fn tempfile_in(dir: &Path, target: &Path) -> anyhow::Result<(PathBuf, std::fs::F
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
-    let file = std::fs::File::create(&tmp)?;
+    // `create_new`: never write through a file (or a symlink) someone else put there.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(PRIVATE_FILE_MODE)
+        .open(&tmp)?;
     Ok((tmp, file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn files_are_owner_only_in_owner_only_new_folders() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let file = root.path().join("a/b/ready.json");
+        write_atomically(&file, b"{}").unwrap();
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(&root.path().join("a")), 0o700);
+        assert_eq!(mode(&root.path().join("a/b")), 0o700);
+        // The folder that was there keeps its mode.
+        assert_eq!(mode(root.path()), 0o755);
+        // A replaced file is owner-only too, even when the old one was not.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_atomically(&file, b"{\"x\": 1}").unwrap();
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "{\"x\": 1}");
+        let names: Vec<_> = std::fs::read_dir(root.path().join("a/b"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["ready.json"], "no temporary file is left");
+    }
 }

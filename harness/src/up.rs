@@ -111,6 +111,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
             )
         })?;
     let control_addr: SocketAddr = control_listener.local_addr()?;
+    let control_token = control::new_token();
     let entra = start_entra(landscape, opts, &fabric, &pki, &clock, &stop_rx, &mut tasks).await?;
     let key_vaults = start_key_vaults(
         landscape, opts, &fabric, &pki, &clock, &entra, &stop_rx, &mut tasks,
@@ -162,6 +163,11 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
             )
             .nest("/pp", crate::powerplatform::control::router(routes.clone()));
     }
+    // Last, so the guard covers every nested router and the fallback.
+    let control_router = control::guard::layer(
+        control_router,
+        control::Guard::new(control_addr, &control_token),
+    );
     let shutdown = stopped(&stop_rx);
     tasks.spawn(async move {
         ppvnet_common::serve(
@@ -186,6 +192,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         tenant_domain: s.tenant.domain.clone(),
         pid: std::process::id(),
         control_url: format!("http://{control_addr}"),
+        control_token,
         entra: Some(entra.entry.clone()),
         key_vaults,
         apis,
@@ -410,6 +417,10 @@ async fn start_entra(
         .clone()
         .unwrap_or_else(|| opts.run_dir.clone())
         .join("entra");
+    // Before the mock writes its signing keys there: owner-only, like the rest of the run's
+    // secrets (a missing `--data-dir` is created the same way).
+    crate::ready::create_private_dir_all(&key_dir)
+        .with_context(|| format!("cannot create {}", key_dir.display()))?;
     let authority = authority_host.parse().context("Entra's authority URL")?;
     let key_clock = clock.clone();
     // RSA key generation and fsynced key files take hundreds of milliseconds: off the async
@@ -496,10 +507,16 @@ fn start_key_vaults(
             },
         );
     }
+    let store_dir = opts.data_dir.as_ref().map(|d| d.join("keyvault"));
+    if let Some(dir) = &store_dir {
+        // The vaults' stores hold their secrets: an owner-only folder before the first write.
+        crate::ready::create_private_dir_all(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let config = crate::services::keyvault::config(
         landscape,
         |v| aliases.get(v).cloned().unwrap_or_default(),
-        opts.data_dir.as_ref().map(|d| d.join("keyvault")),
+        store_dir,
     )?;
     // Key Vault fetches Entra's signing keys over the public internet, as the real service does.
     let http = fabric.http_client(crate::landscape::INTERNET, pki.ca_pem().as_bytes())?;
@@ -570,7 +587,7 @@ async fn start_apis(
                     .clone()
                     .unwrap_or_else(|| opts.run_dir.clone())
                     .join("apis");
-                std::fs::create_dir_all(&db_dir)?;
+                crate::ready::create_private_dir_all(&db_dir)?;
                 let config = crate::services::search::config(
                     landscape,
                     api,
@@ -590,7 +607,7 @@ async fn start_apis(
             }
             ApiImplementation::Command { argv } => {
                 let cert_dir = opts.run_dir.join("apis").join(&api.name);
-                std::fs::create_dir_all(&cert_dir)?;
+                crate::ready::create_private_dir_all(&cert_dir)?;
                 crate::ready::write_atomically(
                     &cert_dir.join("tls.crt"),
                     leaf.cert_pem.as_bytes(),

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
+use reqwest::Method;
 
 use crate::ready::ReadyFile;
 
@@ -103,7 +104,7 @@ async fn dispatch(cmd: PpCommand) -> anyhow::Result<ExitCode> {
                 "method": method.to_ascii_uppercase(), "path": path, "body": body,
             });
             let (status, answer) =
-                control(&ready_file, "POST", "/pp/invoke", Some(request)).await?;
+                control(&ready_file, Method::POST, "/pp/invoke", Some(request)).await?;
             if status >= 400 {
                 return Ok(refused(status, &answer));
             }
@@ -125,7 +126,7 @@ async fn dispatch(cmd: PpCommand) -> anyhow::Result<ExitCode> {
         } => {
             let request = serde_json::json!({"environment": environment, "connector": connector, "user": user});
             let (status, answer) =
-                control(&ready_file, "POST", "/pp/connect", Some(request)).await?;
+                control(&ready_file, Method::POST, "/pp/connect", Some(request)).await?;
             if status >= 400 {
                 return Ok(refused(status, &answer));
             }
@@ -134,7 +135,7 @@ async fn dispatch(cmd: PpCommand) -> anyhow::Result<ExitCode> {
         }
         PpCommand::Connections { ready_file } => {
             let (status, answer) =
-                control(&ready_file, "GET", "/powerplatform/connections", None).await?;
+                control(&ready_file, Method::GET, "/powerplatform/connections", None).await?;
             if status >= 400 {
                 return Ok(refused(status, &answer));
             }
@@ -148,7 +149,7 @@ async fn dispatch(cmd: PpCommand) -> anyhow::Result<ExitCode> {
         } => {
             let path =
                 format!("/powerplatform/environments/{environment}/connectors/{connector}/resave");
-            let (status, answer) = control(&ready_file, "POST", &path, None).await?;
+            let (status, answer) = control(&ready_file, Method::POST, &path, None).await?;
             if status >= 400 {
                 return Ok(refused(status, &answer));
             }
@@ -167,37 +168,16 @@ fn refused(status: u16, answer: &serde_json::Value) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// One request to the control API of the landscape behind `ready_file`.
+/// One request to the control API of the landscape behind `ready_file`, with the run's token.
 async fn control(
     ready_file: &Path,
-    method: &str,
+    method: Method,
     path: &str,
     body: Option<serde_json::Value>,
 ) -> anyhow::Result<(u16, serde_json::Value)> {
     let ready = ReadyFile::read(ready_file)?;
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(300))
-        .build()?;
-    let url = format!("{}{path}", ready.control_url);
-    let mut req = match method {
-        "GET" => client.get(&url),
-        _ => client.post(&url),
-    };
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.with_context(|| {
-        format!(
-            "the control API at {} (is `ppvnet up` running?)",
-            ready.control_url
-        )
-    })?;
-    let status = r.status().as_u16();
-    let bytes = r.bytes().await?;
-    let answer = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-        serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
-    });
-    Ok((status, answer))
+    let client = crate::control::Client::from_ready(&ready)?;
+    client.send_json(method, path, body.as_ref()).await
 }
 
 /// `HTTP <status>`, the headers, a blank line and the body (pretty JSON), as curl -i shows it.

@@ -20,9 +20,6 @@ use serde::Deserialize;
 
 use super::user::{Call, UserAgent};
 
-/// (environment, connector, user) → connection id.
-type Connections = HashMap<(String, String, String), String>;
-
 /// What the routes need: the user agent on the internet host, environment ids and passwords.
 #[derive(Clone)]
 pub struct UserRoutes {
@@ -32,8 +29,11 @@ pub struct UserRoutes {
     /// UPN (lower case) → password.
     passwords: BTreeMap<String, String>,
     /// (environment, connector, user) → connection id, made by [`UserRoutes::connection`].
-    connections: Arc<Mutex<Connections>>,
+    connections: Arc<Mutex<HashMap<ConnectionKey, String>>>,
 }
+
+/// (environment, connector, user) of a connection the routes made.
+type ConnectionKey = (String, String, String);
 
 /// Why a route failed: 400 for unknown names, 502 for a failure on the way.
 #[derive(Debug, thiserror::Error)]

@@ -125,8 +125,7 @@ async fn control_api_rotates_keys_and_disables_users_at_once() {
         return;
     };
     let running = started.running;
-    let control = running.ready().control_url.clone();
-    let ops = reqwest::Client::new();
+    let ops = ppvnet::control::Client::from_ready(running.ready()).unwrap();
     let pp = client(&running, "pp-prod-westus");
     let api = "cases-api-prod.azurewebsites.net";
     let scope = "api://contoso-cases/Cases.Read";
@@ -144,11 +143,7 @@ async fn control_api_rotates_keys_and_disables_users_at_once() {
     let before = user_token(&pp, "alice@contoso.onmicrosoft.com", "Alice-Pass-1!", scope).await;
     assert_eq!(search(before.clone()).await, 200);
 
-    let rotated = ops
-        .post(format!("{control}/entra/keys/rotate"))
-        .send()
-        .await
-        .unwrap();
+    let rotated = ops.post("/entra/keys/rotate").send().await.unwrap();
     assert_eq!(rotated.status(), 200);
     let after = user_token(&pp, "alice@contoso.onmicrosoft.com", "Alice-Pass-1!", scope).await;
     let kid = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
@@ -169,7 +164,7 @@ async fn control_api_rotates_keys_and_disables_users_at_once() {
     );
 
     let retired = ops
-        .post(format!("{control}/entra/keys/retire-previous"))
+        .post("/entra/keys/retire-previous")
         .send()
         .await
         .unwrap();
@@ -180,9 +175,7 @@ async fn control_api_rotates_keys_and_disables_users_at_once() {
     assert_eq!(search(fresh).await, 200);
 
     let disabled = ops
-        .post(format!(
-            "{control}/entra/users/bob@contoso.onmicrosoft.com/disable"
-        ))
+        .post("/entra/users/bob@contoso.onmicrosoft.com/disable")
         .send()
         .await
         .unwrap();
@@ -214,12 +207,7 @@ async fn control_api_rotates_keys_and_disables_users_at_once() {
 /// endpoint; `ppvnet` stops it with the landscape.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_external_api_program_runs_on_its_faces() {
-    if std::process::Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: python3 is not installed");
+    if crate::require::skip_unless("python", crate::require::python3_missing()) {
         return;
     }
     let Some(started) = start("examples/external-api.yaml").await else {

@@ -160,8 +160,7 @@ fn each_contoso_user_searches_through_the_connector_on_loopback() {
 
 #[test]
 fn each_contoso_user_searches_through_the_connector_on_netns() {
-    if let Some(why) = netns_unavailable() {
-        eprintln!("SKIP each_contoso_user_searches_through_the_connector_on_netns: {why}");
+    if crate::require::skip_unless("netns", netns_unavailable()) {
         return;
     }
     invoke_as_each_user("netns");

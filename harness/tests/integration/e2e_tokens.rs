@@ -206,13 +206,14 @@ async fn every_bad_token_from_entra_is_refused_with_the_reason() {
     assert_eq!(s, 401, "{c}");
 
     // Expiry through the shared clock: the real token stops working after its lifetime.
-    let control = env.running.ready().control_url.clone();
-    reqwest::Client::new()
-        .post(format!("{control}/clock/shift"))
+    let shifted = ppvnet::control::Client::from_ready(env.running.ready())
+        .unwrap()
+        .post("/clock/shift")
         .json(&json!({"seconds": 3 * 3600}))
         .send()
         .await
         .unwrap();
+    assert_eq!(shifted.status(), 200);
     let (s, c) = call(pp, &good).await;
     refused(s, &c, "expired");
     env.running.stop().await.unwrap();

@@ -3,13 +3,11 @@
 //! runtime control changes the matrix.
 
 use crate::fabric_support::*;
+use crate::require::skip_unless;
 use ppvnet::fabric::FabricKind;
 
 async fn matrix_matches(name: &str, kind: FabricKind) {
-    if kind == FabricKind::Netns
-        && let Some(why) = netns_unavailable()
-    {
-        eprintln!("SKIP netns matrix for {name}: {why}");
+    if kind == FabricKind::Netns && skip_unless("netns", netns_unavailable()) {
         return;
     }
     let l = landscape(name);
@@ -43,10 +41,7 @@ async fn loopback_matrix_nat_gateway() {
 /// Peering off → the eastus delegated subnet loses the westus private endpoints (and only them);
 /// peering back on restores them. Checked against both the oracle and real connections.
 async fn peering_off_changes_matrix(kind: FabricKind) {
-    if kind == FabricKind::Netns
-        && let Some(why) = netns_unavailable()
-    {
-        eprintln!("SKIP netns peering test: {why}");
+    if kind == FabricKind::Netns && skip_unless("netns", netns_unavailable()) {
         return;
     }
     let l = landscape("contoso");

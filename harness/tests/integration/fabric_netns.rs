@@ -3,21 +3,16 @@
 //! runtime NSG rules in nftables, the kernel flow log (begins, drops, ends with byte counts,
 //! metrics), NAT gateway source translation as a vault firewall sees it, stale namespace cleanup
 //! and complete teardown.
-//! Every test prints why it skips when it cannot run (not root, no `ip netns`, no `nft`).
+//! Every test prints why it skips when it cannot run (not root, no `ip netns`, no `nft`), or
+//! fails when `PPVNET_REQUIRE` lists `netns`.
 
 use std::path::Path;
 
 use crate::fabric_support::*;
 use ppvnet::fabric::{Fabric, FabricKind, Face};
 
-fn skip(test: &str) -> bool {
-    match netns_unavailable() {
-        Some(why) => {
-            eprintln!("SKIP {test}: {why}");
-            true
-        }
-        None => false,
-    }
+fn skip() -> bool {
+    crate::require::skip_unless("netns", netns_unavailable())
 }
 
 /// A ready file as `ppvnet up` writes it, with the fields `exec` reads.
@@ -45,7 +40,7 @@ fn ready_file(f: &Fabric, dir: &Path) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_runs_in_the_host_namespace_with_the_vnet_dns_and_azure_environment() {
-    if skip("exec") {
+    if skip() {
         return;
     }
     let l = landscape("contoso");
@@ -114,7 +109,7 @@ async fn exec_runs_in_the_host_namespace_with_the_vnet_dns_and_azure_environment
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_client_leaves_from_the_host_namespace_and_resolves_by_its_view() {
-    if skip("http client") {
+    if skip() {
         return;
     }
     let l = landscape("contoso");
@@ -125,7 +120,7 @@ async fn http_client_leaves_from_the_host_namespace_and_resolves_by_its_view() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn region_outage_refuses_connections_from_the_region_and_nsg_rules_reach_nftables() {
-    if skip("outage and nsg") {
+    if skip() {
         return;
     }
     let l = landscape("contoso");
@@ -179,7 +174,7 @@ async fn region_outage_refuses_connections_from_the_region_and_nsg_rules_reach_n
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_namespaces_are_cleaned_at_start_and_teardown_leaves_nothing() {
-    if skip("cleanup") {
+    if skip() {
         return;
     }
     // A pid above the kernel's maximum (4194304) never belongs to a live process. Its DNS folder
@@ -250,7 +245,7 @@ async fn stale_namespaces_are_cleaned_at_start_and_teardown_leaves_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kernel_flow_log_shows_the_prod_path_never_crossed_the_internet() {
     use ppvnet::fabric::flowlog::{FlowFilter, FlowState};
-    if skip("kernel flow log") {
+    if skip() {
         return;
     }
     let l = landscape("contoso");
@@ -350,7 +345,7 @@ async fn kernel_flow_log_shows_the_prod_path_never_crossed_the_internet() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fabric_dropped_without_teardown_removes_its_namespaces() {
-    if skip("drop") {
+    if skip() {
         return;
     }
     let l = landscape("nat-gateway");
@@ -386,7 +381,7 @@ async fn kernel_flow_log_ends_each_connection_with_its_byte_counts() {
     use ppvnet::fabric::flowlog::{FlowFilter, FlowState};
     use std::time::{Duration, Instant};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    if skip("kernel flow log ends") {
+    if skip() {
         return;
     }
     let l = landscape("contoso");
@@ -571,7 +566,7 @@ async fn kernel_flow_log_ends_each_connection_with_its_byte_counts() {
 /// service endpoint subnet keeps its private source (`fabric_support` says what each host gets).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_firewall_sees_the_nat_gateway_public_ip() {
-    if skip("nat gateway") {
+    if skip() {
         return;
     }
     assert_vault_firewall_sees_the_nat_gateway(FabricKind::Netns).await;
@@ -579,7 +574,7 @@ async fn vault_firewall_sees_the_nat_gateway_public_ip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kernel_flow_log_continues_a_long_flow_with_deltas_that_add_up() {
-    if skip("kernel_flow_log_continues_a_long_flow_with_deltas_that_add_up") {
+    if skip() {
         return;
     }
     assert_long_flow_continues_then_ends(&landscape("contoso"), FabricKind::Netns).await;

@@ -5,9 +5,11 @@
 //! runs on the netns fabric with its faces handed over, validates Entra tokens with keys it
 //! fetches itself, and is reached through its private endpoint only. Skips (with the reason)
 //! when not root or when Python or its packages are missing
-//! (`pip install azure-identity azure-keyvault-secrets`).
+//! (`pip install azure-identity azure-keyvault-secrets`), or fail when `PPVNET_REQUIRE` lists
+//! them.
 
 use crate::fabric_support::*;
+use crate::require::skip_unless;
 use ppvnet::fabric::FabricKind;
 use ppvnet::up::{self, UpOptions};
 
@@ -52,8 +54,7 @@ fn python_ready() -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_reads_the_prod_secret_from_the_delegated_subnet_and_is_refused_on_the_internet()
 {
-    if let Some(why) = netns_unavailable().or_else(python_ready) {
-        eprintln!("SKIP python exec acceptance: {why}");
+    if skip_unless("netns", netns_unavailable()) || skip_unless("python", python_ready()) {
         return;
     }
     let l = landscape("contoso");
@@ -119,15 +120,9 @@ for bearer in (token, forged):
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_team_api_program_validates_entra_tokens_behind_its_private_endpoint_on_netns() {
-    let python = match std::process::Command::new("python3")
-        .arg("--version")
-        .output()
+    if skip_unless("netns", netns_unavailable())
+        || skip_unless("python", crate::require::python3_missing())
     {
-        Ok(o) if o.status.success() => None,
-        _ => Some("python3 is not installed".to_string()),
-    };
-    if let Some(why) = netns_unavailable().or(python) {
-        eprintln!("SKIP external API on netns: {why}");
         return;
     }
     let l = landscape("examples/external-api");

@@ -9,10 +9,15 @@
 //! state: landscapes and fabrics claim their own addresses (loopback: a /16 block each; netns:
 //! namespaces named `ppv-<pid>-<n>-`, and stale-namespace cleanup spares every live pid),
 //! control APIs bind port 0, and files go to per-test temporary folders.
+//!
+//! A test that needs root, Python or port 443 skips through [`require::skip_unless`], which
+//! fails it instead when `PPVNET_REQUIRE` lists the capability (CI sets `all`).
 
 mod e2e_support;
 mod fabric_support;
+mod require;
 
+mod control_auth;
 mod e2e;
 mod e2e_connector;
 mod e2e_tokens;
@@ -23,4 +28,5 @@ mod fabric_nsg_property;
 mod fabric_oracle;
 mod fabric_python_exec;
 mod landscapes;
+mod run_files;
 mod up_cli;

@@ -91,13 +91,30 @@ fn up_writes_the_ready_file_and_sigterm_leaves_nothing_behind() {
         );
     }
 
-    let control = ready["control_url"].as_str().unwrap().to_string();
+    // Owner-only: the ready file holds passwords, client secrets and the control token.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&ready_path), 0o600, "the ready file");
+        assert_eq!(
+            mode(ready_path.parent().unwrap()),
+            0o700,
+            "the folder up made"
+        );
+    }
+    let token = ready["control_token"].as_str().unwrap();
+    assert!(
+        token.len() >= 32,
+        "a control token of 128 bits or more: {token:?}"
+    );
+    let parsed = ppvnet::ready::ReadyFile::read(&ready_path).unwrap();
+    let control = ppvnet::control::Client::from_ready(&parsed).unwrap();
     let health = std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
-            let r = reqwest::get(format!("{control}/healthz")).await.unwrap();
-            let shifted: serde_json::Value = reqwest::Client::new()
-                .post(format!("{control}/clock/shift"))
+            let r = control.get("/healthz").send().await.unwrap();
+            let shifted: serde_json::Value = control
+                .post("/clock/shift")
                 .json(&serde_json::json!({"seconds": 3600}))
                 .send()
                 .await
@@ -147,12 +164,7 @@ pub(crate) fn terminate(child: &mut std::process::Child) {
 /// there), and is gone once `ppvnet up` stops.
 #[test]
 fn a_team_api_program_serves_its_private_endpoint_and_stops_with_the_landscape() {
-    if std::process::Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: python3 is not installed");
+    if crate::require::skip_unless("python", crate::require::python3_missing()) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -9,7 +9,7 @@ use ppvnet::fabric::flowlog::FlowFilter;
 use ppvnet::scenario::model::Scenario;
 use serde_json::Value;
 
-use super::landscape::{Live, control_post, live, start_with};
+use super::landscape::{Live, control_get, control_post, live, start_with};
 use super::{PpvWorld, scenarios_dir};
 
 fn fabric(name: &str) -> FabricKind {
@@ -285,16 +285,7 @@ async fn resave(w: &mut PpvWorld, connector: String, env: String) {
 )]
 async fn variable_unresolved(w: &mut PpvWorld, variable: String, env: String, text: String) {
     let l = live(w);
-    let url = format!(
-        "{}/powerplatform/environments/{env}/connectors",
-        l.running.ready().control_url
-    );
-    let list: Value = reqwest::get(url)
-        .await
-        .expect("control API")
-        .json()
-        .await
-        .expect("JSON");
+    let list = control_get(l, &format!("/powerplatform/environments/{env}/connectors")).await;
     let text_of = list.to_string();
     let errors: Vec<String> = list["value"]
         .as_array()
@@ -353,12 +344,12 @@ async fn rotate_secret(w: &mut PpvWorld, vault: String) {
         &uuid::Uuid::NAMESPACE_URL,
         b"ppvnet:cases-connector:connector",
     );
-    let url = format!(
-        "{}/entra/applications/{}/secrets/{old}",
-        ready.control_url, app.client_id
-    );
-    let r = reqwest::Client::new()
-        .delete(url)
+    let r = l
+        .control
+        .delete(&format!(
+            "/entra/applications/{}/secrets/{old}",
+            app.client_id
+        ))
         .send()
         .await
         .expect("control API");
@@ -426,16 +417,7 @@ async fn connection_in_error(
     text: String,
 ) {
     let l = live(w);
-    let url = format!(
-        "{}/powerplatform/connections",
-        l.running.ready().control_url
-    );
-    let list: Value = reqwest::get(url)
-        .await
-        .expect("control API")
-        .json()
-        .await
-        .expect("JSON");
+    let list = control_get(l, "/powerplatform/connections").await;
     let c = list["value"]
         .as_array()
         .into_iter()
@@ -466,16 +448,7 @@ async fn connection_in_error(
 async fn calls_through_other(w: &mut PpvWorld, user: String, call: String, owner: String) {
     let l = live(w);
     let (connection, env_id) = {
-        let url = format!(
-            "{}/powerplatform/connections",
-            l.running.ready().control_url
-        );
-        let list: Value = reqwest::get(url)
-            .await
-            .expect("control API")
-            .json()
-            .await
-            .expect("JSON");
+        let list = control_get(l, "/powerplatform/connections").await;
         let c = list["value"]
             .as_array()
             .and_then(|v| v.first())

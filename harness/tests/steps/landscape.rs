@@ -19,6 +19,8 @@ use super::{PpvWorld, scenarios_dir};
 pub struct Live {
     pub running: Running,
     pub dir: tempfile::TempDir,
+    /// The control API, with the run's token.
+    pub control: ppvnet::control::Client,
     /// Access tokens by the name of whoever obtained them.
     pub tokens: BTreeMap<String, String>,
     /// The last answer from Entra, a vault or an API: status and JSON body (or text).
@@ -132,9 +134,12 @@ pub async fn start_with(
         kind != FabricKind::Loopback || !authority.trim_start_matches("https://").contains(':'),
         "services must listen on port 443 for host names to work: run as root (as CI does)"
     );
+    let control = ppvnet::control::Client::from_ready(running.ready())
+        .unwrap_or_else(|e| panic!("the control API: {e:#}"));
     w.live = Some(Live {
         running,
         dir,
+        control,
         tokens: BTreeMap::new(),
         last: None,
         results: BTreeMap::new(),
@@ -212,12 +217,9 @@ async fn app_asks_with(w: &mut PpvWorld, app: String, scope: String, secret: Str
 #[when(expr = "the user {string} is disabled")]
 async fn user_disabled(w: &mut PpvWorld, upn: String) {
     let l = live(w);
-    let url = format!(
-        "{}/entra/users/{upn}/disable",
-        l.running.ready().control_url
-    );
-    let r = reqwest::Client::new()
-        .post(url)
+    let r = l
+        .control
+        .post(&format!("/entra/users/{upn}/disable"))
         .send()
         .await
         .expect("control API");
@@ -430,9 +432,9 @@ pub async fn stop(w: &mut PpvWorld) {
 
 /// POSTs JSON to the running landscape's control API and returns status and body.
 pub async fn control_post(l: &Live, path: &str, body: Value) -> (u16, Value) {
-    let url = format!("{}{path}", l.running.ready().control_url);
-    let r = reqwest::Client::new()
-        .post(url)
+    let r = l
+        .control
+        .post(path)
         .json(&body)
         .send()
         .await
@@ -441,17 +443,15 @@ pub async fn control_post(l: &Live, path: &str, body: Value) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// GETs JSON from the running landscape's control API.
+pub async fn control_get(l: &Live, path: &str) -> Value {
+    let r = l.control.get(path).send().await.expect("control API");
+    assert!(r.status().is_success(), "GET {path}: {}", r.status());
+    r.json().await.expect("JSON")
+}
+
 async fn environment_state(l: &Live, env: &str) -> Value {
-    let url = format!(
-        "{}/network/environments/{env}",
-        l.running.ready().control_url
-    );
-    reqwest::get(url)
-        .await
-        .expect("control API")
-        .json()
-        .await
-        .expect("JSON")
+    control_get(l, &format!("/network/environments/{env}")).await
 }
 
 #[when(expr = "the region {string} has an outage")]

@@ -2,7 +2,8 @@
 //! one of its hosts, get tokens from its Entra.
 //!
 //! Host names resolve per host to addresses on port 443, so a landscape whose services could
-//! not bind port 443 (not root) is stopped again and the test says why it skips.
+//! not bind port 443 (not root) is stopped again and the test says why it skips (or fails, when
+//! `PPVNET_REQUIRE` lists `port443`).
 
 use std::path::{Path, PathBuf};
 
@@ -42,10 +43,10 @@ pub async fn start(file: &str) -> Option<Started> {
     let running = up::start(&landscape, &opts).await.unwrap();
     let authority = &running.ready().entra.as_ref().unwrap().authority_host;
     if authority.trim_start_matches("https://").contains(':') {
-        eprintln!(
-            "SKIPPED: services could not bind port 443 (needs root); host names cannot be used"
-        );
+        // Stopped first, so a required capability fails the test without leaving a landscape.
         running.stop().await.unwrap();
+        let why = "services could not bind port 443 (needs root); host names cannot be used";
+        crate::require::skip_unless("port443", Some(why.into()));
         return None;
     }
     Some(Started {
