@@ -414,6 +414,37 @@ impl Validator {
         }
     }
 
+    /// A validator that trusts exactly the RSA signing keys of `jwks` (a JWKS document) and never
+    /// fetches anything: the cache starts loaded and an unknown `kid` may never trigger a refetch
+    /// (`min_refresh_interval` is overridden). For the coverage-guided fuzz target
+    /// `fuzz/fuzz_targets/token.rs`, which must run every check of [`Validator::validate`] offline
+    /// and deterministically; not for services, which must follow the authority's rotations.
+    #[doc(hidden)]
+    pub fn with_fixed_keys(mut config: ValidatorConfig, jwks: &Value, clock: Clock) -> Self {
+        config.min_refresh_interval = Duration::MAX;
+        let keys = jwks
+            .get("keys")
+            .and_then(Value::as_array)
+            .map(|entries| entries.iter().filter_map(rsa_signing_key).collect())
+            .unwrap_or_default();
+        let now = clock.unix();
+        let validator = Self::new(config, reqwest::Client::new(), clock);
+        {
+            let mut cache = validator
+                .inner
+                .keys
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            *cache = KeyCache {
+                keys,
+                loaded_at: Some(now),
+                attempted_at: Some(now),
+                kid_refresh_at: Some(now),
+            };
+        }
+        validator
+    }
+
     pub fn config(&self) -> &ValidatorConfig {
         &self.inner.config
     }
@@ -1200,6 +1231,31 @@ mod tests {
             TokenError::SignatureKeyNotFound
         );
         assert_eq!(authority.jwks_fetches.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn fixed_keys_validate_offline_and_never_fetch_for_an_unknown_kid() {
+        let key = signing_key("k1");
+        let stranger = signing_key("k2");
+        // The authority counts fetches: the fixed-key validator must never call it, not even
+        // for the unknown `kid` that makes a normal validator refetch at once.
+        let authority = authority(&[&key, &stranger]).await;
+        let clock = Clock::new();
+        let v = Validator::with_fixed_keys(
+            config(&authority),
+            &json!({"keys": [key.jwk, {"kty": "EC", "kid": "ec"}]}),
+            clock.clone(),
+        );
+        let claims = v
+            .validate(&sign(&key, &access_claims(&clock)))
+            .await
+            .unwrap();
+        assert_eq!(claims.tid(), Some(TENANT));
+        assert_eq!(
+            v.validate(&sign(&stranger, &access_claims(&clock))).await,
+            Err(TokenError::SignatureKeyNotFound)
+        );
+        assert_eq!(authority.jwks_fetches.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
