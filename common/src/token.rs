@@ -436,6 +436,7 @@ impl Validator {
                 .write()
                 .unwrap_or_else(|p| p.into_inner());
             *cache = KeyCache {
+                generation: 1,
                 keys,
                 loaded_at: Some(now),
                 attempted_at: Some(now),
