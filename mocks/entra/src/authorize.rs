@@ -6,13 +6,13 @@
 //! URI as `error` and `error_description`, as Entra does.
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::directory::{Directory, User};
 use crate::error::EntraError;
-use crate::request::{Form, TenantPath, error_envelope, request_origin};
+use crate::request::{Form, Tenant, TenantPath, error_envelope, request_origin};
 use crate::scopes::{ScopeRequest, grant_delegated};
 use crate::state::{AuthCode, Entra, PkceMethod, Session};
 use crate::tokens::{Minter, UserContext, random_handle};
@@ -21,7 +21,7 @@ const SESSION_COOKIE: &str = "ESTSAUTH";
 
 pub(crate) async fn authorize_get(
     State(entra): State<Entra>,
-    Path(tenant): Path<String>,
+    Tenant(tenant): Tenant,
     RawQuery(query): RawQuery,
     uri: Uri,
     headers: HeaderMap,
@@ -38,7 +38,7 @@ pub(crate) async fn authorize_get(
 /// sign-in form posts to the v2 path with the translated parameters).
 pub(crate) async fn authorize_get_v1(
     State(entra): State<Entra>,
-    Path(tenant): Path<String>,
+    Tenant(tenant): Tenant,
     RawQuery(query): RawQuery,
     uri: Uri,
     headers: HeaderMap,
@@ -70,7 +70,7 @@ pub(crate) async fn authorize_get_v1(
 /// The sign-in form posts back here with the original parameters plus `login`/`passwd`.
 pub(crate) async fn authorize_post(
     State(entra): State<Entra>,
-    Path(tenant): Path<String>,
+    Tenant(tenant): Tenant,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -453,7 +453,7 @@ fn sign_in_page(
 /// `post_logout_redirect_uri` when it is a registered redirect URI of an app in the tenant.
 pub(crate) async fn logout(
     State(entra): State<Entra>,
-    Path(tenant): Path<String>,
+    Tenant(tenant): Tenant,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::EntraError;
-use crate::request::{TenantPath, error_envelope, json_reply, request_origin};
+use crate::request::{Tenant, TenantPath, error_envelope, json_reply, request_origin};
 use crate::state::Entra;
 use crate::tokens::{v1_issuer, v2_issuer};
 
@@ -123,7 +123,7 @@ impl OpenIdBase {
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`
 pub(crate) async fn openid_configuration_v2(
     State(entra): State<Entra>,
-    Path(tenant): Path<String>,
+    Tenant(tenant): Tenant,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
@@ -168,7 +168,7 @@ pub(crate) async fn openid_configuration_v2(
 /// validate v1 tokens).
 pub(crate) async fn openid_configuration_v1(
     State(entra): State<Entra>,
-    Path(tenant): Path<String>,
+    Tenant(tenant): Tenant,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
@@ -210,7 +210,7 @@ pub(crate) async fn openid_configuration_v1(
 /// `GET /{tenant}/discovery/v2.0/keys` and `/{tenant}/discovery/keys`.
 pub(crate) async fn keys(
     State(entra): State<Entra>,
-    Path(tenant): Path<String>,
+    Tenant(tenant): Tenant,
     headers: HeaderMap,
 ) -> Response {
     let path = match resolve(&entra, &tenant) {

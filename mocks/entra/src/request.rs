@@ -195,3 +195,65 @@ impl Form {
         &self.pairs
     }
 }
+
+/// The `{tenant}` segment of a path (the first one), percent-decoded; bytes that are not UTF-8
+/// become U+FFFD. Unlike `Path<String>` it never refuses a request, so a malformed tenant gets
+/// Entra's own "tenant not found" answer (AADSTS90002, in its envelope or on its error page)
+/// instead of a plain-text 400 (found by the `entra_token` fuzz target).
+pub(crate) struct Tenant(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Tenant {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let segment = parts
+            .uri
+            .path()
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        Ok(Tenant(percent_decode_lossy(segment)))
+    }
+}
+
+/// `%XX` escapes decoded (a malformed escape is kept as written), then UTF-8 read lossily.
+fn percent_decode_lossy(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tenant_tests {
+    use super::percent_decode_lossy;
+
+    #[test]
+    fn tenant_segments_decode_lossily_and_keep_malformed_escapes() {
+        assert_eq!(
+            percent_decode_lossy("contoso.onmicrosoft.com"),
+            "contoso.onmicrosoft.com"
+        );
+        assert_eq!(percent_decode_lossy("a%20b"), "a b");
+        assert_eq!(percent_decode_lossy("bad%d3x"), "bad\u{fffd}x");
+        assert_eq!(percent_decode_lossy("50%"), "50%");
+        assert_eq!(percent_decode_lossy("%zz"), "%zz");
+    }
+}

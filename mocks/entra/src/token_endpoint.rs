@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use axum::Extension;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -21,7 +21,8 @@ use crate::client_auth::{self, Credential};
 use crate::directory::{App, Directory, RedirectKind, User};
 use crate::error::EntraError;
 use crate::request::{
-    Form, TenantPath, correlation_id, error_envelope, json_reply, known_hosts, request_origin,
+    Form, Tenant, TenantPath, correlation_id, error_envelope, json_reply, known_hosts,
+    request_origin,
 };
 use crate::scopes::{ScopeRequest, grant_delegated};
 use crate::state::{
@@ -40,7 +41,7 @@ pub(crate) enum Endpoint {
 
 pub(crate) async fn token_v2(
     State(entra): State<Entra>,
-    Path(tenant): Path<String>,
+    Tenant(tenant): Tenant,
     uri: Uri,
     headers: HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -55,7 +56,7 @@ pub(crate) async fn token_v2(
 
 pub(crate) async fn token_v1(
     State(entra): State<Entra>,
-    Path(tenant): Path<String>,
+    Tenant(tenant): Tenant,
     uri: Uri,
     headers: HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
