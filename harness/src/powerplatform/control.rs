@@ -29,8 +29,11 @@ pub struct UserRoutes {
     /// UPN (lower case) → password.
     passwords: BTreeMap<String, String>,
     /// (environment, connector, user) → connection id, made by [`UserRoutes::connection`].
-    connections: Arc<Mutex<HashMap<(String, String, String), String>>>,
+    connections: Arc<Mutex<HashMap<ConnectionKey, String>>>,
 }
+
+/// (environment, connector, user) of a connection the routes made.
+type ConnectionKey = (String, String, String);
 
 /// Why a route failed: 400 for unknown names, 502 for a failure on the way.
 #[derive(Debug, thiserror::Error)]
