@@ -618,35 +618,7 @@ async fn start_apis(
                             .with_context(|| format!("api {name}: public face"))
                     });
                 }
-                let ca = pki.ca_path().as_os_str();
-                let mut env: Vec<(&str, std::ffi::OsString)> = vec![
-                    ("PPVNET_TENANT_ID", s.tenant.id.clone().into()),
-                    (
-                        "PPVNET_AUTHORITY",
-                        entra.entry.authority_host.clone().into(),
-                    ),
-                    (
-                        "AZURE_AUTHORITY_HOST",
-                        entra.entry.authority_host.clone().into(),
-                    ),
-                    ("PPVNET_CLIENT_ID", app.client_id.clone().into()),
-                    (
-                        "PPVNET_IDENTIFIER_URI",
-                        app.identifier_uris
-                            .first()
-                            .cloned()
-                            .unwrap_or_default()
-                            .into(),
-                    ),
-                    ("PPVNET_CA_BUNDLE", ca.to_owned()),
-                    ("PPVNET_TLS_CERT", cert_dir.join("tls.crt").into()),
-                    ("PPVNET_TLS_KEY", cert_dir.join("tls.key").into()),
-                    (
-                        "PPVNET_PUBLIC_NETWORK_ACCESS",
-                        format!("{:?}", api.public_network_access).into(),
-                    ),
-                ];
-                env.extend(crate::pki::CA_BUNDLE_VARIABLES.map(|v| (v, ca.to_owned())));
+                let env = program_env(landscape, api, app, &entra.entry, pki.ca_path(), &cert_dir);
                 let mut child = spawn_external(fabric, argv, &landscape.base_dir, &env, faces)
                     .with_context(|| format!("api {}: cannot start {:?}", api.name, argv))?;
                 let name = api.name.clone();
@@ -677,6 +649,44 @@ async fn start_apis(
         );
     }
     Ok(entries)
+}
+
+/// The environment of a team's API program besides its faces (README, "The landscape format").
+fn program_env(
+    landscape: &Landscape,
+    api: &crate::scenario::model::Api,
+    app: &crate::scenario::model::App,
+    entra: &ready::EntraEntry,
+    ca: &Path,
+    cert_dir: &Path,
+) -> Vec<(&'static str, std::ffi::OsString)> {
+    let ca = ca.as_os_str();
+    let mut env: Vec<(&str, std::ffi::OsString)> = vec![
+        (
+            "PPVNET_TENANT_ID",
+            landscape.scenario.tenant.id.clone().into(),
+        ),
+        ("PPVNET_AUTHORITY", entra.authority_host.clone().into()),
+        ("AZURE_AUTHORITY_HOST", entra.authority_host.clone().into()),
+        ("PPVNET_CLIENT_ID", app.client_id.clone().into()),
+        (
+            "PPVNET_IDENTIFIER_URI",
+            app.identifier_uris
+                .first()
+                .cloned()
+                .unwrap_or_default()
+                .into(),
+        ),
+        ("PPVNET_CA_BUNDLE", ca.to_owned()),
+        ("PPVNET_TLS_CERT", cert_dir.join("tls.crt").into()),
+        ("PPVNET_TLS_KEY", cert_dir.join("tls.key").into()),
+        (
+            "PPVNET_PUBLIC_NETWORK_ACCESS",
+            format!("{:?}", api.public_network_access).into(),
+        ),
+    ];
+    env.extend(crate::pki::CA_BUNDLE_VARIABLES.map(|v| (v, ca.to_owned())));
+    env
 }
 
 /// App Service's answer on the public face of an app whose public network access is disabled.
