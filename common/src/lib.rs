@@ -8,7 +8,8 @@
 //!   a [`net::PeerDirectory`] maps the socket peer to its emulated address and subnet.
 //! - [`private_fs`]: owner-only (0600/0700) creation of files and folders that hold secrets.
 //! - [`serve`]: serves an axum router on any set of std listeners (loopback, bound inside a
-//!   network namespace, or in a container), plain HTTP or TLS, with graceful shutdown.
+//!   network namespace, or in a container) or channels of connections accepted elsewhere in the
+//!   process (the loopback fabric's relay), plain HTTP or TLS, with graceful shutdown.
 //! - [`token`]: validation of Entra access tokens by a resource server (discovery + JWKS with a
 //!   rate-limited refresh, RS256 only, exact issuer, audience, lifetime on the run clock, tenant,
 //!   ID tokens refused), with ASP.NET-worded `WWW-Authenticate` descriptions.
@@ -25,4 +26,4 @@ pub mod token;
 
 pub use clock::Clock;
 pub use net::{Ingress, Peer, PeerDirectory};
-pub use serve::{Endpoint, serve};
+pub use serve::{Endpoint, Source, serve};

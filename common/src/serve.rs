@@ -1,9 +1,13 @@
-//! Serving a router on listeners handed over by the harness.
+//! Serving a router on listeners, or on connections, handed over by the harness.
 //!
 //! Every mock exposes `run(endpoints, shutdown)`; this is the one loop behind all of them. Each
-//! endpoint is a std listener (already bound: on loopback, inside a network namespace, or in a
-//! container) plus its [`Ingress`] label, which handlers read as `Extension<Ingress>`. Handlers
-//! get the socket peer as `ConnectInfo<SocketAddr>`.
+//! endpoint is a [`Source`] of connections plus its [`Ingress`] label, which handlers read as
+//! `Extension<Ingress>`. A source is either a std listener (already bound: inside a network
+//! namespace, or on an address of its own for a service run alone) or a channel of connections
+//! another part of the process accepted and handed over: the loopback fabric's relay, which
+//! must be the only way to a service, so the service has no address of its own to connect to.
+//! Handlers get the socket peer (for a handed-over connection, the peer its sender named) as
+//! `ConnectInfo<SocketAddr>`.
 //!
 //! The loop is hand-written on hyper rather than delegated to a server crate because every
 //! connection has to be bounded in time and number, the way a front door in Azure bounds it: a
@@ -29,35 +33,133 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
 use crate::net::Ingress;
 
-/// One network face of a service: a bound listener and what it stands for.
+/// One network face of a service: where its connections come from and what it stands for.
 #[derive(Debug)]
 pub struct Endpoint {
-    pub listener: std::net::TcpListener,
+    pub source: Source,
     pub ingress: Ingress,
 }
 
 impl Endpoint {
-    pub fn public(listener: std::net::TcpListener) -> Self {
+    pub fn new(source: impl Into<Source>, ingress: Ingress) -> Self {
         Self {
-            listener,
-            ingress: Ingress::Public,
+            source: source.into(),
+            ingress,
         }
     }
 
-    pub fn private(listener: std::net::TcpListener, private_endpoint: impl Into<String>) -> Self {
-        Self {
+    pub fn public(listener: impl Into<Source>) -> Self {
+        Self::new(listener, Ingress::Public)
+    }
+
+    pub fn private(listener: impl Into<Source>, private_endpoint: impl Into<String>) -> Self {
+        Self::new(
             listener,
-            ingress: Ingress::PrivateEndpoint {
+            Ingress::PrivateEndpoint {
                 name: private_endpoint.into(),
             },
+        )
+    }
+}
+
+/// What a served connection carries: a TCP stream, or a stream its sender wraps (the loopback
+/// relay counts the bytes for the flow log) or encrypts (TLS).
+pub trait Connection: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Connection for T {}
+
+/// A connection accepted by someone, with the socket peer the service is to see.
+pub struct Accepted {
+    pub stream: Box<dyn Connection>,
+    /// What handlers get as `ConnectInfo`: the real peer for a listener; for a handed-over
+    /// connection whatever its sender says, which must be an address the service's
+    /// `PeerDirectory` resolves as it would the real socket peer.
+    pub peer: SocketAddr,
+}
+
+impl std::fmt::Debug for Accepted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accepted")
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How many handed-over connections may wait for a service that serves
+/// [`ServeLimits::max_connections`] already: the depth of a std listener's backlog, so a busy
+/// service is no different from one behind a listener. A sender waits while the queue is full.
+pub const HANDOVER_BACKLOG: usize = 128;
+
+/// Where an endpoint's connections come from.
+#[derive(Debug)]
+pub enum Source {
+    /// A bound listener; the service accepts from it.
+    Listener(std::net::TcpListener),
+    /// Connections accepted elsewhere in the process and sent here ([`Source::channel`]).
+    /// Senders set `TCP_NODELAY` on their sockets: the listener's inherited setting does not
+    /// reach them.
+    Channel(mpsc::Receiver<Accepted>),
+}
+
+impl From<std::net::TcpListener> for Source {
+    fn from(listener: std::net::TcpListener) -> Self {
+        Source::Listener(listener)
+    }
+}
+
+impl Source {
+    /// A channel source and the sender that hands connections to it. Once every sender is
+    /// dropped, the endpoint gets no more connections; the service keeps running until its
+    /// shutdown.
+    pub fn channel() -> (mpsc::Sender<Accepted>, Source) {
+        let (tx, rx) = mpsc::channel(HANDOVER_BACKLOG);
+        (tx, Source::Channel(rx))
+    }
+
+    /// Starts accepting on the current tokio runtime (for code that serves a source itself,
+    /// such as a test's echo server).
+    pub fn acceptor(self) -> io::Result<Acceptor> {
+        match self {
+            Source::Listener(listener) => {
+                listener.set_nonblocking(true)?;
+                // Accepted sockets inherit TCP_NODELAY from the listener on Linux. Without it a
+                // small response on a fresh connection can wait ~40 ms for the client's delayed
+                // ACK (Nagle), which showed up as 40 ms stalls on first requests.
+                socket2::SockRef::from(&listener).set_tcp_nodelay(true)?;
+                Ok(Acceptor::Listener(TcpListener::from_std(listener)?))
+            }
+            Source::Channel(rx) => Ok(Acceptor::Channel(rx)),
+        }
+    }
+}
+
+/// A [`Source`] accepting on a runtime.
+#[derive(Debug)]
+pub enum Acceptor {
+    Listener(TcpListener),
+    Channel(mpsc::Receiver<Accepted>),
+}
+
+impl Acceptor {
+    /// The next connection, or `None` once none can come (every sender of a channel is gone).
+    /// Errors are the listener's accept errors, after which accepting may be retried.
+    pub async fn accept(&mut self) -> io::Result<Option<Accepted>> {
+        match self {
+            Acceptor::Listener(listener) => {
+                let (stream, peer) = listener.accept().await?;
+                Ok(Some(Accepted {
+                    stream: Box::new(stream),
+                    peer,
+                }))
+            }
+            Acceptor::Channel(rx) => Ok(rx.recv().await),
         }
     }
 }
@@ -188,12 +290,7 @@ pub async fn serve_with(
     let stop_tx = Arc::new(stop_tx);
     let mut listeners = JoinSet::new();
     for endpoint in endpoints {
-        endpoint.listener.set_nonblocking(true)?;
-        // Accepted sockets inherit TCP_NODELAY from the listener on Linux. Without it a small
-        // response on a fresh connection can wait ~40 ms for the client's delayed ACK (Nagle),
-        // which showed up as 40 ms stalls on first requests.
-        socket2::SockRef::from(&endpoint.listener).set_tcp_nodelay(true)?;
-        let listener = TcpListener::from_std(endpoint.listener)?;
+        let connections = endpoint.source.acceptor()?;
         let listening = Listening {
             app: router.clone().layer(Extension(endpoint.ingress)),
             acceptor: acceptor.clone(),
@@ -201,7 +298,7 @@ pub async fn serve_with(
             permits: permits.clone(),
             stop: stop_rx.clone(),
         };
-        listeners.spawn(listening.run(listener));
+        listeners.spawn(listening.run(connections));
     }
     let stopper = stop_tx.clone();
     tokio::spawn(async move {
@@ -220,7 +317,7 @@ pub async fn serve_with(
     first_error.map_or(Ok(()), Err)
 }
 
-/// One listener's accept loop and what its connections share.
+/// One endpoint's accept loop and what its connections share.
 struct Listening {
     app: Router,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
@@ -230,23 +327,31 @@ struct Listening {
 }
 
 impl Listening {
-    async fn run(self, listener: TcpListener) -> io::Result<()> {
+    async fn run(self, mut source: Acceptor) -> io::Result<()> {
         let mut stop = self.stop.clone();
         let mut connections = JoinSet::new();
         loop {
             while connections.try_join_next().is_some() {}
             // The permit is taken before accepting, so connections over the cap wait in the
-            // kernel backlog instead of being accepted and starved.
+            // kernel backlog (or the handover queue) instead of being accepted and starved.
             let permit = tokio::select! {
                 permit = self.permits.clone().acquire_owned() => permit.map_err(io::Error::other)?,
                 _ = stop.wait_for(|stopped| *stopped) => break,
             };
             let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
+                accepted = source.accept() => accepted,
                 _ = stop.wait_for(|stopped| *stopped) => break,
             };
-            let (stream, peer) = match accepted {
-                Ok(accepted) => accepted,
+            let Accepted { stream, peer } = match accepted {
+                Ok(Some(accepted)) => accepted,
+                Ok(None) => {
+                    // Whoever handed connections over is gone (a fabric torn down before its
+                    // services): nothing can arrive here any more, but the service runs until
+                    // it is told to stop, as it would behind a listener nobody connects to.
+                    drop(permit);
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                    break;
+                }
                 Err(e) => {
                     // EMFILE and friends: keep serving the connections we have and retry
                     // shortly rather than spinning or giving up the listener.
@@ -257,7 +362,7 @@ impl Listening {
             };
             connections.spawn(self.connection(stream, peer, permit));
         }
-        drop(listener);
+        drop(source);
         let drained = tokio::time::timeout(self.limits.drain_timeout * 2, async {
             while connections.join_next().await.is_some() {}
         })
@@ -270,7 +375,7 @@ impl Listening {
 
     fn connection(
         &self,
-        stream: TcpStream,
+        stream: Box<dyn Connection>,
         peer: SocketAddr,
         permit: OwnedSemaphorePermit,
     ) -> impl Future<Output = ()> + Send + 'static {
@@ -280,7 +385,7 @@ impl Listening {
         let stop = self.stop.clone();
         async move {
             let _permit = permit;
-            let io: Box<dyn Io> = match acceptor {
+            let io: Box<dyn Connection> = match acceptor {
                 Some(acceptor) => {
                     let handshake =
                         tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(stream));
@@ -296,7 +401,7 @@ impl Listening {
                         }
                     }
                 }
-                None => Box::new(stream),
+                None => stream,
             };
             // The clocks start once the connection can carry requests.
             let activity = Arc::new(Activity::new());
@@ -309,10 +414,6 @@ impl Listening {
         }
     }
 }
-
-/// What a connection carries: TCP or TLS over TCP.
-trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// The per-request service: the body is cut at the cap (handlers see a read error and answer in
 /// their service's own format; a declared length alone is not refused here for that reason), the
@@ -490,7 +591,7 @@ impl Drop for InFlight {
 
 /// The connection's byte stream, reporting reads to its [`Activity`].
 struct Tracked {
-    inner: Box<dyn Io>,
+    inner: Box<dyn Connection>,
     activity: Arc<Activity>,
 }
 

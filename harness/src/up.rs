@@ -305,7 +305,13 @@ struct BoundFaces {
     addresses: Vec<SocketAddr>,
 }
 
-fn bind_faces(fabric: &Fabric, service: &crate::landscape::Service) -> anyhow::Result<BoundFaces> {
+/// Faces for which `for_program` holds are bound for an external program
+/// ([`Fabric::bind_for_program`]), the others for a service in this process.
+fn bind_faces(
+    fabric: &Fabric,
+    service: &crate::landscape::Service,
+    for_program: impl Fn(&crate::fabric::Face) -> bool,
+) -> anyhow::Result<BoundFaces> {
     use crate::fabric::Face;
     let mut faces = vec![Face::Public];
     faces.extend(
@@ -322,9 +328,12 @@ fn bind_faces(fabric: &Fabric, service: &crate::landscape::Service) -> anyhow::R
         addresses: Vec::new(),
     };
     for face in faces {
-        let bound = fabric
-            .bind(&service.name, &face)
-            .with_context(|| format!("{} face {face:?}", service.name))?;
+        let bound = if for_program(&face) {
+            fabric.bind_for_program(&service.name, &face)
+        } else {
+            fabric.bind(&service.name, &face)
+        }
+        .with_context(|| format!("{} face {face:?}", service.name))?;
         out.addresses.push(bound.address);
         let url = face_url(fabric, bound.address, &service.host_name);
         match face {
@@ -333,10 +342,7 @@ fn bind_faces(fabric: &Fabric, service: &crate::landscape::Service) -> anyhow::R
                 out.private_urls.insert(pe, url);
             }
         }
-        out.endpoints.push(ppvnet_common::Endpoint {
-            listener: bound.listener,
-            ingress: bound.ingress,
-        });
+        out.endpoints.push(bound.into_endpoint());
     }
     Ok(out)
 }
@@ -374,19 +380,13 @@ async fn start_entra(
         .bind("entra", &Face::Public)
         .context("Entra's listener")?;
     let address = face.address;
-    let mut endpoints = vec![ppvnet_common::Endpoint {
-        listener: face.listener,
-        ingress: face.ingress,
-    }];
+    let mut endpoints = vec![face.into_endpoint()];
     let port_443 = if address.port() == 443 {
         true
     } else {
         match fabric.bind_port("entra", &Face::Public, 443) {
             Ok(extra) => {
-                endpoints.push(ppvnet_common::Endpoint {
-                    listener: extra.listener,
-                    ingress: extra.ingress,
-                });
+                endpoints.push(extra.into_endpoint());
                 true
             }
             Err(e) => {
@@ -485,7 +485,7 @@ fn start_key_vaults(
         let service = landscape
             .service(&v.name)
             .with_context(|| format!("vault {} has no service entry", v.name))?;
-        let faces = bind_faces(fabric, service)?;
+        let faces = bind_faces(fabric, service, |_| false)?;
         aliases
             .entry(v.name.clone())
             .or_default()
@@ -568,12 +568,18 @@ async fn start_apis(
             .iter()
             .find(|a| a.name == api.app)
             .with_context(|| format!("api {}: unknown app {}", api.name, api.app))?;
+        // A program gets every face it serves as a listener; App Service's 403 page on a
+        // disabled public face is served here.
+        let public_enabled = api.public_network_access == PublicNetworkAccess::Enabled;
+        let program = matches!(api.implementation, ApiImplementation::Command { .. });
         let BoundFaces {
             endpoints,
             public_url,
             private_urls,
             addresses,
-        } = bind_faces(fabric, service)?;
+        } = bind_faces(fabric, service, |face| {
+            program && (public_enabled || *face != crate::fabric::Face::Public)
+        })?;
         let ips: Vec<_> = addresses.iter().map(|a| a.ip()).collect();
         let leaf = pki.leaf(&[service.host_name.clone(), "localhost".into()], &ips)?;
         let shutdown = stopped(stop_rx);
@@ -616,7 +622,6 @@ async fn start_apis(
                 // App Service evaluates public network access before the app sees a request: with
                 // it disabled, the public face answers App Service's 403 page and the program
                 // never gets it (as the builtin search API does in its own middleware).
-                let public_enabled = api.public_network_access == PublicNetworkAccess::Enabled;
                 let (refused, faces): (Vec<_>, Vec<_>) = endpoints
                     .into_iter()
                     .partition(|e| !public_enabled && e.ingress == ppvnet_common::Ingress::Public);
@@ -630,35 +635,7 @@ async fn start_apis(
                             .with_context(|| format!("api {name}: public face"))
                     });
                 }
-                let ca = pki.ca_path().as_os_str();
-                let mut env: Vec<(&str, std::ffi::OsString)> = vec![
-                    ("PPVNET_TENANT_ID", s.tenant.id.clone().into()),
-                    (
-                        "PPVNET_AUTHORITY",
-                        entra.entry.authority_host.clone().into(),
-                    ),
-                    (
-                        "AZURE_AUTHORITY_HOST",
-                        entra.entry.authority_host.clone().into(),
-                    ),
-                    ("PPVNET_CLIENT_ID", app.client_id.clone().into()),
-                    (
-                        "PPVNET_IDENTIFIER_URI",
-                        app.identifier_uris
-                            .first()
-                            .cloned()
-                            .unwrap_or_default()
-                            .into(),
-                    ),
-                    ("PPVNET_CA_BUNDLE", ca.to_owned()),
-                    ("PPVNET_TLS_CERT", cert_dir.join("tls.crt").into()),
-                    ("PPVNET_TLS_KEY", cert_dir.join("tls.key").into()),
-                    (
-                        "PPVNET_PUBLIC_NETWORK_ACCESS",
-                        format!("{:?}", api.public_network_access).into(),
-                    ),
-                ];
-                env.extend(crate::pki::CA_BUNDLE_VARIABLES.map(|v| (v, ca.to_owned())));
+                let env = program_env(landscape, api, app, &entra.entry, pki.ca_path(), &cert_dir);
                 let mut child = spawn_external(fabric, argv, &landscape.base_dir, &env, faces)
                     .with_context(|| format!("api {}: cannot start {:?}", api.name, argv))?;
                 let name = api.name.clone();
@@ -691,6 +668,44 @@ async fn start_apis(
     Ok(entries)
 }
 
+/// The environment of a team's API program besides its faces (README, "The landscape format").
+fn program_env(
+    landscape: &Landscape,
+    api: &crate::scenario::model::Api,
+    app: &crate::scenario::model::App,
+    entra: &ready::EntraEntry,
+    ca: &Path,
+    cert_dir: &Path,
+) -> Vec<(&'static str, std::ffi::OsString)> {
+    let ca = ca.as_os_str();
+    let mut env: Vec<(&str, std::ffi::OsString)> = vec![
+        (
+            "PPVNET_TENANT_ID",
+            landscape.scenario.tenant.id.clone().into(),
+        ),
+        ("PPVNET_AUTHORITY", entra.authority_host.clone().into()),
+        ("AZURE_AUTHORITY_HOST", entra.authority_host.clone().into()),
+        ("PPVNET_CLIENT_ID", app.client_id.clone().into()),
+        (
+            "PPVNET_IDENTIFIER_URI",
+            app.identifier_uris
+                .first()
+                .cloned()
+                .unwrap_or_default()
+                .into(),
+        ),
+        ("PPVNET_CA_BUNDLE", ca.to_owned()),
+        ("PPVNET_TLS_CERT", cert_dir.join("tls.crt").into()),
+        ("PPVNET_TLS_KEY", cert_dir.join("tls.key").into()),
+        (
+            "PPVNET_PUBLIC_NETWORK_ACCESS",
+            format!("{:?}", api.public_network_access).into(),
+        ),
+    ];
+    env.extend(crate::pki::CA_BUNDLE_VARIABLES.map(|v| (v, ca.to_owned())));
+    env
+}
+
 /// App Service's answer on the public face of an app whose public network access is disabled.
 fn app_service_forbidden() -> axum::Router {
     use axum::response::IntoResponse;
@@ -700,12 +715,14 @@ fn app_service_forbidden() -> axum::Router {
 }
 
 /// Starts a team's API program with its faces by socket activation, the systemd protocol: the
-/// fabric binds every face (in the netns fabric inside namespaces the program cannot bind in),
-/// and the program inherits the listeners as descriptors 3, 4, ... with `LISTEN_FDS` (their
-/// count), `LISTEN_PID` (its own pid) and `LISTEN_FDNAMES` (`public` or the private endpoint's
-/// name, `:`-separated, in descriptor order); `PPVNET_BINDS` lists the same faces as
-/// `label=address` and `PPVNET_BIND` is the first address. The program runs on the `internet`
-/// host, where App Service's outbound traffic (Entra's keys) comes from, in `dir`, with `env`.
+/// fabric binds every face (in the netns fabric inside namespaces the program cannot bind in;
+/// on loopback an internal address behind the face's relay, see
+/// [`Fabric::bind_for_program`]), and the program inherits the listeners as descriptors 3, 4,
+/// ... with `LISTEN_FDS` (their count), `LISTEN_PID` (its own pid) and `LISTEN_FDNAMES`
+/// (`public` or the private endpoint's name, `:`-separated, in descriptor order);
+/// `PPVNET_BINDS` lists the listeners as `label=address` and `PPVNET_BIND` is the first address.
+/// The program runs on the `internet` host, where App Service's outbound traffic (Entra's keys)
+/// comes from, in `dir`, with `env`. Every face must come from `bind_for_program`.
 fn spawn_external(
     fabric: &Fabric,
     argv: &[String],
@@ -725,9 +742,12 @@ fn spawn_external(
             ppvnet_common::Ingress::Public => "public",
             ppvnet_common::Ingress::PrivateEndpoint { name } => name.as_str(),
         };
-        binds.push(format!("{label}={}", face.listener.local_addr()?));
+        let ppvnet_common::Source::Listener(listener) = &face.source else {
+            anyhow::bail!("face {label} was not bound for a program (no listener to hand over)");
+        };
+        binds.push(format!("{label}={}", listener.local_addr()?));
         labels.push(label);
-        fds.push(face.listener.as_raw_fd());
+        fds.push(listener.as_raw_fd());
     }
     // LISTEN_PID must name the process that reads it, known only after the fork: `$$` is the
     // shell's pid, which `exec` hands on to the program.

@@ -3,6 +3,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// How long a test waits for something that should happen within a limit of a few hundred ms;
 /// generous so a loaded CI machine does not flake, and never reached when the server is right.
@@ -264,6 +265,142 @@ async fn connections_over_the_cap_wait_until_one_is_released() {
         .unwrap();
     assert_eq!(status, StatusCode::OK);
     server.stop().await;
+}
+
+/// Reads an HTTP/1.1 response until its body contains `needle`; panics on close first.
+async fn response_containing(stream: &mut (impl AsyncRead + Unpin), needle: &str) -> String {
+    let mut response = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&response).contains(needle) {
+        let n = tokio::time::timeout(PATIENCE, stream.read(&mut buf))
+            .await
+            .expect("no response")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before the response: {}",
+            String::from_utf8_lossy(&response)
+        );
+        response.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// A connection handed over through a channel is served like an accepted one, with the ingress
+/// of its endpoint and the peer its sender named; it needs no socket at all.
+#[tokio::test]
+async fn handed_over_connections_are_served_with_the_peer_their_sender_names() {
+    let (tx, source) = Source::channel();
+    let (tx_stop, rx_stop) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve_with(
+        vec![Endpoint::private(source, "pe-x")],
+        app(),
+        None,
+        async move {
+            let _ = rx_stop.await;
+        },
+        tight_limits(),
+    ));
+    let (mut client, server_side) = tokio::io::duplex(4096);
+    let peer: SocketAddr = "10.10.1.4:50123".parse().unwrap();
+    tx.send(Accepted {
+        stream: Box::new(server_side),
+        peer,
+    })
+    .await
+    .unwrap();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let response = response_containing(&mut client, "from 10.10.1.4").await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.ends_with("PrivateEndpoint { name: \"pe-x\" } from 10.10.1.4"),
+        "{response}"
+    );
+    tx_stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// When every sender of a channel is gone, the service keeps serving its other endpoints until
+/// it is told to stop, and then stops cleanly.
+#[tokio::test]
+async fn a_closed_channel_does_not_stop_the_service() {
+    let (tx, source) = Source::channel();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx_stop, rx_stop) = tokio::sync::oneshot::channel::<()>();
+    let mut task = tokio::spawn(serve_with(
+        vec![Endpoint::public(source), Endpoint::public(listener)],
+        app(),
+        None,
+        async move {
+            let _ = rx_stop.await;
+        },
+        tight_limits(),
+    ));
+    drop(tx);
+    // A loop that ended (or failed) on the closed channel would end the service at once.
+    let early = tokio::time::timeout(Duration::from_millis(300), &mut task).await;
+    assert!(
+        early.is_err(),
+        "the service ended when a channel closed: {early:?}"
+    );
+    for _ in 0..2 {
+        let body = reqwest::get(format!("http://{addr}/"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(body, "Public from 127.0.0.1");
+    }
+    tx_stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// The connection cap covers handed-over connections: one over it waits in the queue until a
+/// served one is released.
+#[tokio::test]
+async fn handed_over_connections_over_the_cap_wait_until_one_is_released() {
+    let (tx, source) = Source::channel();
+    let limits = ServeLimits {
+        max_connections: 1,
+        ..tight_limits()
+    };
+    let (tx_stop, rx_stop) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve_with(
+        vec![Endpoint::public(source)],
+        app(),
+        None,
+        async move {
+            let _ = rx_stop.await;
+        },
+        limits,
+    ));
+    let peer: SocketAddr = "203.0.113.7:40000".parse().unwrap();
+    let (holder, held) = tokio::io::duplex(4096);
+    let (mut waiting, queued) = tokio::io::duplex(4096);
+    for stream in [held, queued] {
+        tx.send(Accepted {
+            stream: Box::new(stream),
+            peer,
+        })
+        .await
+        .unwrap();
+    }
+    waiting
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // The only slot is held by the silent connection; the queued one is answered only after
+    // the server cut that one at its header timeout.
+    closed_by_server(holder, "silent").await;
+    let response = response_containing(&mut waiting, "from 203.0.113.7").await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    tx_stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
 }
 
 #[tokio::test]

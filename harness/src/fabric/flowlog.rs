@@ -9,8 +9,9 @@
 //! record (deltas, as in Azure), sent = src→dst and received = dst→src; the metrics add them up
 //! per host. The fabrics count differently: the netns fabric reads the kernel's conntrack
 //! counters (IP packets and their bytes, headers included, as Azure counts; it also writes `C`
-//! records), the loopback relay counts the payload bytes it copies, its "packets" being its read
-//! segments; both write `C` records at the flow log's continue interval.
+//! records), the loopback relay counts payload bytes, its "packets" being the reads and writes
+//! that moved them (the service's, on a connection it handed over; its own, when it copies to an
+//! external program); both write `C` records at the flow log's continue interval.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;

@@ -3,43 +3,59 @@
 //!
 //! Linux routes all of 127.0.0.0/8 to `lo`, so any address in it can be bound without setup.
 //! Each fabric claims a /16 block `127.B.0.0` (hosts `127.B.1.x`, faces `127.B.2.x`, the
-//! services' own listeners `127.B.3.x`, NAT gateways `127.B.4.x`) by holding a marker socket on
-//! `127.B.255.254`, so several fabrics (parallel tests) never share an address.
+//! listeners of external API programs `127.B.3.x`, NAT gateways `127.B.4.x`) by holding a
+//! marker socket on `127.B.255.254:`[`CLAIM_PORT`], so several fabrics (parallel tests) never
+//! share an address. The marker listens (a merely bound socket would not keep another
+//! `SO_REUSEADDR` bind off the address) but is never accepted from.
 //!
 //! A connection to a face reaches the relay; the relay names the client host by its source
 //! address (an address outside the plan, such as 127.0.0.1, is the public internet), asks the
-//! oracle, and then either connects to the service's listener *from the address the service
-//! would see* ([`Oracle::seen_source`](super::oracle::Oracle::seen_source): the client's own
-//! address, or its NAT gateway's public IP) or denies; the service's [`PeerDirectory`] maps that
-//! real address back to the emulated one. The kernel has already completed the handshake by
-//! then, so denial is emulated after accept:
+//! oracle, and then either passes the connection on or denies. Services in this process have
+//! no address of their own: the relay hands the accepted socket to the service's serve loop
+//! through a channel ([`Source::Channel`]), so nothing on the machine reaches a service without
+//! the oracle's verdict and a flow log record. With the socket goes the peer the service is to
+//! see: the real address standing for what
+//! [`Oracle::seen_source`](super::oracle::Oracle::seen_source) says the service sees (the
+//! client's own address, or its NAT gateway's public IP), which the service's
+//! [`PeerDirectory`] maps back to the emulated one. An external API program (a separate
+//! process) gets a listener of its own on an internal `127.B.3.x` address instead
+//! ([`LoopbackFabric::bind_for_program`]); the relay connects to it *from* that real address.
+//! That internal address is the one way around the relay on this fabric, documented in the
+//! README (the netns fabric has none).
+//!
+//! The kernel has already completed the handshake by the time the relay decides, so denial is
+//! emulated after accept:
 //! - drop (NSG deny, no route, no egress): the relay reads and discards, never answers, and
 //!   resets the connection after [`FabricOptions::drop_hold`]: the client sees a timeout or
 //!   a reset, never data;
 //! - refuse (source host down): the relay resets the connection at once.
 //!
 //! The relay writes the flow log: `B` when it allows, `C` each continue interval while the flow
-//! is open and `E` at its end with the payload bytes it copied since the previous record, `D`
-//! when it denies.
+//! is open and `E` at its end with the payload bytes the service read and wrote (or the relay
+//! copied, for a program) since the previous record, `D` when it denies.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ppvnet_common::net::{Peer, PeerDirectory, SharedPeerDirectory, SubnetRef};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ppvnet_common::serve::{Accepted, Source};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::flowlog::{FlowCounters, FlowLog, FlowRecord, FlowState, now_ms};
 use super::oracle::{Decision, Denial};
 use super::{BoundFace, FabricHandle, FabricOptions, Face, HostEntry};
 
-/// Port of the marker socket that claims a /16 block.
-const CLAIM_PORT: u16 = 47_999;
+/// Port of the marker socket that claims a /16 block: the one listener of a loopback fabric that
+/// is not a face (it is never accepted from).
+pub const CLAIM_PORT: u16 = 47_999;
 /// The first block tried (the addresses `ppvnet up` prints are 127.77.x.y when it is free).
 const FIRST_BLOCK: u8 = 77;
 
@@ -212,20 +228,28 @@ impl LoopbackFabric {
             })
     }
 
-    /// Binds the relay of a face (on `port`, or 443 falling back to a free port) and the
-    /// service's own listener behind it; returns the latter with the relay's address.
+    /// Binds the relay of a face (on `port`, or 443 falling back to a free port) for a service
+    /// in this process: the relay hands every allowed connection to the returned channel
+    /// source, so the service has no address anything could connect to directly.
     pub fn bind(&self, service: &str, face: &Face, port: Option<u16>) -> io::Result<BoundFace> {
-        let ip = self.face_ip(service, face)?;
-        let relay = match port {
-            Some(p) => TcpListener::bind((ip, p))?,
-            None => match TcpListener::bind((ip, 443)) {
-                Ok(l) => l,
-                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                    TcpListener::bind((ip, 0))?
-                }
-                Err(e) => return Err(e),
-            },
-        };
+        let (tx, source) = Source::channel();
+        let address = self.relay(service, face, port, Upstream::InProcess(tx))?;
+        Ok(BoundFace {
+            source,
+            ingress: face.ingress(),
+            address,
+        })
+    }
+
+    /// Binds the relay of a face for an external program, and the listener the program will
+    /// inherit on an internal `127.B.3.x` address; the relay connects to it from the address the
+    /// program is to see. Returns that listener with the relay's address.
+    pub fn bind_for_program(
+        &self,
+        service: &str,
+        face: &Face,
+        port: Option<u16>,
+    ) -> io::Result<BoundFace> {
         let internal_ip = {
             let mut n = self.next_internal.lock().unwrap_or_else(|e| e.into_inner());
             if *n == 255 {
@@ -237,8 +261,35 @@ impl LoopbackFabric {
             Ipv4Addr::new(127, self.block, 3, *n - 1)
         };
         let internal = TcpListener::bind((internal_ip, 0))?;
-        let relay_addr = relay.local_addr()?;
         let target = internal.local_addr()?;
+        let address = self.relay(service, face, port, Upstream::Program(target))?;
+        Ok(BoundFace {
+            source: Source::Listener(internal),
+            ingress: face.ingress(),
+            address,
+        })
+    }
+
+    /// Binds a face's relay and starts it; returns its address.
+    fn relay(
+        &self,
+        service: &str,
+        face: &Face,
+        port: Option<u16>,
+        upstream: Upstream,
+    ) -> io::Result<SocketAddr> {
+        let ip = self.face_ip(service, face)?;
+        let relay = match port {
+            Some(p) => TcpListener::bind((ip, p))?,
+            None => match TcpListener::bind((ip, 443)) {
+                Ok(l) => l,
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    TcpListener::bind((ip, 0))?
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        let relay_addr = relay.local_addr()?;
         relay.set_nonblocking(true)?;
         let relay = tokio::net::TcpListener::from_std(relay)?;
         // The emulated port: what Azure clients use (443 unless a specific port was asked for).
@@ -249,7 +300,7 @@ impl LoopbackFabric {
             service: service.to_string(),
             face: face.clone(),
             azure_port,
-            target,
+            upstream,
             drop_hold: self.drop_hold,
         });
         let task = tokio::spawn(relay_loop(relay, ctx, self.stop.subscribe()));
@@ -260,11 +311,7 @@ impl LoopbackFabric {
         if port.is_none() || port == Some(443) {
             self.handle.register_face(service, face, relay_addr);
         }
-        Ok(BoundFace {
-            listener: internal,
-            ingress: face.ingress(),
-            address: relay_addr,
-        })
+        Ok(relay_addr)
     }
 
     pub fn peer_directory(&self) -> SharedPeerDirectory {
@@ -351,8 +398,16 @@ struct RelayContext {
     service: String,
     face: Face,
     azure_port: u16,
-    target: SocketAddr,
+    upstream: Upstream,
     drop_hold: Duration,
+}
+
+/// Where a relay passes allowed connections.
+enum Upstream {
+    /// A service in this process: the accepted socket goes to its serve loop.
+    InProcess(mpsc::Sender<Accepted>),
+    /// An external program's inherited listener, connected to over TCP.
+    Program(SocketAddr),
 }
 
 async fn relay_loop(
@@ -380,6 +435,68 @@ async fn relay_loop(
 }
 
 async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) {
+    let Some(verdict) = decide(&ctx, peer) else {
+        reset(&client);
+        return;
+    };
+    let flows = ctx.handle.flow_log();
+    match verdict.decision {
+        Decision::Deny { reason, behaviour } => {
+            flows.record(
+                FlowRecord {
+                    state: FlowState::D,
+                    ..verdict.base
+                },
+                Some(reason.kind()),
+            );
+            deny(client, behaviour, ctx.drop_hold).await;
+        }
+        Decision::Allow { .. } => {
+            let base = verdict.base;
+            flows.record(base.clone(), None);
+            // The relay must not add Nagle delays the direct path would not have.
+            let _ = client.set_nodelay(true);
+            match &ctx.upstream {
+                Upstream::InProcess(service) => {
+                    // The service sees the connection as if it came from the real address that
+                    // stands for its emulated source, as it would had the relay connected from
+                    // there; without one, from the address the kernel would have picked.
+                    let source = verdict.source.unwrap_or(Ipv4Addr::LOCALHOST);
+                    let seen = SocketAddr::new(IpAddr::V4(source), peer.port());
+                    hand_over(client, seen, service, flows, &base, &ctx.service).await;
+                }
+                Upstream::Program(target) => {
+                    let program = connect_from(verdict.source, *target).await;
+                    match program {
+                        Ok(program) => {
+                            let _ = program.set_nodelay(true);
+                            splice(client, program, flows, &base).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(
+                                "relay for {}: the program's listener is unreachable: {e}",
+                                ctx.service
+                            );
+                            reset(&client);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The oracle's verdict on one connection to a face.
+struct Verdict {
+    decision: Decision,
+    /// The flow's `B` record; its other records follow from it.
+    base: FlowRecord,
+    /// The real address standing for the source the service sees (allowed flows).
+    source: Option<Ipv4Addr>,
+}
+
+/// Asks the oracle about a connection from `peer`; `None` (logged) when it cannot answer.
+fn decide(ctx: &RelayContext, peer: SocketAddr) -> Option<Verdict> {
     // Clients outside the address plan (127.0.0.1: a tool on the machine) are the internet.
     let src_host = ctx
         .directory
@@ -406,8 +523,7 @@ async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) 
         Ok(x) => x,
         Err(e) => {
             tracing::warn!("relay for {}: {e}", ctx.service);
-            reset(&client);
-            return;
+            return None;
         }
     };
     let crosses_internet = match &decision {
@@ -416,7 +532,7 @@ async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) 
     };
     // The flow log keeps the private tuple of a NAT'd connection, as Azure's VNet flow logs do;
     // only the service sees the gateway's address.
-    let upstream_source = seen.and_then(|a| ctx.directory.real_source(a));
+    let source = seen.and_then(|a| ctx.directory.real_source(a));
     let base = FlowRecord {
         time_ms: now_ms(),
         src: src.address,
@@ -430,7 +546,7 @@ async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) 
             'I'
         },
         state: FlowState::B,
-        src_host: src_host.clone(),
+        src_host,
         dst_host: match &ctx.face {
             Face::PrivateEndpoint(pe) => pe.clone(),
             Face::Public => format!("public:{}", ctx.service),
@@ -443,44 +559,59 @@ async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) 
         bytes_received: 0,
         crosses_internet,
     };
-    let flows = ctx.handle.flow_log();
-    match decision {
-        Decision::Deny { reason, behaviour } => {
-            flows.record(
-                FlowRecord {
-                    state: FlowState::D,
-                    ..base
-                },
-                Some(reason.kind()),
-            );
-            deny(client, behaviour, ctx.drop_hold).await;
+    Some(Verdict {
+        decision,
+        base,
+        source,
+    })
+}
+
+/// Hands an allowed connection to its in-process service as coming from `seen`, then logs the
+/// flow until the service is done with it.
+async fn hand_over(
+    client: TcpStream,
+    seen: SocketAddr,
+    service: &mpsc::Sender<Accepted>,
+    flows: &FlowLog,
+    base: &FlowRecord,
+    name: &str,
+) {
+    // A slot first: a stopped service refuses it while the client can still be reset (a
+    // connection refused), rather than closed as if it had been answered. A service at its
+    // connection cap makes this wait, as a full listen backlog would.
+    let slot = match service.reserve().await {
+        Ok(slot) => slot,
+        Err(_) => {
+            tracing::warn!("relay for {name}: the service has stopped");
+            reset(&client);
+            return;
         }
-        Decision::Allow { .. } => {
-            flows.record(base.clone(), None);
-            let upstream = async {
-                let s = TcpSocket::new_v4()?;
-                // From the address the service would see, so it knows who is calling.
-                if let Some(ip) = upstream_source {
-                    bind_source(&s, ip)?;
-                }
-                s.connect(ctx.target).await
-            };
-            let server = match upstream.await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(
-                        "relay for {}: service listener unreachable: {e}",
-                        ctx.service
-                    );
-                    reset(&client);
-                    return;
-                }
-            };
-            // The relay must not add Nagle delays the direct path would not have.
-            let _ = (client.set_nodelay(true), server.set_nodelay(true));
-            splice(client, server, flows, &base).await;
-        }
+    };
+    let (up, down) = (Arc::new(Tally::default()), Arc::new(Tally::default()));
+    let (open, closed) = oneshot::channel::<()>();
+    slot.send(Accepted {
+        stream: Box::new(Metered {
+            inner: client,
+            up: up.clone(),
+            down: down.clone(),
+            _open: open,
+        }),
+        peer: seen,
+    });
+    // The sender goes with the connection: `closed` resolves when the service drops it.
+    let ended = async {
+        let _ = closed.await;
+    };
+    account(flows, base, &up, &down, ended).await;
+}
+
+/// Connects to a program's listener from `source` (what the program is to see as the peer).
+async fn connect_from(source: Option<Ipv4Addr>, target: SocketAddr) -> io::Result<TcpStream> {
+    let s = TcpSocket::new_v4()?;
+    if let Some(ip) = source {
+        bind_source(&s, ip)?;
     }
+    s.connect(target).await
 }
 
 async fn deny(mut client: TcpStream, behaviour: Denial, hold: Duration) {
@@ -499,23 +630,48 @@ async fn deny(mut client: TcpStream, behaviour: Denial, hold: Duration) {
     reset(&client);
 }
 
-/// What one direction of a relayed connection has carried: payload bytes and the reads that
-/// brought them (the relay's stand-in for packets).
+/// What one direction of a flow has carried: payload bytes and the reads (or, for a handed-over
+/// connection, the service's reads and writes) that moved them: the relay's stand-in for
+/// packets.
 #[derive(Default)]
 struct Tally {
     bytes: AtomicU64,
     segments: AtomicU64,
 }
 
-/// Copies both ways until both sides are done, logging the flow as Azure does: a `C` record with
-/// the counts since the previous record each time the flow log's continue interval passes, and
-/// the `E` record with the rest. `base` is the flow's `B` record.
+impl Tally {
+    fn add(&self, bytes: usize) {
+        if bytes > 0 {
+            self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+            self.segments.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Copies both ways between a client and a program until both sides are done, logging the flow
+/// ([`account`]).
 async fn splice(client: TcpStream, server: TcpStream, flows: &FlowLog, base: &FlowRecord) {
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
     let (up, down) = (Tally::default(), Tally::default());
-    let copy = async { tokio::join!(pump(cr, sw, &up), pump(sr, cw, &down)) };
-    tokio::pin!(copy);
+    let copy = async {
+        tokio::join!(pump(cr, sw, &up), pump(sr, cw, &down));
+    };
+    account(flows, base, &up, &down, copy).await;
+}
+
+/// Logs a flow as Azure does until `ended` resolves: a `C` record with the counts since the
+/// previous record each time the flow log's continue interval passes, and the `E` record with
+/// the rest. `base` is the flow's `B` record; `up` counts what the client sent, `down` what it
+/// received.
+async fn account(
+    flows: &FlowLog,
+    base: &FlowRecord,
+    up: &Tally,
+    down: &Tally,
+    ended: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(ended);
     let interval = flows.continue_interval();
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -533,11 +689,76 @@ async fn splice(client: TcpStream, server: TcpStream, flows: &FlowLog, base: &Fl
     };
     loop {
         tokio::select! {
-            _ = &mut copy => break,
+            _ = &mut ended => break,
             _ = tick.tick() => record(FlowState::C),
         }
     }
     record(FlowState::E);
+}
+
+/// A client connection handed to an in-process service: counts what the service reads and
+/// writes for the flow log, and tells the relay (by dropping `_open`) when the service is done
+/// with it, which ends the flow.
+struct Metered {
+    inner: TcpStream,
+    /// Client → service.
+    up: Arc<Tally>,
+    /// Service → client.
+    down: Arc<Tally>,
+    _open: oneshot::Sender<()>,
+}
+
+impl AsyncRead for Metered {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            self.up.add(buf.filled().len() - before);
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Metered {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.down.add(n);
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.down.add(n);
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 async fn pump(
@@ -550,8 +771,7 @@ async fn pump(
         match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                tally.bytes.fetch_add(n as u64, Ordering::Relaxed);
-                tally.segments.fetch_add(1, Ordering::Relaxed);
+                tally.add(n);
                 if to.write_all(&buf[..n]).await.is_err() {
                     break;
                 }

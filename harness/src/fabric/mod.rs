@@ -13,8 +13,10 @@
 //!   outage, active region) and its JSON router for the harness control API.
 //! - [`client`]: HTTP clients that originate from a host and resolve names by its DNS view.
 //!
-//! Services never see the fabric: they get bound listeners tagged with an [`Ingress`] and a
+//! Services never see the fabric: they get a [`Source`] of connections per face (a listener
+//! inside a namespace, or the loopback relay's channel) tagged with an [`Ingress`], and a
 //! [`PeerDirectory`](ppvnet_common::PeerDirectory) that names the emulated client behind a socket.
+//! Either way a service can be reached only through its faces.
 
 pub mod client;
 pub mod control;
@@ -30,6 +32,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use ppvnet_common::Ingress;
 use ppvnet_common::net::SharedPeerDirectory;
+use ppvnet_common::serve::{Endpoint, Source};
 
 pub use control::{FabricHandle, control_router};
 pub use netns::exec;
@@ -83,12 +86,23 @@ impl Face {
     }
 }
 
-/// A listener bound for a service face, and the address clients reach it at.
+/// A service face, bound: where the service takes its connections, and the address clients
+/// reach it at.
 #[derive(Debug)]
 pub struct BoundFace {
-    pub listener: std::net::TcpListener,
+    /// From [`Fabric::bind`]: the loopback relay's channel (the service has no address of its
+    /// own there) or, in the netns fabric, a listener inside the face's namespace. From
+    /// [`Fabric::bind_for_program`]: always a listener.
+    pub source: Source,
     pub ingress: Ingress,
     pub address: SocketAddr,
+}
+
+impl BoundFace {
+    /// The face as a serve endpoint.
+    pub fn into_endpoint(self) -> Endpoint {
+        Endpoint::new(self.source, self.ingress)
+    }
 }
 
 /// A host entry of the ready file.
@@ -181,7 +195,8 @@ impl Fabric {
         self.handle.clone()
     }
 
-    /// Binds a listener for `service`'s `face`, on port 443 when it can be bound, else a free port.
+    /// Binds `service`'s `face` for a service in this process, on port 443 when it can be bound,
+    /// else a free port.
     pub fn bind(&self, service: &str, face: &Face) -> io::Result<BoundFace> {
         match &self.backend {
             Backend::Loopback(f) => f.bind(service, face, None),
@@ -189,12 +204,23 @@ impl Fabric {
         }
     }
 
-    /// Binds an extra listener on a specific port of a face (Entra's port 443 for MSAL's user realm
-    /// discovery). Fails when the port cannot be bound.
+    /// Binds an extra port of a face (Entra's port 443 for MSAL's user realm discovery). Fails
+    /// when the port cannot be bound.
     pub fn bind_port(&self, service: &str, face: &Face, port: u16) -> io::Result<BoundFace> {
         match &self.backend {
             Backend::Loopback(f) => f.bind(service, face, Some(port)),
             Backend::Netns(f) => f.bind(service, face, port),
+        }
+    }
+
+    /// Binds `service`'s `face` for a program in another process, which needs a listening
+    /// socket ([`Source::Listener`]) to inherit. In the netns fabric that is the face itself; on
+    /// loopback it is an internal address behind the face's relay, which local processes can
+    /// also reach directly (README, "The landscape format").
+    pub fn bind_for_program(&self, service: &str, face: &Face) -> io::Result<BoundFace> {
+        match &self.backend {
+            Backend::Loopback(f) => f.bind_for_program(service, face, None),
+            Backend::Netns(f) => f.bind(service, face, 443),
         }
     }
 

@@ -256,10 +256,7 @@ pub async fn start(launch: Launch<'_>, dataverse_secret: &str) -> anyhow::Result
         &[face.address.ip()],
     )?;
     let tls = launch.pki.server_config(&leaf)?;
-    let endpoints = vec![ppvnet_common::Endpoint {
-        listener: face.listener,
-        ingress: face.ingress,
-    }];
+    let endpoints = vec![face.into_endpoint()];
     let served = pp.clone();
     let mut stop = launch.stop.clone();
     let task = Box::pin(async move {

@@ -400,12 +400,12 @@ async fn kernel_flow_log_ends_each_connection_with_its_byte_counts() {
         )
         .unwrap();
     let addr = bound.address;
-    bound.listener.set_nonblocking(true).unwrap();
-    let listener = tokio::net::TcpListener::from_std(bound.listener).unwrap();
+    let mut connections = bound.source.acceptor().unwrap();
     let served = response.clone();
     tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
+        while let Ok(Some(accepted)) = connections.accept().await {
             let served = served.clone();
+            let mut s = accepted.stream;
             tokio::spawn(async move {
                 let mut req = Vec::new();
                 let mut buf = [0u8; 1024];

@@ -21,6 +21,7 @@ mod control_auth;
 mod e2e;
 mod e2e_connector;
 mod e2e_tokens;
+mod fabric_faces_only;
 mod fabric_loopback;
 mod fabric_matrix;
 mod fabric_netns;

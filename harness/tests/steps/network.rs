@@ -96,15 +96,11 @@ async fn network_on(w: &mut PpvWorld, scenario: String, fabric: String) {
         let bound = fabric
             .bind(&service, &face)
             .unwrap_or_else(|e| panic!("bind {service} {}: {e}", face.label()));
-        bound
-            .listener
-            .set_nonblocking(true)
-            .expect("nonblocking listener");
-        let listener = tokio::net::TcpListener::from_std(bound.listener).expect("listener");
+        let mut connections = bound.source.acceptor().expect("face source");
         tokio::spawn(async move {
-            while let Ok((s, _)) = listener.accept().await {
+            while let Ok(Some(accepted)) = connections.accept().await {
                 tokio::spawn(async move {
-                    let (r, mut wr) = s.into_split();
+                    let (r, mut wr) = tokio::io::split(accepted.stream);
                     let mut lines = BufReader::new(r).lines();
                     while let Ok(Some(l)) = lines.next_line().await {
                         if wr.write_all(format!("{l}\n").as_bytes()).await.is_err() {

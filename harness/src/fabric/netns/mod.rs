@@ -460,7 +460,7 @@ impl NetnsFabric {
             self.handle.register_face(service, face, address);
         }
         Ok(BoundFace {
-            listener,
+            source: ppvnet_common::serve::Source::Listener(listener),
             ingress: face.ingress(),
             address,
         })

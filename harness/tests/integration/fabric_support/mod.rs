@@ -87,12 +87,11 @@ pub fn echo_on_every_face(f: &Fabric) -> Vec<(String, Face, SocketAddr)> {
         let bound = f
             .bind(&service, &face)
             .unwrap_or_else(|e| panic!("bind {service} {face:?}: {e}"));
-        bound.listener.set_nonblocking(true).unwrap();
-        let listener = tokio::net::TcpListener::from_std(bound.listener).unwrap();
+        let mut connections = bound.source.acceptor().unwrap();
         tokio::spawn(async move {
-            while let Ok((s, _)) = listener.accept().await {
+            while let Ok(Some(accepted)) = connections.accept().await {
                 tokio::spawn(async move {
-                    let (r, mut w) = s.into_split();
+                    let (r, mut w) = tokio::io::split(accepted.stream);
                     let mut lines = BufReader::new(r).lines();
                     while let Ok(Some(l)) = lines.next_line().await {
                         if w.write_all(format!("{l}\n").as_bytes()).await.is_err() {
@@ -286,7 +285,7 @@ pub fn assert_same(expected: &[Cell], actual: &[Cell]) {
 /// pp-test-westus cannot resolve the name (its privatelink zone has no record for prod).
 pub async fn assert_clients_keep_identity_and_dns_view(f: &Fabric) {
     use axum::extract::{ConnectInfo, Extension};
-    use ppvnet_common::{Endpoint, Ingress};
+    use ppvnet_common::Ingress;
 
     ppvnet_common::serve::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
@@ -326,10 +325,7 @@ pub async fn assert_clients_keep_identity_and_dns_view(f: &Fabric) {
                 "faces listen on 443 inside namespaces"
             );
         }
-        endpoints.push(Endpoint {
-            listener: b.listener,
-            ingress: b.ingress,
-        });
+        endpoints.push(b.into_endpoint());
     }
     tokio::spawn(ppvnet_common::serve(
         endpoints,
