@@ -131,6 +131,8 @@ fn check_app(s: &Scenario, ix: &Index, f: &mut Findings, i: usize, a: &App) {
                     r.resource
                 ),
             );
+        } else {
+            check_permissions(s, f, i, j, r);
         }
     }
     for (j, ra) in a.app_role_assignments.iter().enumerate() {
@@ -149,6 +151,60 @@ fn check_app(s: &Scenario, ix: &Index, f: &mut Findings, i: usize, a: &App) {
                 "ResourceNotFound",
                 format!("apps[{i}].appRoleAssignments[{j}].role"),
                 format!("The app '{}' defines no app role '{}'.", a.name, ra.role),
+            );
+        }
+    }
+}
+
+/// Every delegated permission and app role an app asks for must be one its resource exposes
+/// (Entra could not grant it; found by the `landscape` fuzz target, where a misspelt scope made a
+/// landscape valid that the mock Entra then refused to load).
+fn check_permissions(
+    s: &Scenario,
+    f: &mut Findings,
+    i: usize,
+    j: usize,
+    r: &crate::scenario::model::RequiredResourceAccess,
+) {
+    let app = s
+        .apps
+        .iter()
+        .find(|x| x.name == r.resource || x.identifier_uris.contains(&r.resource));
+    let (scopes, roles): (Vec<&str>, Vec<&str>) = match app {
+        Some(x) => (
+            x.scopes.iter().map(|v| v.value.as_str()).collect(),
+            x.app_roles.iter().map(|v| v.value.as_str()).collect(),
+        ),
+        None => match s
+            .service_principals
+            .iter()
+            .find(|x| x.name == r.resource || x.identifier_uris.contains(&r.resource))
+        {
+            Some(x) => (x.scopes.iter().map(|v| v.value.as_str()).collect(), vec![]),
+            None => return,
+        },
+    };
+    for (k, want) in r.scopes.iter().enumerate() {
+        if !scopes.contains(&want.as_str()) {
+            f.add(
+                "ResourceNotFound",
+                format!("apps[{i}].requiredResourceAccess[{j}].scopes[{k}]"),
+                format!(
+                    "The resource '{}' exposes no delegated permission '{want}'.",
+                    r.resource
+                ),
+            );
+        }
+    }
+    for (k, want) in r.roles.iter().enumerate() {
+        if !roles.contains(&want.as_str()) {
+            f.add(
+                "ResourceNotFound",
+                format!("apps[{i}].requiredResourceAccess[{j}].roles[{k}]"),
+                format!(
+                    "The resource '{}' defines no app role '{want}'.",
+                    r.resource
+                ),
             );
         }
     }
@@ -217,6 +273,41 @@ fn check_scope(s: &Scenario, ix: &Index, f: &mut Findings, path: String, scope: 
             "ResourceNotFound",
             path,
             not_found(s, "Microsoft.KeyVault/vaults", vault),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The `landscape` fuzz target's finding: contoso with a misspelt Key Vault scope was valid,
+    /// and the mock Entra then refused to start from it.
+    #[test]
+    fn a_permission_the_resource_does_not_expose_is_refused() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
+        let text = std::fs::read_to_string(&path).expect("contoso");
+        let broken = text.replacen(
+            "scopes: [user_impersonation]",
+            "scopes: [user_esoirpnmation]",
+            1,
+        );
+        assert_ne!(broken, text);
+        let err = crate::scenario::load_str(&broken, &path).expect_err("refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("ResourceNotFound (apps[0].requiredResourceAccess[0].scopes[0]): The resource 'https://vault.azure.net' exposes no delegated permission 'user_esoirpnmation'."),
+            "{text}"
+        );
+        let broken_role = std::fs::read_to_string(&path).expect("contoso").replacen(
+            "roles: [Cases.Read.All]",
+            "roles: [Cases.Write.All]",
+            1,
+        );
+        let err = crate::scenario::load_str(&broken_role, &path).expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("defines no app role 'Cases.Write.All'"),
+            "{err}"
         );
     }
 }
