@@ -59,6 +59,18 @@ impl UpOptions {
     }
 }
 
+/// What every service's start needs from the run: one launch context instead of a list of
+/// arguments (the same set each `start_*` function used to take one by one).
+#[derive(Clone, Copy)]
+struct Launch<'a> {
+    landscape: &'a Landscape,
+    opts: &'a UpOptions,
+    fabric: &'a Fabric,
+    pki: &'a Pki,
+    clock: &'a Clock,
+    stop_rx: &'a watch::Receiver<bool>,
+}
+
 /// A running landscape.
 pub struct Running {
     ready: ReadyFile,
@@ -112,14 +124,17 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         })?;
     let control_addr: SocketAddr = control_listener.local_addr()?;
     let control_token = control::new_token();
-    let entra = start_entra(landscape, opts, &fabric, &pki, &clock, &stop_rx, &mut tasks).await?;
-    let key_vaults = start_key_vaults(
-        landscape, opts, &fabric, &pki, &clock, &entra, &stop_rx, &mut tasks,
-    )?;
-    let apis = start_apis(
-        landscape, opts, &fabric, &pki, &clock, &entra, &stop_rx, &mut tasks,
-    )
-    .await?;
+    let run = Launch {
+        landscape,
+        opts,
+        fabric: &fabric,
+        pki: &pki,
+        clock: &clock,
+        stop_rx: &stop_rx,
+    };
+    let entra = start_entra(run, &mut tasks).await?;
+    let key_vaults = start_key_vaults(run, &entra, &mut tasks)?;
+    let apis = start_apis(run, &entra, &mut tasks).await?;
     // Probe from the public internet host: in the netns fabric faces live inside namespaces.
     let probe = fabric.http_client(crate::landscape::INTERNET, pki.ca_pem().as_bytes())?;
     wait_healthy(
@@ -367,14 +382,17 @@ struct StartedEntra {
 /// discovery always goes to port 443 of the authority's address, so the mock also listens there
 /// whenever the port can be bound.
 async fn start_entra(
-    landscape: &Landscape,
-    opts: &UpOptions,
-    fabric: &Fabric,
-    pki: &Pki,
-    clock: &Clock,
-    stop_rx: &watch::Receiver<bool>,
+    run: Launch<'_>,
     tasks: &mut JoinSet<anyhow::Result<()>>,
 ) -> anyhow::Result<StartedEntra> {
+    let Launch {
+        landscape,
+        opts,
+        fabric,
+        pki,
+        clock,
+        stop_rx,
+    } = run;
     use crate::fabric::Face;
     let face = fabric
         .bind("entra", &Face::Public)
@@ -461,17 +479,19 @@ async fn start_entra(
 
 /// Every vault of the landscape in one Key Vault service, on its public face and on each of
 /// its private endpoints.
-#[allow(clippy::too_many_arguments)]
 fn start_key_vaults(
-    landscape: &Landscape,
-    opts: &UpOptions,
-    fabric: &Fabric,
-    pki: &Pki,
-    clock: &Clock,
+    run: Launch<'_>,
     entra: &StartedEntra,
-    stop_rx: &watch::Receiver<bool>,
     tasks: &mut JoinSet<anyhow::Result<()>>,
 ) -> anyhow::Result<BTreeMap<String, ready::VaultEntry>> {
+    let Launch {
+        landscape,
+        opts,
+        fabric,
+        pki,
+        clock,
+        stop_rx,
+    } = run;
     let s = &landscape.scenario;
     if s.key_vaults.is_empty() {
         return Ok(BTreeMap::new());
@@ -545,17 +565,19 @@ fn start_key_vaults(
 
 /// Each API of the landscape on its public face and its private endpoints: the builtin search
 /// API in-process, or a team's own program handed its faces ([`spawn_external`]).
-#[allow(clippy::too_many_arguments)]
 async fn start_apis(
-    landscape: &Landscape,
-    opts: &UpOptions,
-    fabric: &Fabric,
-    pki: &Pki,
-    clock: &Clock,
+    run: Launch<'_>,
     entra: &StartedEntra,
-    stop_rx: &watch::Receiver<bool>,
     tasks: &mut JoinSet<anyhow::Result<()>>,
 ) -> anyhow::Result<BTreeMap<String, ready::ApiEntry>> {
+    let Launch {
+        landscape,
+        opts,
+        fabric,
+        pki,
+        clock,
+        stop_rx,
+    } = run;
     use crate::scenario::model::{ApiImplementation, PublicNetworkAccess};
     let s = &landscape.scenario;
     let mut entries = BTreeMap::new();

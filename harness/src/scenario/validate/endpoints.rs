@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use super::networks::check_subnet_use;
+use super::networks::{Placement, check_subnet_use};
 use super::{Findings, Index, not_found};
 use crate::scenario::model::*;
 
@@ -41,11 +41,13 @@ pub(super) fn check(s: &Scenario, ix: &Index, f: &mut Findings) {
             s,
             ix,
             f,
-            &path,
-            &pe.vnet,
-            &pe.subnet,
-            "private endpoint",
-            &pe.name,
+            Placement {
+                path: &path,
+                vnet: &pe.vnet,
+                subnet: &pe.subnet,
+                kind: "private endpoint",
+                name: &pe.name,
+            },
         );
         if let (Some(a), Some(sn)) = (&pe.address, ix.subnet(s, &pe.vnet, &pe.subnet)) {
             let inside = match (a.parse::<Ipv4Addr>(), sn.prefix.parse::<Ipv4Net>()) {

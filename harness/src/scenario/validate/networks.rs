@@ -198,9 +198,18 @@ pub fn available_addresses(prefix: &Ipv4Net) -> u64 {
 pub(super) fn check_hosts(s: &Scenario, ix: &Index, f: &mut Findings) {
     for (i, h) in s.hosts.iter().enumerate() {
         match (&h.vnet, &h.subnet) {
-            (Some(v), Some(sn)) => {
-                check_subnet_use(s, ix, f, &format!("hosts[{i}]"), v, sn, "host", &h.name)
-            }
+            (Some(v), Some(sn)) => check_subnet_use(
+                s,
+                ix,
+                f,
+                Placement {
+                    path: &format!("hosts[{i}]"),
+                    vnet: v,
+                    subnet: sn,
+                    kind: "host",
+                    name: &h.name,
+                },
+            ),
             (None, None) => {}
             _ => f.add(
                 "InvalidHost",
@@ -214,19 +223,27 @@ pub(super) fn check_hosts(s: &Scenario, ix: &Index, f: &mut Findings) {
     }
 }
 
+/// A resource that stands in a subnet, as its findings name it: the item's path, the subnet,
+/// and the resource's kind and name for the messages.
+#[derive(Clone, Copy)]
+pub(super) struct Placement<'a> {
+    pub path: &'a str,
+    pub vnet: &'a str,
+    pub subnet: &'a str,
+    pub kind: &'a str,
+    pub name: &'a str,
+}
+
 /// A resource placed in a subnet: the subnet must exist and must not be delegated (§1.2: "the
 /// delegated subnet can't be used for any other resources or delegated to other services").
-#[allow(clippy::too_many_arguments)]
-pub(super) fn check_subnet_use(
-    s: &Scenario,
-    ix: &Index,
-    f: &mut Findings,
-    path: &str,
-    vnet: &str,
-    subnet: &str,
-    kind: &str,
-    name: &str,
-) {
+pub(super) fn check_subnet_use(s: &Scenario, ix: &Index, f: &mut Findings, at: Placement<'_>) {
+    let Placement {
+        path,
+        vnet,
+        subnet,
+        kind,
+        name,
+    } = at;
     if !ix.vnets.contains_key(vnet) {
         f.add(
             "ResourceNotFound",
