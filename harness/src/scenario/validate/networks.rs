@@ -189,7 +189,7 @@ pub(super) fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
-/// Addresses Azure lets a subnet's resources use: the size minus the five it reserves (§1.6).
+/// Addresses Azure lets a subnet's resources use: the size minus the five it reserves (Azure vNet FAQ).
 pub fn available_addresses(prefix: &Ipv4Net) -> u64 {
     (1u64 << (32 - u32::from(prefix.prefix_len()))).saturating_sub(5)
 }
@@ -234,8 +234,9 @@ pub(super) struct Placement<'a> {
     pub name: &'a str,
 }
 
-/// A resource placed in a subnet: the subnet must exist and must not be delegated (§1.2: "the
-/// delegated subnet can't be used for any other resources or delegated to other services").
+/// A resource placed in a subnet: the subnet must exist and must not be delegated ("the
+/// delegated subnet can't be used for any other resources or delegated to other services",
+/// MicrosoftDocs/power-platform `admin/vnet-support-overview.md`).
 pub(super) fn check_subnet_use(s: &Scenario, ix: &Index, f: &mut Findings, at: Placement<'_>) {
     let Placement {
         path,

@@ -1,6 +1,7 @@
 //! Enterprise policies: their kind and location, and for a NetworkInjection policy its
-//! delegated subnets (§1.4–1.6: delegated, one policy each, in the geo's regions, paired where
-//! the geo needs two, and of equal size).
+//! delegated subnets: delegated, one policy each, in the geo's regions, paired where the geo
+//! needs two, and of equal size (MicrosoftDocs/power-platform
+//! `admin/vnet-support-setup-configure.md`).
 
 use std::collections::HashMap;
 
