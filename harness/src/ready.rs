@@ -148,6 +148,52 @@ pub struct HostEntry {
     pub namespace: Option<String>,
 }
 
+/// The landscape's app registrations as the ready file lists them (first secret only).
+pub fn app_entries(s: &crate::scenario::model::Scenario) -> BTreeMap<String, AppEntry> {
+    s.apps
+        .iter()
+        .map(|a| {
+            let entry = AppEntry {
+                client_id: a.client_id.clone(),
+                client_secret: a.secrets.first().map(|x| x.value.clone()),
+                identifier_uris: a.identifier_uris.clone(),
+            };
+            (a.name.clone(), entry)
+        })
+        .collect()
+}
+
+/// The landscape's users as the ready file lists them.
+pub fn user_entries(s: &crate::scenario::model::Scenario) -> BTreeMap<String, UserEntry> {
+    s.users
+        .iter()
+        .map(|u| {
+            let entry = UserEntry {
+                password: u.password.clone(),
+                object_id: u.object_id.clone(),
+                display_name: u.display_name.clone(),
+            };
+            (u.upn.clone(), entry)
+        })
+        .collect()
+}
+
+/// The fabric's hosts as the ready file lists them.
+pub fn host_entries(fabric: &crate::fabric::Fabric) -> BTreeMap<String, HostEntry> {
+    fabric
+        .hosts()
+        .into_iter()
+        .map(|(name, h)| {
+            let entry = HostEntry {
+                address: h.address,
+                azure_address: h.azure_address,
+                namespace: h.namespace,
+            };
+            (name, entry)
+        })
+        .collect()
+}
+
 impl ReadyFile {
     pub fn read(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| {

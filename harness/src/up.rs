@@ -146,38 +146,17 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
     )
     .await?;
     // Saving connectors reads Key Vault as Dataverse: Entra must answer first.
-    let power_platform = match &entra.dataverse_secret {
-        Some(secret) => {
-            let launch = crate::services::powerplatform::Launch {
-                landscape,
-                fabric: &fabric,
-                pki: &pki,
-                clock: &clock,
-                authority_host: &entra.entry.authority_host,
-                limits: opts.power_platform_limits.clone(),
-                stop: stop_rx.clone(),
-            };
-            let started = crate::services::powerplatform::start(launch, secret).await?;
-            tasks.spawn(started.task);
-            Some((started.service, started.entry, started.user_routes))
-        }
-        None => None,
-    };
+    let power_platform = start_power_platform(run, &entra, &mut tasks).await?;
 
-    let mut control_router = control::router(ControlState {
-        clock: clock.clone(),
-        summary: serde_json::to_value(landscape.summary())?,
-    })
-    .nest("/entra", ppvnet_entra::control_router(entra.entra.clone()))
-    .nest("/network", crate::fabric::control_router(fabric.handle()));
-    if let Some((service, _, routes)) = &power_platform {
-        control_router = control_router
-            .nest(
-                "/powerplatform",
-                ppvnet_powerplatform::control_router(service.clone()),
-            )
-            .nest("/pp", crate::powerplatform::control::router(routes.clone()));
-    }
+    let control_router = control_routes(
+        landscape,
+        &clock,
+        &fabric,
+        &entra,
+        power_platform
+            .as_ref()
+            .map(|(service, _, routes)| (service, routes)),
+    )?;
     // Last, so the guard covers every nested router and the fallback.
     let control_router = control::guard::layer(
         control_router,
@@ -211,48 +190,9 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         entra: Some(entra.entry.clone()),
         key_vaults,
         apis,
-        apps: s
-            .apps
-            .iter()
-            .map(|a| {
-                (
-                    a.name.clone(),
-                    ready::AppEntry {
-                        client_id: a.client_id.clone(),
-                        client_secret: a.secrets.first().map(|x| x.value.clone()),
-                        identifier_uris: a.identifier_uris.clone(),
-                    },
-                )
-            })
-            .collect(),
-        users: s
-            .users
-            .iter()
-            .map(|u| {
-                (
-                    u.upn.clone(),
-                    ready::UserEntry {
-                        password: u.password.clone(),
-                        object_id: u.object_id.clone(),
-                        display_name: u.display_name.clone(),
-                    },
-                )
-            })
-            .collect(),
-        hosts: fabric
-            .hosts()
-            .into_iter()
-            .map(|(name, h)| {
-                (
-                    name,
-                    ready::HostEntry {
-                        address: h.address,
-                        azure_address: h.azure_address,
-                        namespace: h.namespace,
-                    },
-                )
-            })
-            .collect(),
+        apps: ready::app_entries(s),
+        users: ready::user_entries(s),
+        hosts: ready::host_entries(&fabric),
         power_platform: power_platform.map(|(_, mut entry, _)| {
             entry.control_url = format!("http://{control_addr}/powerplatform");
             entry
@@ -270,6 +210,64 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         fabric,
         clock,
     })
+}
+
+/// The Power Platform service, when the landscape has environments (Entra then holds
+/// Dataverse's credential for this run): its service, ready entry and `/pp` routes.
+async fn start_power_platform(
+    run: Launch<'_>,
+    entra: &StartedEntra,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+) -> anyhow::Result<
+    Option<(
+        ppvnet_powerplatform::PowerPlatform,
+        ready::PowerPlatformEntry,
+        crate::powerplatform::control::UserRoutes,
+    )>,
+> {
+    let Some(secret) = &entra.dataverse_secret else {
+        return Ok(None);
+    };
+    let launch = crate::services::powerplatform::Launch {
+        landscape: run.landscape,
+        fabric: run.fabric,
+        pki: run.pki,
+        clock: run.clock,
+        authority_host: &entra.entry.authority_host,
+        limits: run.opts.power_platform_limits.clone(),
+        stop: run.stop_rx.clone(),
+    };
+    let started = crate::services::powerplatform::start(launch, secret).await?;
+    tasks.spawn(started.task);
+    Ok(Some((started.service, started.entry, started.user_routes)))
+}
+
+/// The control API's routes: the run's own, then each service's under its prefix.
+fn control_routes(
+    landscape: &Landscape,
+    clock: &Clock,
+    fabric: &Fabric,
+    entra: &StartedEntra,
+    power_platform: Option<(
+        &ppvnet_powerplatform::PowerPlatform,
+        &crate::powerplatform::control::UserRoutes,
+    )>,
+) -> anyhow::Result<axum::Router> {
+    let mut router = control::router(ControlState {
+        clock: clock.clone(),
+        summary: serde_json::to_value(landscape.summary())?,
+    })
+    .nest("/entra", ppvnet_entra::control_router(entra.entra.clone()))
+    .nest("/network", crate::fabric::control_router(fabric.handle()));
+    if let Some((service, routes)) = power_platform {
+        router = router
+            .nest(
+                "/powerplatform",
+                ppvnet_powerplatform::control_router(service.clone()),
+            )
+            .nest("/pp", crate::powerplatform::control::router(routes.clone()));
+    }
+    Ok(router)
 }
 
 /// Polls a URL until it answers 200 (services start in the background).
@@ -563,6 +561,46 @@ fn start_key_vaults(
     Ok(entries)
 }
 
+/// The builtin case search API of `api` on its bound faces.
+async fn start_search_api(
+    run: Launch<'_>,
+    entra: &StartedEntra,
+    api: &crate::scenario::model::Api,
+    endpoints: Vec<ppvnet_common::Endpoint>,
+    leaf: &crate::pki::Leaf,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    // App Service reaches Entra over the public internet.
+    let http = run
+        .fabric
+        .http_client(crate::landscape::INTERNET, run.pki.ca_pem().as_bytes())?;
+    let db_dir = run
+        .opts
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| run.opts.run_dir.clone())
+        .join("apis");
+    crate::ready::create_private_dir_all(&db_dir)?;
+    let config = crate::services::search::config(
+        run.landscape,
+        api,
+        &entra.entry.authority_host,
+        &db_dir.join(format!("{}.sqlite", api.name)),
+    )?;
+    let state = ppvnet_search_api::SearchApi::open(config, http, run.clock.clone())
+        .await
+        .with_context(|| format!("api {}", api.name))?;
+    let tls = run.pki.server_config(leaf)?;
+    let name = api.name.clone();
+    let shutdown = stopped(run.stop_rx);
+    tasks.spawn(async move {
+        ppvnet_search_api::run(state, endpoints, Some(tls), shutdown)
+            .await
+            .with_context(|| format!("api {name}"))
+    });
+    Ok(())
+}
+
 /// Each API of the landscape on its public face and its private endpoints: the builtin search
 /// API in-process, or a team's own program handed its faces ([`spawn_external`]).
 async fn start_apis(
@@ -571,12 +609,7 @@ async fn start_apis(
     tasks: &mut JoinSet<anyhow::Result<()>>,
 ) -> anyhow::Result<BTreeMap<String, ready::ApiEntry>> {
     let Launch {
-        landscape,
-        opts,
-        fabric,
-        pki,
-        clock,
-        stop_rx,
+        landscape, fabric, ..
     } = run;
     use crate::scenario::model::{ApiImplementation, PublicNetworkAccess};
     let s = &landscape.scenario;
@@ -603,38 +636,16 @@ async fn start_apis(
             program && (public_enabled || *face != crate::fabric::Face::Public)
         })?;
         let ips: Vec<_> = addresses.iter().map(|a| a.ip()).collect();
-        let leaf = pki.leaf(&[service.host_name.clone(), "localhost".into()], &ips)?;
-        let shutdown = stopped(stop_rx);
+        let leaf = run
+            .pki
+            .leaf(&[service.host_name.clone(), "localhost".into()], &ips)?;
+        let shutdown = stopped(run.stop_rx);
         match &api.implementation {
             ApiImplementation::Search { .. } => {
-                // App Service reaches Entra over the public internet.
-                let http =
-                    fabric.http_client(crate::landscape::INTERNET, pki.ca_pem().as_bytes())?;
-                let db_dir = opts
-                    .data_dir
-                    .clone()
-                    .unwrap_or_else(|| opts.run_dir.clone())
-                    .join("apis");
-                crate::ready::create_private_dir_all(&db_dir)?;
-                let config = crate::services::search::config(
-                    landscape,
-                    api,
-                    &entra.entry.authority_host,
-                    &db_dir.join(format!("{}.sqlite", api.name)),
-                )?;
-                let state = ppvnet_search_api::SearchApi::open(config, http, clock.clone())
-                    .await
-                    .with_context(|| format!("api {}", api.name))?;
-                let tls = pki.server_config(&leaf)?;
-                let name = api.name.clone();
-                tasks.spawn(async move {
-                    ppvnet_search_api::run(state, endpoints, Some(tls), shutdown)
-                        .await
-                        .with_context(|| format!("api {name}"))
-                });
+                start_search_api(run, entra, api, endpoints, &leaf, tasks).await?;
             }
             ApiImplementation::Command { argv } => {
-                let cert_dir = opts.run_dir.join("apis").join(&api.name);
+                let cert_dir = run.opts.run_dir.join("apis").join(&api.name);
                 crate::ready::create_private_dir_all(&cert_dir)?;
                 crate::ready::write_atomically(
                     &cert_dir.join("tls.crt"),
@@ -648,8 +659,8 @@ async fn start_apis(
                     .into_iter()
                     .partition(|e| !public_enabled && e.ingress == ppvnet_common::Ingress::Public);
                 if !refused.is_empty() {
-                    let tls = pki.server_config(&leaf)?;
-                    let front = stopped(stop_rx);
+                    let tls = run.pki.server_config(&leaf)?;
+                    let front = stopped(run.stop_rx);
                     let name = api.name.clone();
                     tasks.spawn(async move {
                         ppvnet_common::serve(refused, app_service_forbidden(), Some(tls), front)
@@ -657,7 +668,14 @@ async fn start_apis(
                             .with_context(|| format!("api {name}: public face"))
                     });
                 }
-                let env = program_env(landscape, api, app, &entra.entry, pki.ca_path(), &cert_dir);
+                let env = program_env(
+                    landscape,
+                    api,
+                    app,
+                    &entra.entry,
+                    run.pki.ca_path(),
+                    &cert_dir,
+                );
                 let mut child = spawn_external(fabric, argv, &landscape.base_dir, &env, faces)
                     .with_context(|| format!("api {}: cannot start {:?}", api.name, argv))?;
                 let name = api.name.clone();
