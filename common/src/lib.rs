@@ -3,6 +3,9 @@
 //! Module map:
 //! - [`clock`]: one shiftable clock per run; token lifetimes, secret `nbf`/`exp` and soft-delete
 //!   purge dates all read it, so a scenario can "advance time by 2 hours" for every service at once.
+//! - [`cache`]: the user's cache folder (`PPVNET_CACHE`), reused across runs.
+//! - [`keypool`]: a per-user pool of RSA keys generated ahead of time, so a run's start does
+//!   not wait for prime search.
 //! - [`net`]: how a service learns where a connection came from without knowing the fabric:
 //!   listeners carry an [`net::Ingress`] label (public endpoint or a named private endpoint) and
 //!   a [`net::PeerDirectory`] maps the socket peer to its emulated address and subnet.
@@ -16,7 +19,9 @@
 //! - `testing` (hidden): test support shared by the crates' integration tests: the `PPVNET_REQUIRE`
 //!   skip rule and one list of JWT attacks applied to every resource server.
 
+pub mod cache;
 pub mod clock;
+pub mod keypool;
 pub mod net;
 pub mod private_fs;
 pub mod serve;

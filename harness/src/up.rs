@@ -38,6 +38,11 @@ pub struct UpOptions {
     /// The connector runtime's limits (the 120 s call timeout, 500 calls per minute per
     /// connection); tests shorten them.
     pub power_platform_limits: ppvnet_powerplatform::runtime::config::Limits,
+    /// The user's cache folder (`PPVNET_CACHE`; [`ppvnet_common::cache`]): Entra's RSA signing
+    /// keys come from its pool of keys generated ahead of time (topped up once the run is
+    /// ready), the search APIs copy case databases built by earlier runs. `None` does all that
+    /// work at every start.
+    pub cache: Option<std::path::PathBuf>,
 }
 
 impl UpOptions {
@@ -56,6 +61,7 @@ impl UpOptions {
             data_dir: None,
             flow_log_file: None,
             power_platform_limits: Default::default(),
+            cache: ppvnet_common::cache::user_dir(),
         }
     }
 }
@@ -86,6 +92,12 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         .collect();
     // Before anything is started: a second run on the same ready file is refused by name.
     let claim = ReadyClaim::take(&opts.ready_file)?;
+    // RSA prime search is the largest cost of a start: take Entra's key from the pool.
+    ppvnet_entra::use_key_pool(
+        opts.cache
+            .as_ref()
+            .map(|c| ppvnet_common::keypool::KeyPool::at(c.join("keys").join("rsa-2048"))),
+    );
     let pki = match &opts.data_dir {
         Some(dir) => Pki::keep_in(&dir.join("pki"), &s.name)?,
         None => Pki::create(&opts.run_dir, &s.name)?,
@@ -181,6 +193,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
     };
     wait_healthy(&format!("{}/healthz", ready.control_url), None).await?;
     ready.write(&opts.ready_file)?;
+    refill_key_pool();
     Ok(Running {
         ready,
         claim,
@@ -222,6 +235,21 @@ fn control_routes(
 }
 
 /// Polls a URL until it answers 200 (services start in the background).
+/// Tops the key pool up for the next run, on a thread of its own: key generation is CPU work
+/// that must not hold up the run's services (one filler at a time across processes).
+fn refill_key_pool() {
+    let spawned = std::thread::Builder::new()
+        .name("key-pool".into())
+        .spawn(|| {
+            if let Err(e) = ppvnet_entra::fill_key_pool(ppvnet_common::keypool::DEFAULT_DEPTH) {
+                tracing::warn!("cannot top up the key pool: {e}");
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the key pool filler: {e}");
+    }
+}
+
 async fn wait_healthy(url: &str, client: Option<&reqwest::Client>) -> anyhow::Result<()> {
     let plain = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(2))

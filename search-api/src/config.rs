@@ -35,6 +35,10 @@ pub struct SearchApiConfig {
     /// Database file, reused when it holds the same data; `None` builds a temporary one.
     #[serde(default)]
     pub database: Option<PathBuf>,
+    /// A folder of case databases built before, reused by fingerprint of `data` instead of
+    /// building again (`CaseStore::open_cached`); the harness uses the user's cache folder.
+    #[serde(default)]
+    pub case_cache: Option<PathBuf>,
     #[serde(default)]
     pub data: DataConfig,
     /// App Service "public network access": when false, requests that do not arrive through a
@@ -96,6 +100,7 @@ impl SearchApiConfig {
             read_all_role: default_read_all_role(),
             directory: BTreeMap::new(),
             database: None,
+            case_cache: None,
             data: DataConfig::default(),
             public_network_access_enabled: true,
             key_refresh_interval_secs: default_key_refresh(),

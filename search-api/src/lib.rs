@@ -75,7 +75,11 @@ impl SearchApi {
         clock: Clock,
     ) -> Result<Self, StartError> {
         config.check()?;
-        let store = CaseStore::open(config.database.as_deref(), &config.data)?;
+        let store = CaseStore::open_cached(
+            config.database.as_deref(),
+            &config.data,
+            config.case_cache.as_deref(),
+        )?;
         let report = store.report();
         tracing::info!(
             cases = report.cases,

@@ -90,12 +90,14 @@ pub async fn start(
 ) -> anyhow::Result<()> {
     let db_dir = run.state_dir("apis");
     crate::ready::create_private_dir_all(&db_dir)?;
-    let config = config(
+    let mut config = config(
         run.landscape,
         api,
         &entra.entry.authority_host,
         &db_dir.join(format!("{}.sqlite", api.name)),
     )?;
+    // Case databases built by earlier runs are copied instead of built again.
+    config.case_cache = run.opts.cache.as_ref().map(|c| c.join("cases"));
     // App Service reaches Entra over the public internet.
     let state =
         ppvnet_search_api::SearchApi::open(config, run.internet_client()?, run.clock.clone())

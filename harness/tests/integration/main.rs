@@ -29,6 +29,7 @@ mod fabric_nsg_property;
 mod fabric_oracle;
 mod fabric_python_exec;
 mod landscapes;
+mod parallel;
 mod run_files;
 mod run_identity;
 mod up_cli;

@@ -8,7 +8,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -16,6 +16,7 @@ use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self, KeyPair, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ppvnet_common::keypool::KeyPool;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha1::{Digest, Sha1};
@@ -51,10 +52,56 @@ pub(crate) struct SigningKey {
     e: String,
 }
 
+/// Where new signing keys come from first: the per-user pool the harness names (process-wide,
+/// as the pool is the user's, not one landscape's). Without one, each key is generated.
+static KEY_POOL: RwLock<Option<KeyPool>> = RwLock::new(None);
+
+/// New signing keys are taken from `pool` when it has one (a key is never taken twice), and
+/// generated otherwise.
+pub fn use_key_pool(pool: Option<KeyPool>) {
+    *KEY_POOL.write().unwrap_or_else(PoisonError::into_inner) = pool;
+}
+
+/// Tops the pool chosen with [`use_key_pool`] up to `depth` RSA-2048 keys (slow: meant for a
+/// background thread once a landscape is ready). Returns how many keys it generated.
+pub fn fill_key_pool(depth: usize) -> io::Result<usize> {
+    let pool = KEY_POOL
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    match pool {
+        Some(pool) => pool.fill(depth, generate_pkcs8),
+        None => Ok(0),
+    }
+}
+
+fn generate_pkcs8() -> io::Result<Vec<u8>> {
+    let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(io::Error::other)?;
+    Ok(pair.as_der().map_err(io::Error::other)?.as_ref().to_vec())
+}
+
+/// A key from `pool`, if it has one that is a valid RSA-2048 key.
+fn pooled_pkcs8(pool: &KeyPool) -> Option<Vec<u8>> {
+    // A file that is not an RSA-2048 key (damaged, or put there by hand) is skipped: it was
+    // deleted when taken, so the next take looks further.
+    std::iter::from_fn(|| pool.take())
+        .find(|pkcs8| RsaKeyPair::from_pkcs8(pkcs8).is_ok_and(|p| p.public_modulus_len() == 256))
+}
+
 impl SigningKey {
     fn generate() -> io::Result<Self> {
-        let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(io::Error::other)?;
-        let pkcs8 = pair.as_der().map_err(io::Error::other)?.as_ref().to_vec();
+        let pool = KEY_POOL
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Self::generate_from(pool.as_ref())
+    }
+
+    fn generate_from(pool: Option<&KeyPool>) -> io::Result<Self> {
+        let pkcs8 = match pool.and_then(pooled_pkcs8) {
+            Some(pkcs8) => pkcs8,
+            None => generate_pkcs8()?,
+        };
         let cert_der = self_signed_cert(&pkcs8)?;
         Self::from_parts(pkcs8, cert_der)
     }
@@ -314,6 +361,23 @@ impl KeySet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pooled key is used once (it leaves the pool), a damaged one is skipped, and an empty
+    /// pool falls back to generating.
+    #[test]
+    fn signing_keys_come_from_the_pool_once_then_are_generated() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = KeyPool::at(dir.path().to_path_buf());
+        let pkcs8 = generate_pkcs8().unwrap();
+        std::fs::write(dir.path().join("a-damaged.key"), b"not a key").unwrap();
+        std::fs::write(dir.path().join("b-good.key"), &pkcs8).unwrap();
+        let key = SigningKey::generate_from(Some(&pool)).unwrap();
+        assert_eq!(key.pkcs8, pkcs8, "the pooled key is used");
+        let fresh = SigningKey::generate_from(Some(&pool)).unwrap();
+        assert_ne!(fresh.pkcs8, pkcs8, "a key is taken once: then a new one");
+        assert!(pool.is_empty(), "the damaged file was taken and dropped");
+        assert_eq!(fresh.pair.public_modulus_len(), 256, "RSA-2048");
+    }
 
     #[test]
     fn the_key_file_is_written_owner_only() {

@@ -65,7 +65,7 @@ pub use config::EntraConfig;
 pub use control_api::control_router;
 pub use directory::ConfigError;
 pub use error::EntraError;
-pub use keys::{KeyStatus, SigningKeyInfo};
+pub use keys::{KeyStatus, SigningKeyInfo, fill_key_pool, use_key_pool};
 pub use state::{
     AddClientSecret, ClientSecretInfo, ControlError, Entra, NewClientSecret, StartError,
 };
