@@ -67,6 +67,12 @@ pub enum Command {
     /// connections, list them, re-save a connector.
     #[command(subcommand)]
     Pp(crate::powerplatform::cli::PpCommand),
+    /// Run Gherkin feature files with the built-in steps (the shipped `features/` by default),
+    /// starting the landscapes they name; writes JUnit, Cucumber JSON and HTML sign-off reports.
+    /// Exits 1 when a scenario fails (or none ran), 2 when the run cannot start.
+    Test(crate::acceptance::run::TestArgs),
+    /// Print every step phrase a feature file may use, with its parameters and an example.
+    Steps,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -93,6 +99,14 @@ pub fn main() -> ExitCode {
             argv,
         } => exec(&ready_file, &host, &argv),
         Command::Pp(cmd) => crate::powerplatform::cli::run(cmd),
+        Command::Test(args) => {
+            let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("ppvnet"));
+            crate::acceptance::run::main(&args, exe)
+        }
+        Command::Steps => {
+            print_out(&crate::acceptance::catalogue::render());
+            ExitCode::SUCCESS
+        }
         Command::Up {
             file,
             network,

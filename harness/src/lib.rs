@@ -11,8 +11,11 @@
 //! - [`control`]: the control API of a running landscape (clock, keys, network state).
 //! - [`powerplatform`]: the browser-less Power Apps user behind `ppvnet pp` and the `/pp` control
 //!   routes.
+//! - [`acceptance`]: the Gherkin acceptance runner (`ppvnet test`, `ppvnet steps`): built-in
+//!   steps, tag and shard selection, JUnit/Cucumber JSON/HTML reports.
 //! - [`cli`]: the `ppvnet` command line.
 
+pub mod acceptance;
 pub mod cli;
 pub mod control;
 pub mod fabric;

@@ -4,6 +4,8 @@
 //! - [`connector`]: the custom connector runtime, called as a Power Apps user.
 //! - [`landscape`]: a running landscape: signing in, searching cases, reading secrets.
 //! - [`network`]: a landscape's network alone on a fabric, probed host by host.
+//!
+//! Every step is listed in [`super::catalogue`]; a unit test there fails for one that is not.
 
 pub mod connector;
 pub mod landscape;
@@ -27,7 +29,10 @@ pub struct PpvWorld {
     pub network: Option<network::Net>,
 }
 
-/// The repository's `scenarios/` folder.
-pub fn scenarios_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios"))
+impl PpvWorld {
+    /// Stops whatever the scenario started (the runner's after-scenario hook).
+    pub async fn stop(&mut self) {
+        landscape::stop(self).await;
+        network::stop(self).await;
+    }
 }

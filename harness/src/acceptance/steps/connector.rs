@@ -4,35 +4,35 @@
 //! Vault and the flow log saw.
 
 use cucumber::{given, then, when};
-use ppvnet::fabric::FabricKind;
-use ppvnet::fabric::flowlog::FlowFilter;
-use ppvnet::scenario::model::Scenario;
+use crate::fabric::FabricKind;
+use crate::fabric::flowlog::FlowFilter;
+use crate::scenario::model::Scenario;
 use serde_json::Value;
 
 use super::landscape::{Live, control_get, control_post, live, start_with};
-use super::{PpvWorld, scenarios_dir};
+use super::PpvWorld;
+use crate::acceptance::{fabric_named, landscape_to_start};
 
-fn fabric(name: &str) -> FabricKind {
-    match name {
-        "loopback" => FabricKind::Loopback,
-        "netns" => FabricKind::Netns,
-        other => panic!("unknown fabric {other}"),
-    }
-}
-
-async fn start(w: &mut PpvWorld, name: &str, kind: &str, edit: impl FnOnce(&mut Scenario)) {
-    let file = scenarios_dir().join(format!("{name}.yaml"));
-    start_with(w, &file, fabric(kind), edit).await;
+/// Starts the named landscape on a fabric (`None`: the run's default, `--network`).
+async fn start(
+    w: &mut PpvWorld,
+    name: &str,
+    kind: Option<&str>,
+    edit: impl FnOnce(&mut Scenario),
+) {
+    let file = landscape_to_start(name);
+    let kind: FabricKind = fabric_named(kind);
+    start_with(w, &file, kind, edit).await;
 }
 
 #[given(expr = "the {word} landscape is running on the {word} fabric")]
 async fn running_on(w: &mut PpvWorld, name: String, kind: String) {
-    start(w, &name, &kind, |_| {}).await;
+    start(w, &name, Some(&kind), |_| {}).await;
 }
 
 #[given(expr = "the {word} landscape is running with the redirect URI of {string} unregistered")]
 async fn running_without_redirect(w: &mut PpvWorld, name: String, app: String) {
-    start(w, &name, "loopback", |s| {
+    start(w, &name, None, |s| {
         let a = s.apps.iter_mut().find(|a| a.name == app).expect("the app");
         a.redirect_uris.retain(|u| !u.contains("/redirect/"));
     })
@@ -47,7 +47,7 @@ async fn running_without_role(
     principal: String,
     vault: String,
 ) {
-    start(w, &name, "loopback", |s| {
+    start(w, &name, None, |s| {
         let before = s.role_assignments.len();
         s.role_assignments.retain(|r| {
             !(r.role == role
@@ -73,7 +73,7 @@ async fn running_without_link(
     zone: String,
     vnet: String,
 ) {
-    start(w, &name, &kind, |s| {
+    start(w, &name, Some(&kind), |s| {
         let z = s
             .private_dns_zones
             .iter_mut()
@@ -95,7 +95,7 @@ async fn running_with_variable(
     env: String,
     value: String,
 ) {
-    start(w, &name, &kind, |s| {
+    start(w, &name, Some(&kind), |s| {
         let e = s
             .environments
             .iter_mut()
@@ -175,7 +175,7 @@ fn call_succeeds(w: &mut PpvWorld, host: String) {
 
 fn user_groups(l: &Live, upn: &str) -> (String, Vec<String>) {
     let file = &l.running.ready().scenario_file;
-    let landscape = ppvnet::scenario::load(file).expect("the landscape file");
+    let landscape = crate::scenario::load(file).expect("the landscape file");
     let s = &landscape.scenario;
     let user = s.users.iter().find(|u| u.upn == upn).expect("the user");
     let groups = s
@@ -476,7 +476,7 @@ async fn calls_through_other(w: &mut PpvWorld, user: String, call: String, owner
     let answer = agent
         .invoke(
             &token,
-            &ppvnet::powerplatform::user::Call {
+            &crate::powerplatform::user::Call {
                 environment_id: &env_id,
                 connector: "contoso-cases",
                 connection: &connection,
@@ -492,9 +492,9 @@ async fn calls_through_other(w: &mut PpvWorld, user: String, call: String, owner
 }
 
 /// A user agent on the internet host, as the `/pp` routes use.
-fn user_agent(l: &Live) -> ppvnet::powerplatform::user::UserAgent {
+fn user_agent(l: &Live) -> crate::powerplatform::user::UserAgent {
     let ready = l.running.ready();
-    ppvnet::powerplatform::user::UserAgent {
+    crate::powerplatform::user::UserAgent {
         http: l.client("internet"),
         authority: ready.entra.as_ref().expect("Entra").authority.clone(),
         power_platform: ready
@@ -531,7 +531,7 @@ async fn calls_with_other_token(w: &mut PpvWorld, user: String, resource: String
     let answer = user_agent(l)
         .invoke(
             &token,
-            &ppvnet::powerplatform::user::Call {
+            &crate::powerplatform::user::Call {
                 environment_id: &env_id,
                 connector: "contoso-cases",
                 connection: "00000000000000000000000000000000",
