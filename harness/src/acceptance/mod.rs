@@ -61,11 +61,9 @@ impl Default for Settings {
 /// `./scenarios` (an installed binary run from a team's checkout).
 pub fn default_scenarios_dir() -> PathBuf {
     let built = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios"));
-    if built.is_dir() {
-        built
-    } else {
-        PathBuf::from("scenarios")
-    }
+    built
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from("scenarios"))
 }
 
 static SETTINGS: RwLock<Option<Settings>> = RwLock::new(None);
@@ -116,9 +114,10 @@ pub fn landscape_file(relative: &str) -> PathBuf {
 /// The landscape a step starts by name (`contoso` → `scenarios/contoso.yaml`, or the
 /// `--landscape` file); recorded for provenance and the report's picture.
 pub fn landscape_to_start(name: &str) -> PathBuf {
-    let path = settings()
+    let s = settings();
+    let path = s
         .landscape
-        .unwrap_or_else(|| settings().scenarios_dir.join(format!("{name}.yaml")));
+        .unwrap_or_else(|| s.scenarios_dir.join(format!("{name}.yaml")));
     let mut used = USED.lock().unwrap_or_else(|e| e.into_inner());
     used.files.insert(path.clone());
     used.started.insert(path.clone());

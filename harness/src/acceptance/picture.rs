@@ -1,10 +1,10 @@
 //! A landscape drawn for the HTML report (inline SVG) and its reachability matrix, both from
 //! the reachability oracle of the landscape as declared (before any step changed it).
 //!
-//! Layout is deterministic: vNets in name order, three per row, each a box of its subnets with
-//! the hosts and private endpoints inside; internet-side hosts and public faces in a box of
-//! their own above; peerings as lines between vNet boxes (dashed when they do not allow
-//! traffic).
+//! Layout is deterministic: vNets two per row, peered vNets next to each other (groups of
+//! peered vNets in name order), each a box of its subnets with the hosts and private endpoints
+//! inside; internet-side hosts and public faces in a box of their own above; peerings as
+//! labelled lines between vNet boxes, drawn under them (dashed when they do not allow traffic).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 use super::junit::escape;
 use crate::fabric::oracle::{Decision, HostInfo, Oracle};
 
-const COLS: usize = 3;
-const BOX_W: usize = 380;
+const COLS: usize = 2;
+const BOX_W: usize = 460;
 const GAP: usize = 40;
 const LINE: usize = 18;
 
@@ -41,6 +41,36 @@ fn host_line(svg: &mut String, x: usize, y: usize, h: &HostInfo) {
     );
 }
 
+/// vNets grouped by peering (each group in name order, groups by their first name), so peered
+/// vNets sit side by side.
+fn peered_order(oracle: &Oracle) -> Vec<(&String, &crate::fabric::oracle::VnetInfo)> {
+    let mut out: Vec<(&String, &crate::fabric::oracle::VnetInfo)> = Vec::new();
+    for start in oracle.vnets().keys() {
+        if out.iter().any(|(n, _)| *n == start) {
+            continue;
+        }
+        let mut group = vec![start.clone()];
+        let mut i = 0;
+        while i < group.len() {
+            for p in oracle.peerings() {
+                for (a, b) in [(&p.from, &p.to), (&p.to, &p.from)] {
+                    if *a == group[i] && !group.contains(b) && oracle.vnets().contains_key(b) {
+                        group.push(b.clone());
+                    }
+                }
+            }
+            i += 1;
+        }
+        group.sort();
+        for name in group {
+            if let Some((n, v)) = oracle.vnets().get_key_value(&name) {
+                out.push((n, v));
+            }
+        }
+    }
+    out
+}
+
 /// The landscape as an SVG element.
 pub fn svg(oracle: &Oracle) -> String {
     let mut by_subnet: BTreeMap<(String, String), Vec<&HostInfo>> = BTreeMap::new();
@@ -57,9 +87,8 @@ pub fn svg(oracle: &Oracle) -> String {
         .map(|s| format!("{} ({})", s.name, s.public_address))
         .collect();
     let top_h = 2 * LINE + 12 + (outside.len() + publics.len()).max(1) * LINE;
-    let vnets: Vec<(&String, Vec<(String, Vec<&HostInfo>)>)> = oracle
-        .vnets()
-        .iter()
+    let vnets: Vec<(&String, Vec<(String, Vec<&HostInfo>)>)> = peered_order(oracle)
+        .into_iter()
         .map(|(name, v)| {
             let subnets = v
                 .subnets
@@ -89,10 +118,11 @@ pub fn svg(oracle: &Oracle) -> String {
     for p in oracle.peerings() {
         if let (Some(a), Some(b)) = (pos.get(p.from.as_str()), pos.get(p.to.as_str())) {
             let dash = if p.allow_virtual_network_access { "" } else { " stroke-dasharray=\"6 4\"" };
+            let (x1, y1, x2, y2) = (a.0 + BOX_W / 2, a.1 + a.2 / 2, b.0 + BOX_W / 2, b.1 + b.2 / 2);
             let _ = writeln!(
                 svg,
-                "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#e07b00\" stroke-width=\"3\"{dash}><title>peering {}</title></line>",
-                a.0 + BOX_W / 2, a.1 + 10, b.0 + BOX_W / 2, b.1 + 10, escape(&p.name)
+                "<line x1=\"{x1}\" y1=\"{y1}\" x2=\"{x2}\" y2=\"{y2}\" stroke=\"#e07b00\" stroke-width=\"3\"{dash}><title>peering {}</title></line><text x=\"{}\" y=\"{}\" font-size=\"11\" fill=\"#e07b00\" text-anchor=\"middle\">{}</text>",
+                escape(&p.name), (x1 + x2) / 2, (y1 + y2) / 2 - 6, escape(&p.name)
             );
         }
     }

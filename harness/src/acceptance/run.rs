@@ -78,11 +78,9 @@ impl TestArgs {
 /// The repository's `features/` when it still exists where ppvnet was built, else `./features`.
 pub fn default_features_dir() -> PathBuf {
     let built = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../features"));
-    if built.is_dir() {
-        built
-    } else {
-        PathBuf::from("features")
-    }
+    built
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from("features"))
 }
 
 /// Parses every path with cucumber's own parser (folders: every `*.feature` in them, sorted),

@@ -30,4 +30,5 @@ mod fabric_oracle;
 mod fabric_python_exec;
 mod landscapes;
 mod run_files;
+mod signoff;
 mod up_cli;

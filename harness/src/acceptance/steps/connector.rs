@@ -160,17 +160,52 @@ fn connection_fails(w: &mut PpvWorld, code: String) {
     assert!(message.contains(&code), "expected {code} in: {message}");
 }
 
+/// The last call as evidence for a failed step: the runtime's answer (status, headers, body)
+/// and the flow-log records of the connections that carried it (by its correlation id).
+fn call_evidence(l: &Live) -> String {
+    let Some((status, body)) = l.last.as_ref() else {
+        return "no call was made".into();
+    };
+    let exchange = serde_json::to_string_pretty(body).unwrap_or_default();
+    let correlation = body["headers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|h| h[0] == "x-ms-correlation-id")
+        .and_then(|h| h[1].as_str());
+    let flows = correlation.map_or_else(
+        || "(the answer carries no correlation id)".to_string(),
+        |c| {
+            let records = l.running.fabric().handle().flows(&FlowFilter {
+                correlation_id: Some(c.to_string()),
+                ..Default::default()
+            });
+            if records.is_empty() {
+                format!("(no flow record for correlation id {c})")
+            } else {
+                records
+                    .iter()
+                    .map(|r| format!("{} -> {} rule {} {}", r.src_host, r.dst_host, r.rule, r.tuple()))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        },
+    );
+    format!("HTTP exchange: status {status}\n{exchange}\nflow log:\n{flows}")
+}
+
 #[then(expr = "the call succeeds from host {string}")]
 fn call_succeeds(w: &mut PpvWorld, host: String) {
-    let (status, body) = last(live(w));
-    assert_eq!(*status, 200, "{body}");
+    let l = live(w);
+    let (status, body) = last(l);
+    assert_eq!(*status, 200, "{}", call_evidence(l));
     let egress = body["headers"]
         .as_array()
         .into_iter()
         .flatten()
         .find(|h| h[0] == "x-ppvnet-egress-host")
         .and_then(|h| h[1].as_str());
-    assert_eq!(egress, Some(host.as_str()), "{body}");
+    assert_eq!(egress, Some(host.as_str()), "{}", call_evidence(l));
 }
 
 fn user_groups(l: &Live, upn: &str) -> (String, Vec<String>) {
@@ -250,8 +285,9 @@ fn flow_log_shows(w: &mut PpvWorld, host: String, service: String) {
 
 #[then(expr = "the runtime answers {int}")]
 fn runtime_answers(w: &mut PpvWorld, status: u16) {
-    let (got, body) = last(live(w));
-    assert_eq!(*got, status, "{body}");
+    let l = live(w);
+    let (got, _) = last(l);
+    assert_eq!(*got, status, "{}", call_evidence(l));
 }
 
 fn runtime_message(body: &Value) -> String {
@@ -260,16 +296,16 @@ fn runtime_message(body: &Value) -> String {
 
 #[then(expr = "the runtime's message names the host {string}")]
 fn message_names_host(w: &mut PpvWorld, host: String) {
-    let (_, body) = last(live(w));
-    let m = runtime_message(body);
-    assert!(m.contains(&host), "{host} not named in {m}");
+    let l = live(w);
+    let m = runtime_message(&last(l).1);
+    assert!(m.contains(&host), "{host} not named in {m}\n{}", call_evidence(l));
 }
 
 #[then(expr = "the runtime's message says {string}")]
 fn message_says(w: &mut PpvWorld, text: String) {
-    let (_, body) = last(live(w));
-    let m = runtime_message(body);
-    assert!(m.contains(&text), "{text:?} not in {m}");
+    let l = live(w);
+    let m = runtime_message(&last(l).1);
+    assert!(m.contains(&text), "{text:?} not in {m}\n{}", call_evidence(l));
 }
 
 #[when(expr = "the connector {string} is saved again in {string}")]

@@ -135,6 +135,37 @@ impl Net {
         };
         matches!(tokio::time::timeout(wait, attempt).await, Ok(Some(())))
     }
+
+    /// A failed reach step's evidence: the oracle's verdict for the host and the private
+    /// endpoint (TCP 443), and the flow-log records from the host to it.
+    fn evidence(&self, host: &str, pe: &str) -> String {
+        let h = self.fabric.handle();
+        let face = Face::PrivateEndpoint(pe.to_string());
+        let service = self
+            .faces
+            .iter()
+            .find(|(_, f, _)| *f == face)
+            .map(|(s, _, _)| s.clone())
+            .unwrap_or_default();
+        let verdict = h
+            .with_oracle(|o| o.decide(host, &service, &face, 443))
+            .map_or_else(|e| e.to_string(), |d| format!("{} ({d:?})", d.label()));
+        let flows: Vec<String> = h
+            .flows(&FlowFilter {
+                src_host: Some(host.to_string()),
+                ..Default::default()
+            })
+            .iter()
+            .filter(|r| r.dst_host == pe)
+            .map(|r| format!("{:?} rule {} {}", r.state, r.rule, r.tuple()))
+            .collect();
+        let flows = if flows.is_empty() {
+            "(no record)".to_string()
+        } else {
+            flows.join("\n")
+        };
+        format!("oracle: {verdict}\nflow log {host} -> {pe}:\n{flows}")
+    }
 }
 
 #[then(expr = "{string} can reach the private endpoint {string}")]
@@ -144,7 +175,8 @@ async fn can_reach(w: &mut PpvWorld, host: String, pe: String) {
     assert!(
         n.echoes(&host, n.endpoint(&pe), Duration::from_secs(15))
             .await,
-        "{host} cannot reach {pe}"
+        "{host} cannot reach {pe}\n{}",
+        n.evidence(&host, &pe)
     );
 }
 
@@ -154,7 +186,8 @@ async fn cannot_reach(w: &mut PpvWorld, host: String, pe: String) {
     assert!(
         !n.echoes(&host, n.endpoint(&pe), Duration::from_millis(2500))
             .await,
-        "{host} reaches {pe}"
+        "{host} reaches {pe}\n{}",
+        n.evidence(&host, &pe)
     );
 }
 
