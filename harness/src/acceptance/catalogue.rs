@@ -145,9 +145,10 @@ mod tests {
     /// (keyword, regex, location) of every step cucumber collected.
     fn registered() -> Vec<(Kw, cucumber::codegen::Regex, String)> {
         let mut all = Vec::new();
-        let mut add = |kw, (loc, re, _): (cucumber::step::Location, cucumber::codegen::LazyRegex, _)| {
-            all.push((kw, re(), loc.to_string()));
-        };
+        let mut add =
+            |kw, (loc, re, _): (cucumber::step::Location, cucumber::codegen::LazyRegex, _)| {
+                all.push((kw, re(), loc.to_string()));
+            };
         use cucumber::codegen::inventory::iter;
         for s in iter::<<PpvWorld as WorldInventory>::Given> {
             add(Kw::Given, s.inner());
@@ -164,7 +165,11 @@ mod tests {
     #[test]
     fn every_step_has_a_catalogue_entry_and_every_entry_a_step() {
         let steps = registered();
-        assert!(steps.len() > 50, "cucumber collected only {} steps", steps.len());
+        assert!(
+            steps.len() > 50,
+            "cucumber collected only {} steps",
+            steps.len()
+        );
         for (kw, re, loc) in &steps {
             let entry = CATALOGUE
                 .iter()

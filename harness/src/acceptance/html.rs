@@ -105,7 +105,11 @@ fn tags_html(tags: &[String]) -> String {
 
 fn summary(h: &mut String, report: &Report, args: &TestArgs) {
     let (passed, failed) = report.counts();
-    let verdict = if failed == 0 && passed > 0 { "passed" } else { "failed" };
+    let verdict = if failed == 0 && passed > 0 {
+        "passed"
+    } else {
+        "failed"
+    };
     let _ = writeln!(
         h,
         "<section id=\"summary\"><h2>Summary</h2><p class=\"big {verdict}\" id=\"counts\">{passed} passed, {failed} failed</p>\
@@ -117,11 +121,22 @@ fn summary(h: &mut String, report: &Report, args: &TestArgs) {
         escape(&time_text(report.started)),
         report.duration().as_secs_f64(),
         escape(args.tags.as_ref().map_or("(all)", |t| t.text.as_str())),
-        args.shard.map_or_else(|| "(all)".to_string(), |s| s.to_string()),
-        escape(&format!("{:?}", args.network.unwrap_or(crate::fabric::FabricKind::Loopback)).to_lowercase()),
+        args.shard
+            .map_or_else(|| "(all)".to_string(), |s| s.to_string()),
+        escape(
+            &format!(
+                "{:?}",
+                args.network.unwrap_or(crate::fabric::FabricKind::Loopback)
+            )
+            .to_lowercase()
+        ),
     );
     for e in &report.parse_errors {
-        let _ = writeln!(h, "<p class=\"failed\">feature file error:</p><pre>{}</pre>", escape(e));
+        let _ = writeln!(
+            h,
+            "<p class=\"failed\">feature file error:</p><pre>{}</pre>",
+            escape(e)
+        );
     }
     h.push_str("</section>\n");
 }
@@ -168,7 +183,11 @@ fn landscapes(h: &mut String, p: &Provenance) {
 }
 
 fn scenario(h: &mut String, s: &ScenarioReport) {
-    let status = if s.passed() { Status::Passed } else { Status::Failed };
+    let status = if s.passed() {
+        Status::Passed
+    } else {
+        Status::Failed
+    };
     let open = if s.passed() { "" } else { " open" };
     let _ = writeln!(
         h,
@@ -191,12 +210,20 @@ fn scenario(h: &mut String, s: &ScenarioReport) {
             st.duration.as_millis()
         );
         if let Some(e) = st.error.as_ref().filter(|_| st.status == Status::Failed) {
-            let _ = write!(h, "<tr><td></td><td colspan=\"2\"><pre>{}</pre></td></tr>", escape(e));
+            let _ = write!(
+                h,
+                "<tr><td></td><td colspan=\"2\"><pre>{}</pre></td></tr>",
+                escape(e)
+            );
         }
         h.push('\n');
     }
     if let Some(e) = &s.hook_error {
-        let _ = write!(h, "<tr><td class=\"failed\">hook</td><td colspan=\"2\"><pre>{}</pre></td></tr>", escape(e));
+        let _ = write!(
+            h,
+            "<tr><td class=\"failed\">hook</td><td colspan=\"2\"><pre>{}</pre></td></tr>",
+            escape(e)
+        );
     }
     h.push_str("</table></details>\n");
 }
@@ -209,7 +236,12 @@ fn feature(h: &mut String, f: &FeatureReport) {
         escape(&f.name),
         f.scenarios.len(),
         tags_html(&f.tags),
-        escape(&f.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default())
+        escape(
+            &f.path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        )
     );
     if let Some(d) = &f.description {
         let _ = writeln!(h, "<p>{}</p>", escape(d.trim()));

@@ -37,7 +37,11 @@ pub fn render(report: &Report) -> String {
     for f in &report.features {
         let failures = f.scenarios.iter().filter(|s| !s.passed()).count();
         let time: f64 = f.scenarios.iter().map(|s| s.duration.as_secs_f64()).sum();
-        let file = f.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        let file = f
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         let _ = writeln!(
             x,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{time:.3}\" file=\"{}\">",

@@ -251,7 +251,13 @@ fn step_error(e: &event::StepError) -> String {
     }
 }
 
-fn on_step<W>(sc: &mut ScenarioReport, step: &gherkin::Step, bg: bool, ev: &StepEvent<W>, at: SystemTime) {
+fn on_step<W>(
+    sc: &mut ScenarioReport,
+    step: &gherkin::Step,
+    bg: bool,
+    ev: &StepEvent<W>,
+    at: SystemTime,
+) {
     let Some(st) = sc
         .steps
         .iter_mut()
@@ -300,7 +306,10 @@ fn on_scenario<W>(sc: &mut ScenarioReport, ev: &ScenarioEvent<W>, at: SystemTime
                 HookType::Before => "before",
                 HookType::After => "after",
             };
-            sc.hook_error = Some(format!("the {when}-scenario hook failed: {}", panic_text(info)));
+            sc.hook_error = Some(format!(
+                "the {when}-scenario hook failed: {}",
+                panic_text(info)
+            ));
         }
         ScenarioEvent::Hook(..) | ScenarioEvent::Log(_) => {}
     }

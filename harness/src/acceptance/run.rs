@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use cucumber::writer::Ext as _;
 use cucumber::World as _;
+use cucumber::writer::Ext as _;
 use futures::StreamExt as _;
 use futures::stream::LocalBoxStream;
 
@@ -45,7 +45,8 @@ pub struct TestArgs {
     /// Print the selected scenarios (`file:line  feature / scenario`) instead of running them.
     #[arg(long)]
     pub list: bool,
-    /// Scenarios run at once (cucumber's default: 64).
+    /// Scenarios run at once (default: 64 on loopback; 8 with `--network netns`, where each
+    /// landscape is dozens of namespaces and more at once overload a small machine).
     #[arg(long)]
     pub concurrency: Option<usize>,
 }
@@ -75,6 +76,10 @@ impl TestArgs {
     }
 }
 
+/// Scenarios at once with `--network netns` unless `--concurrency` says otherwise: 64 netns
+/// landscapes at once timed out on a 2-core machine (health checks over 30 s), 8 passed.
+const NETNS_CONCURRENCY: usize = 8;
+
 /// The repository's `features/` when it still exists where ppvnet was built, else `./features`.
 pub fn default_features_dir() -> PathBuf {
     let built = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../features"));
@@ -103,14 +108,22 @@ impl cucumber::Parser<Vec<PathBuf>> for FeatureSet {
 pub async fn list(args: &TestArgs) -> anyhow::Result<Vec<(PathBuf, usize, String)>> {
     let selection = args.selection();
     let mut out = Vec::new();
-    let mut features = cucumber::Parser::parse(FeatureSet, args.feature_paths()?, Default::default());
+    let mut features =
+        cucumber::Parser::parse(FeatureSet, args.feature_paths()?, Default::default());
     while let Some(f) = features.next().await {
         let f = f.map_err(|e| anyhow::anyhow!("{e}"))?;
         let path = f.path.clone().unwrap_or_default();
-        let rules = f.rules.iter().flat_map(|r| r.scenarios.iter().map(move |s| (Some(r), s)));
+        let rules = f
+            .rules
+            .iter()
+            .flat_map(|r| r.scenarios.iter().map(move |s| (Some(r), s)));
         for (rule, s) in f.scenarios.iter().map(|s| (None, s)).chain(rules) {
             if selection.selects(&f, rule, s) {
-                out.push((path.clone(), s.position.line, format!("{} / {}", f.name, s.name)));
+                out.push((
+                    path.clone(),
+                    s.position.line,
+                    format!("{} / {}", f.name, s.name),
+                ));
             }
         }
     }
@@ -132,7 +145,11 @@ pub async fn execute(args: &TestArgs, ppvnet_exe: PathBuf) -> anyhow::Result<Rep
     }
     configure(Settings {
         scenarios_dir: default_scenarios_dir(),
-        landscape: args.landscape.as_ref().map(|l| l.canonicalize()).transpose()?,
+        landscape: args
+            .landscape
+            .as_ref()
+            .map(|l| l.canonicalize())
+            .transpose()?,
         network,
         ppvnet_exe,
     });
@@ -141,7 +158,9 @@ pub async fn execute(args: &TestArgs, ppvnet_exe: PathBuf) -> anyhow::Result<Rep
     let writer = cucumber::writer::Basic::stdout().tee::<PpvWorld, _>(recorder.normalized());
     let mut cli: cucumber::cli::Opts<_, cucumber::runner::basic::Cli, _, cucumber::cli::Empty> =
         Default::default();
-    cli.runner.concurrency = args.concurrency;
+    cli.runner.concurrency = args
+        .concurrency
+        .or((network == FabricKind::Netns).then_some(NETNS_CONCURRENCY));
     let selection = args.selection();
     PpvWorld::cucumber::<&Path>()
         .with_parser(FeatureSet)
@@ -186,7 +205,10 @@ pub fn write_reports(args: &TestArgs, report: &Report) -> anyhow::Result<()> {
 /// `acceptance: N passed, N failed`; the exit code is 1 on any failure or when nothing ran,
 /// 2 when the run could not start.
 pub fn main(args: &TestArgs, ppvnet_exe: PathBuf) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ppvnet test: cannot start the async runtime: {e}");

@@ -50,9 +50,9 @@ impl FromStr for Tags {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let op = s
-            .parse::<TagOperation>()
-            .map_err(|e| format!("'{s}' is not a tag expression ({e}); e.g. '@netns and not @slow'"))?;
+        let op = s.parse::<TagOperation>().map_err(|e| {
+            format!("'{s}' is not a tag expression ({e}); e.g. '@netns and not @slow'")
+        })?;
         Ok(Tags {
             text: s.to_string(),
             op,

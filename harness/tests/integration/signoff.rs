@@ -67,7 +67,10 @@ fn exit_code_is_zero_only_when_every_selected_scenario_passes() {
 
     let (code, _, err) = ppvnet_test(&["/no/such/features"]);
     assert_eq!(code, 2);
-    assert!(err.contains("no feature file or folder /no/such/features"), "{err}");
+    assert!(
+        err.contains("no feature file or folder /no/such/features"),
+        "{err}"
+    );
     let (code, _, err) = ppvnet_test(&[path_arg(&passing), "--tags", "@a and"]);
     assert_eq!(code, 2);
     assert!(err.contains("is not a tag expression"), "{err}");
@@ -81,7 +84,10 @@ fn tag_expressions_select_scenarios_including_examples_tags() {
         ("@smoke", "acceptance: 1 passed, 0 failed"),
         ("@apis or @vaults", "acceptance: 2 passed, 0 failed"),
         ("not @smoke", "acceptance: 3 passed, 0 failed"),
-        ("@validation and not @vaults", "acceptance: 3 passed, 0 failed"),
+        (
+            "@validation and not @vaults",
+            "acceptance: 3 passed, 0 failed",
+        ),
     ] {
         let (code, out, err) = ppvnet_test(&[p, "--tags", expr]);
         assert_eq!(code, 0, "{expr}: {out}\n{err}");
@@ -178,7 +184,8 @@ fn reports_of(args: &[&str]) -> (i32, Reports) {
         path_arg(&html),
     ]);
     let (code, _, _) = ppvnet_test(&all);
-    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let read =
+        |p: &Path| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     let reports = Reports {
         junit: read(&junit),
         json: serde_json::from_str(&read(&json)).expect("the Cucumber JSON parses"),
@@ -198,7 +205,10 @@ fn junit_report_parses_and_names_each_failure_with_its_evidence() {
     assert_eq!(root.tag_name().name(), "testsuites");
     assert_eq!(root.attribute("tests"), Some("3"));
     assert_eq!(root.attribute("failures"), Some("2"));
-    let cases: Vec<_> = root.descendants().filter(|n| n.has_tag_name("testcase")).collect();
+    let cases: Vec<_> = root
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
     assert_eq!(cases.len(), 3);
     let wrong = cases
         .iter()
@@ -209,7 +219,10 @@ fn junit_report_parses_and_names_each_failure_with_its_evidence() {
         .find(|n| n.has_tag_name("failure"))
         .expect("a failure element");
     let text = failure.text().unwrap_or_default();
-    assert!(text.contains("it has 99 vnets") && text.contains("counts:"), "{text}");
+    assert!(
+        text.contains("it has 99 vnets") && text.contains("counts:"),
+        "{text}"
+    );
     let undefined = cases
         .iter()
         .find(|c| c.attribute("name") == Some("An undefined step fails the run"))
@@ -245,7 +258,12 @@ fn cucumber_json_report_has_every_step_with_status_and_duration() {
     assert_eq!(statuses[1], ["passed", "failed"]);
     assert_eq!(statuses[2], ["passed", "passed", "passed"]);
     let failed = &elements[0]["steps"][2]["result"];
-    assert!(failed["error_message"].as_str().unwrap_or_default().contains("counts:"));
+    assert!(
+        failed["error_message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("counts:")
+    );
     assert!(failed["duration"].as_u64().is_some());
 }
 
@@ -254,7 +272,10 @@ fn html_report_is_self_contained_escaped_and_carries_provenance() {
     let failing = data("failing");
     let (_, r) = reports_of(&[path_arg(&failing)]);
     let h = &r.html;
-    assert!(h.contains("<p class=\"big failed\" id=\"counts\">1 passed, 2 failed</p>"), "{h}");
+    assert!(
+        h.contains("<p class=\"big failed\" id=\"counts\">1 passed, 2 failed</p>"),
+        "{h}"
+    );
     // Escaped content, and nothing loaded from elsewhere.
     assert!(h.contains("A wrong count &lt;fails&gt; &amp; is reported"));
     assert!(!h.contains("<fails>"));
@@ -265,7 +286,11 @@ fn html_report_is_self_contained_escaped_and_carries_provenance() {
     assert!(h.contains("counts:"), "the failed step's error is missing");
     assert!(h.contains(env!("CARGO_PKG_VERSION")));
     let feature = failing.join("broken.feature");
-    assert!(h.contains(&sha256(&feature)), "no hash of {}", feature.display());
+    assert!(
+        h.contains(&sha256(&feature)),
+        "no hash of {}",
+        feature.display()
+    );
     let contoso = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
     assert!(h.contains(&sha256(&contoso)), "no hash of the landscape");
 }
@@ -278,15 +303,24 @@ fn html_report_draws_the_landscape_it_ran_and_its_reachability() {
     let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
     std::fs::copy(&seed, &copy).expect("copy the seed landscape");
     // The connector files it names, relative to the landscape.
-    std::os::unix::fs::symlink(seed.with_file_name("connectors"), dir.path().join("connectors"))
-        .expect("link the connector files");
+    std::os::unix::fs::symlink(
+        seed.with_file_name("connectors"),
+        dir.path().join("connectors"),
+    )
+    .expect("link the connector files");
     let (code, r) = reports_of(&[path_arg(&data("network")), "--landscape", path_arg(&copy)]);
     assert_eq!(code, 0, "{}", r.html);
     let h = &r.html;
     assert!(h.contains("team-landscape.yaml"));
     assert!(h.contains(&sha256(&copy)));
     let svg = &h[h.find("<svg").expect("an inline SVG")..h.find("</svg>").expect("its end")];
-    for name in ["vnet-prod-westus", "vnet-prod-eastus", "snet-pp", "pe-kv-contoso-prod", "pp-prod-westus"] {
+    for name in [
+        "vnet-prod-westus",
+        "vnet-prod-eastus",
+        "snet-pp",
+        "pe-kv-contoso-prod",
+        "pp-prod-westus",
+    ] {
         assert!(svg.contains(name), "{name} not drawn");
     }
     assert!(svg.contains("<line"), "no peering drawn");
@@ -310,10 +344,14 @@ fn chromium() -> Option<PathBuf> {
 
 #[test]
 fn html_report_renders_its_summary_in_headless_chromium() {
-    let Some(browser) = chromium() else {
-        ppvnet_common::testing::skip("chromium", "no chromium on PATH (apt-get install chromium)");
+    let browser = chromium();
+    let missing = browser
+        .is_none()
+        .then(|| "no chromium on PATH (scripts/test installs it: apt-get install chromium)".into());
+    if crate::require::skip_unless("chromium", missing) {
         return;
-    };
+    }
+    let browser = browser.expect("chromium is on PATH");
     let (_, r) = reports_of(&[path_arg(&data("failing"))]);
     let profile = tempfile::tempdir().expect("a profile folder");
     let shot = profile.path().join("report.png");
@@ -330,20 +368,39 @@ fn html_report_renders_its_summary_in_headless_chromium() {
         "chromium rendered no summary:\n{dom}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for section in ["id=\"provenance\"", "id=\"features\"", "Feature: Scenarios that must fail"] {
-        assert!(dom.contains(section), "{section} missing from the rendered DOM");
+    for section in [
+        "id=\"provenance\"",
+        "id=\"features\"",
+        "Feature: Scenarios that must fail",
+    ] {
+        assert!(
+            dom.contains(section),
+            "{section} missing from the rendered DOM"
+        );
     }
     let status = Command::new(&browser)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,900"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1200,900",
+        ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(format!("--screenshot={}", shot.display()))
         .arg(format!("file://{}", r.html_path.display()))
         .output()
         .expect("chromium runs");
     let png = std::fs::read(&shot).unwrap_or_else(|e| {
-        panic!("no screenshot ({e}): {}", String::from_utf8_lossy(&status.stderr))
+        panic!(
+            "no screenshot ({e}): {}",
+            String::from_utf8_lossy(&status.stderr)
+        )
     });
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
 }
 
 #[test]

@@ -3,23 +3,18 @@
 //! (the control API's `/pp` routes), and the harness inspects what the runtime, Entra, Key
 //! Vault and the flow log saw.
 
-use cucumber::{given, then, when};
 use crate::fabric::FabricKind;
 use crate::fabric::flowlog::FlowFilter;
 use crate::scenario::model::Scenario;
+use cucumber::{given, then, when};
 use serde_json::Value;
 
-use super::landscape::{Live, control_get, control_post, live, start_with};
 use super::PpvWorld;
+use super::landscape::{Live, control_get, control_post, live, start_with};
 use crate::acceptance::{fabric_named, landscape_to_start};
 
 /// Starts the named landscape on a fabric (`None`: the run's default, `--network`).
-async fn start(
-    w: &mut PpvWorld,
-    name: &str,
-    kind: Option<&str>,
-    edit: impl FnOnce(&mut Scenario),
-) {
+async fn start(w: &mut PpvWorld, name: &str, kind: Option<&str>, edit: impl FnOnce(&mut Scenario)) {
     let file = landscape_to_start(name);
     let kind: FabricKind = fabric_named(kind);
     start_with(w, &file, kind, edit).await;
@@ -185,7 +180,15 @@ fn call_evidence(l: &Live) -> String {
             } else {
                 records
                     .iter()
-                    .map(|r| format!("{} -> {} rule {} {}", r.src_host, r.dst_host, r.rule, r.tuple()))
+                    .map(|r| {
+                        format!(
+                            "{} -> {} rule {} {}",
+                            r.src_host,
+                            r.dst_host,
+                            r.rule,
+                            r.tuple()
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             }
@@ -298,14 +301,22 @@ fn runtime_message(body: &Value) -> String {
 fn message_names_host(w: &mut PpvWorld, host: String) {
     let l = live(w);
     let m = runtime_message(&last(l).1);
-    assert!(m.contains(&host), "{host} not named in {m}\n{}", call_evidence(l));
+    assert!(
+        m.contains(&host),
+        "{host} not named in {m}\n{}",
+        call_evidence(l)
+    );
 }
 
 #[then(expr = "the runtime's message says {string}")]
 fn message_says(w: &mut PpvWorld, text: String) {
     let l = live(w);
     let m = runtime_message(&last(l).1);
-    assert!(m.contains(&text), "{text:?} not in {m}\n{}", call_evidence(l));
+    assert!(
+        m.contains(&text),
+        "{text:?} not in {m}\n{}",
+        call_evidence(l)
+    );
 }
 
 #[when(expr = "the connector {string} is saved again in {string}")]

@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use base64::Engine;
-use cucumber::{given, then, when};
 use crate::fabric::FabricKind;
 use crate::up::{self, Running, UpOptions};
+use base64::Engine;
+use cucumber::{given, then, when};
 use serde_json::Value;
 
 use super::PpvWorld;

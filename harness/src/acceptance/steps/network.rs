@@ -7,10 +7,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use cucumber::{given, then, when};
 use crate::fabric::flowlog::{FlowFilter, FlowState};
 use crate::fabric::oracle::{FaceName, Resolution};
 use crate::fabric::{Fabric, FabricKind, FabricOptions, Face};
+use cucumber::{given, then, when};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::PpvWorld;

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use cucumber::{given, then, when};
 use crate::scenario::{self, LoadError, LocatedFinding};
+use cucumber::{given, then, when};
 
 use super::PpvWorld;
 use crate::acceptance::{landscape_file, settings};
