@@ -6,6 +6,7 @@
 //! [`crate::services::program`]); this module only orders them, serves the control API and
 //! writes the ready file.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -71,6 +72,8 @@ pub struct Running {
     tasks: JoinSet<anyhow::Result<()>>,
     fabric: Fabric,
     pub clock: Clock,
+    /// Stubbed APIs by name (`implementation: {kind: stub}`).
+    stubs: BTreeMap<String, services::stub::Stub>,
 }
 
 /// Starts the landscape and writes the ready file once every component is healthy.
@@ -163,7 +166,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         control_token,
         entra: Some(entra.entry.clone()),
         key_vaults,
-        apis,
+        apis: apis.entries,
         apps: ready::app_entries(s),
         users: ready::user_entries(s),
         hosts: ready::host_entries(&fabric),
@@ -184,6 +187,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         tasks,
         fabric,
         clock,
+        stubs: apis.stubs,
     })
 }
 
@@ -236,6 +240,11 @@ async fn wait_healthy(url: &str, client: Option<&reqwest::Client>) -> anyhow::Re
 impl Running {
     pub fn ready(&self) -> &ReadyFile {
         &self.ready
+    }
+
+    /// The stub of a stubbed API, to add answers and read what it received.
+    pub fn stub(&self, api: &str) -> Option<&services::stub::Stub> {
+        self.stubs.get(api)
     }
 
     pub fn fabric(&self) -> &Fabric {

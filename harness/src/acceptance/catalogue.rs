@@ -33,6 +33,7 @@ const C: &str = "connector runtime";
 const L: &str = "running landscape";
 const N: &str = "network";
 const V: &str = "landscape validation";
+const S: &str = "stubbed APIs";
 
 #[rustfmt::skip]
 pub const CATALOGUE: &[Entry] = &[
@@ -106,6 +107,14 @@ pub const CATALOGUE: &[Entry] = &[
     Entry { area: N, keywords: &[W], phrase: "the peering between {string} and {string} is turned off", parameters: &["vNet", "vNet"], example: "the peering between \"vnet-prod-westus\" and \"vnet-prod-eastus\" is turned off" },
     Entry { area: N, keywords: &[T], phrase: "the flow log shows {int} connections begun from the prod delegated subnets", parameters: &["count"], example: "the flow log shows 2 connections begun from the prod delegated subnets" },
     Entry { area: N, keywords: &[T], phrase: "no flow log record of the prod delegated subnets crossed the public internet", parameters: &[], example: "no flow log record of the prod delegated subnets crossed the public internet" },
+    // Stubbed third-party APIs (features/connector.feature; `implementation: {kind: stub}`).
+    Entry { area: S, keywords: &[G], phrase: "the {word} landscape is running with the API {string} as a stub", parameters: &["landscape name", "API"], example: "the contoso landscape is running with the API \"cases-api-dev\" as a stub" },
+    Entry { area: S, keywords: &[G], phrase: "the {word} landscape is running with the API {string} stubbed by {string}", parameters: &["landscape name", "API", "mappings file under scenarios/"], example: "the contoso landscape is running with the API \"cases-api-dev\" stubbed by \"stubs/cases-outage.yaml\"" },
+    Entry { area: S, keywords: &[G], phrase: "the API {string} answers {word} {string} with {int}", parameters: &["API", "method", "path (query parameters required too)", "status"], example: "the API \"cases-api-dev\" answers GET \"/cases/search\" with 503" },
+    Entry { area: S, keywords: &[G], phrase: "the API {string} answers {word} {string} with {int} and the JSON body:", parameters: &["API", "method", "path", "status", "the body as a docstring"], example: "the API \"cases-api-dev\" answers GET \"/cases/search\" with 200 and the JSON body:" },
+    Entry { area: S, keywords: &[G], phrase: "the API {string} answers {word} {string} with {int} after {int} seconds", parameters: &["API", "method", "path", "status", "delay in seconds"], example: "the API \"cases-api-dev\" answers GET \"/cases/search\" with 200 after 30 seconds" },
+    Entry { area: S, keywords: &[T], phrase: "the API {string} received {int} request(s)", parameters: &["API", "count"], example: "the API \"cases-api-dev\" received 1 request" },
+    Entry { area: S, keywords: &[T], phrase: "the API {string} received {int} request(s) with a bearer token for {string}", parameters: &["API", "count", "audience: app name, application ID URI or client id"], example: "the API \"cases-api-dev\" received 1 request with a bearer token for \"api://contoso-cases\"" },
 ];
 
 /// The catalogue as text, grouped by area: what `ppvnet steps` prints.

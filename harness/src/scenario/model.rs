@@ -461,6 +461,14 @@ pub enum ApiImplementation {
     /// (see `services::program::spawn_external`).
     #[serde(rename_all = "camelCase")]
     Command { argv: Vec<String> },
+    /// A stubbed third-party API: request matchers and canned responses from `mappings` (a
+    /// YAML/JSON file relative to the landscape; see `services::stub`), or none until a test
+    /// adds them.
+    #[serde(rename_all = "camelCase")]
+    Stub {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mappings: Option<std::path::PathBuf>,
+    },
 }
 
 fn ten_thousand() -> u32 {

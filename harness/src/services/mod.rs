@@ -9,6 +9,8 @@
 //! - [`api`]: each API of the landscape on its faces, builtin or a team's program.
 //! - [`search`]: builtin case search APIs: audiences, case owners by team, public access.
 //! - [`program`]: a team's own API program, handed its faces by socket activation.
+//! - [`stub`]: a stubbed third-party API: wiremock behind the API's faces, mappings from a file
+//!   or from steps.
 //! - [`powerplatform`]: environments, their variables, connectors read from their files.
 
 pub mod api;
@@ -18,3 +20,4 @@ pub mod launch;
 pub mod powerplatform;
 pub mod program;
 pub mod search;
+pub mod stub;

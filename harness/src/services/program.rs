@@ -121,7 +121,7 @@ fn program_env(
 }
 
 /// App Service's answer on the public face of an app whose public network access is disabled.
-fn app_service_forbidden() -> axum::Router {
+pub(crate) fn app_service_forbidden() -> axum::Router {
     use axum::response::IntoResponse;
     axum::Router::new().fallback(|| async {
         ppvnet_search_api::error::ApiError::PublicAccessDenied.into_response()

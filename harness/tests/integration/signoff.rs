@@ -417,3 +417,37 @@ fn steps_command_prints_every_phrase_with_an_example() {
     }
     assert!(text.contains("Given the {word} landscape is running\n"));
 }
+
+#[test]
+fn a_stub_scenario_passes_and_fails_when_its_expectation_is_not_met() {
+    // The stubbed API is reached by its host name, on port 443.
+    let missing = (!nix::unistd::Uid::effective().is_root())
+        .then(|| "landscapes with host names bind port 443 (needs root)".to_string());
+    if crate::require::skip_unless("port443", missing) {
+        return;
+    }
+    let (code, r) = reports_of(&[path_arg(&data("stub"))]);
+    assert_eq!(code, 1, "{}", r.html);
+    let doc = roxmltree::Document::parse(&r.junit).expect("the JUnit report is XML");
+    let verdict = |name: &str| {
+        doc.descendants()
+            .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some(name))
+            .map(|n| n.children().any(|c| c.has_tag_name("failure")))
+            .unwrap_or_else(|| panic!("no test case {name}"))
+    };
+    assert!(!verdict("The expectation is met"), "{}", r.junit);
+    assert!(verdict("The expectation is not met"), "{}", r.junit);
+    // The failure names what the stub did receive: one search with the user's token.
+    assert!(
+        r.junit
+            .contains("GET http://localhost/cases/search?q=outage"),
+        "{}",
+        r.junit
+    );
+    let mappings =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/stubs/cases-outage.yaml");
+    assert!(
+        r.html.contains(&sha256(&mappings)),
+        "the mappings file is not in the provenance"
+    );
+}
