@@ -135,6 +135,9 @@ pub async fn list(args: &TestArgs) -> anyhow::Result<Vec<(PathBuf, usize, String
 pub async fn execute(args: &TestArgs, ppvnet_exe: PathBuf) -> anyhow::Result<Report> {
     let paths = args.feature_paths()?;
     let network = args.network.unwrap_or(FabricKind::Loopback);
+    if network == FabricKind::Docker {
+        bail!("--network docker: the docker fabric is not implemented yet (loopback or netns)");
+    }
     if network == FabricKind::Netns
         && let Some(why) = super::steps::network::netns_unavailable()
     {
