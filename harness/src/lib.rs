@@ -13,13 +13,14 @@
 //!   routes.
 //! - [`acceptance`]: the Gherkin acceptance runner (`ppvnet test`, `ppvnet steps`): built-in
 //!   steps, tag and shard selection, JUnit/Cucumber JSON/HTML reports.
-//! - [`cli`]: the `ppvnet` command line.
+//! - [`cli`]: the `ppvnet` command line; [`paths`]: its default paths, from the checkout's root.
 
 pub mod acceptance;
 pub mod cli;
 pub mod control;
 pub mod fabric;
 pub mod landscape;
+pub mod paths;
 pub mod pki;
 pub mod powerplatform;
 pub mod ready;

@@ -57,13 +57,22 @@ impl Default for Settings {
     }
 }
 
-/// The repository's `scenarios/` when it still exists where ppvnet was built, else
-/// `./scenarios` (an installed binary run from a team's checkout).
+/// `relative` in the ppvnet checkout the command runs in, else in the checkout ppvnet was
+/// built from (when it still exists), else relative to the working directory.
+pub(crate) fn shipped(relative: &str) -> PathBuf {
+    let cwd = std::env::current_dir().ok();
+    let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    cwd.and_then(|d| crate::paths::checkout_root(&d))
+        .map(|root| root.join(relative))
+        .filter(|p| p.is_dir())
+        .or_else(|| Some(built.join(relative)).filter(|p| p.is_dir()))
+        .and_then(|p| p.canonicalize().ok())
+        .unwrap_or_else(|| PathBuf::from(relative))
+}
+
+/// The shipped `scenarios/` (see [`shipped`]).
 pub fn default_scenarios_dir() -> PathBuf {
-    let built = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios"));
-    built
-        .canonicalize()
-        .unwrap_or_else(|_| PathBuf::from("scenarios"))
+    shipped("scenarios")
 }
 
 static SETTINGS: RwLock<Option<Settings>> = RwLock::new(None);

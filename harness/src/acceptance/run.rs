@@ -80,12 +80,9 @@ impl TestArgs {
 /// landscapes at once timed out on a 2-core machine (health checks over 30 s), 8 passed.
 const NETNS_CONCURRENCY: usize = 8;
 
-/// The repository's `features/` when it still exists where ppvnet was built, else `./features`.
+/// The shipped `features/` (see [`super::shipped`]).
 pub fn default_features_dir() -> PathBuf {
-    let built = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../features"));
-    built
-        .canonicalize()
-        .unwrap_or_else(|_| PathBuf::from("features"))
+    super::shipped("features")
 }
 
 /// Parses every path with cucumber's own parser (folders: every `*.feature` in them, sorted),

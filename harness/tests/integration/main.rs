@@ -30,5 +30,6 @@ mod fabric_oracle;
 mod fabric_python_exec;
 mod landscapes;
 mod run_files;
+mod run_identity;
 mod signoff;
 mod up_cli;
