@@ -167,7 +167,12 @@ mod tests {
     #[test]
     fn loopback_hosts_get_their_proxy_and_the_ca_and_nothing_stays_direct_but_the_machine() {
         let env = ClientEnv::for_host(&ready(None, Some("127.77.1.1:3128")), "internet").unwrap();
-        let get = |k: &str| env.set.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            env.set
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
         for v in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"] {
             assert_eq!(get(v), Some("http://127.77.1.1:3128"), "{v}");
         }
@@ -179,7 +184,10 @@ mod tests {
             exports.contains("export REQUESTS_CA_BUNDLE='/run/it'\\''s/ca.pem'\n"),
             "{exports}"
         );
-        assert!(exports.starts_with("unset ALL_PROXY all_proxy\n"), "{exports}");
+        assert!(
+            exports.starts_with("unset ALL_PROXY all_proxy\n"),
+            "{exports}"
+        );
     }
 
     #[test]
@@ -189,7 +197,10 @@ mod tests {
         assert!(!env.set.iter().any(|(n, _)| n.ends_with("_PROXY")));
         assert!(env.exports().contains("ip netns exec ppv-1-0-internet"));
         let err = ClientEnv::for_host(&ready(None, None), "internet").unwrap_err();
-        assert!(err.to_string().contains("neither a namespace nor a proxy"), "{err}");
+        assert!(
+            err.to_string().contains("neither a namespace nor a proxy"),
+            "{err}"
+        );
         let err = ClientEnv::for_host(&ready(None, None), "nope").unwrap_err();
         assert!(err.to_string().contains("hosts: internet"), "{err}");
     }

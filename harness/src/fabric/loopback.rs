@@ -637,7 +637,10 @@ async fn hand_over(
 }
 
 /// Connects to a program's listener from `source` (what the program is to see as the peer).
-pub(crate) async fn connect_from(source: Option<Ipv4Addr>, target: SocketAddr) -> io::Result<TcpStream> {
+pub(crate) async fn connect_from(
+    source: Option<Ipv4Addr>,
+    target: SocketAddr,
+) -> io::Result<TcpStream> {
     let s = TcpSocket::new_v4()?;
     if let Some(ip) = source {
         bind_source(&s, ip)?;

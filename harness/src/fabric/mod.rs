@@ -40,8 +40,8 @@ use ppvnet_common::Ingress;
 use ppvnet_common::net::SharedPeerDirectory;
 use ppvnet_common::serve::{Endpoint, Source};
 
-pub use control::{FabricHandle, control_router};
 pub use client_env::{ClientEnv, exec};
+pub use control::{FabricHandle, control_router};
 
 use crate::landscape::Landscape;
 

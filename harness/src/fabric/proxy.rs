@@ -197,7 +197,10 @@ async fn proxy_one(mut client: TcpStream, proxy: &HostProxy) {
 enum Head {
     /// The head up to its blank line, and what the client sent after it (a TLS ClientHello it
     /// did not wait to send).
-    Complete { head: Vec<u8>, rest: Vec<u8> },
+    Complete {
+        head: Vec<u8>,
+        rest: Vec<u8>,
+    },
     TooLarge,
 }
 
@@ -348,7 +351,10 @@ fn unresolved(proxy: &HostProxy, name: &str, e: ResolveError) -> Refusal {
         .unwrap_or_else(|| "public DNS".to_string());
     let detail = match e {
         ResolveError::NxDomain { .. } => {
-            format!("{name} does not resolve from host {} ({view}): NXDOMAIN", proxy.host)
+            format!(
+                "{name} does not resolve from host {} ({view}): NXDOMAIN",
+                proxy.host
+            )
         }
         other => format!("{name} from host {} ({view}): {other}", proxy.host),
     };

@@ -1,6 +1,6 @@
 //! Issue 15 acceptance: Microsoft's own samples, unmodified (`tests/data/samples/`, sources in
 //! `SOURCE.md`) and configured by environment variables only, run through `ppvnet exec` as the
-//! prod delegated subnet's host on both fabrics: the eight azure-keyvault-secrets samples
+//! test delegated subnet's host on both fabrics: the eight azure-keyvault-secrets samples
 //! (`DefaultAzureCredential`, `VAULT_URL`) against the vault's real URL, MSAL Python's
 //! confidential-client sample (a client-credentials token, then the secret read with `requests`)
 //! and username/password sample, and a Rust program on `azure_security_keyvault_secrets` +
@@ -24,11 +24,13 @@ use ppvnet::up::{self, UpOptions};
 use crate::fabric_support::*;
 use crate::require::skip_unless;
 
-/// The host the samples run on: the prod environment's delegated subnet, whose DNS resolves the
+/// The host the samples run on: the test environment's delegated subnet, whose DNS resolves the
 /// vault to its private endpoint.
-const HOST: &str = "pp-prod-westus";
-const VAULT_URL: &str = "https://kv-contoso-prod.vault.azure.net/";
-/// A secret the landscape puts into kv-contoso-prod.
+const HOST: &str = "pp-test-westus";
+/// The test environment's vault: private only, like prod's, but without purge protection, which
+/// the purge samples need (on kv-contoso-prod Key Vault refuses their purge, as Azure does).
+const VAULT_URL: &str = "https://kv-contoso-test.vault.azure.net/";
+/// A secret the landscape puts into both vaults.
 const SECRET: &str = "cases-connector-secret";
 /// What the MSAL samples print after each round of their endless loop.
 const ROUND_DONE: &str = "Press Ctrl-C to stop.";
@@ -121,11 +123,7 @@ fn run(mut cmd: Command, input: String, stop_at: Option<String>) -> (Option<i32>
 }
 
 /// [`run`] on a blocking thread.
-async fn run_async(
-    cmd: Command,
-    input: String,
-    stop_at: Option<&str>,
-) -> (Option<i32>, String) {
+async fn run_async(cmd: Command, input: String, stop_at: Option<&str>) -> (Option<i32>, String) {
     let stop_at = stop_at.map(str::to_string);
     tokio::task::spawn_blocking(move || run(cmd, input, stop_at))
         .await
@@ -136,8 +134,36 @@ async fn run_async(
 fn rust_client() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let out = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "ppvnet", "--example", "kv_read_secret"])
+        let mut cargo = Command::new(env!("CARGO"));
+        // Cargo gives a test the variables of its package (CARGO_PKG_NAME, CARGO_MANIFEST_DIR,
+        // OUT_DIR, ...). Build scripts such as ring's watch those names, so a nested build
+        // that saw them would rebuild those crates, and the next outer build again.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let package = [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_BIN_",
+                "CARGO_CRATE_",
+            ]
+            .iter()
+            .any(|p| name.starts_with(p));
+            if package
+                || ["OUT_DIR", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"]
+                    .contains(&name.as_ref())
+            {
+                cargo.env_remove(name.as_ref());
+            }
+        }
+        let out = cargo
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "ppvnet",
+                "--example",
+                "kv_read_secret",
+            ])
             .args(["--message-format", "json"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stderr(Stdio::inherit())
@@ -322,12 +348,9 @@ fn connector_secret() -> String {
 async fn all_samples(kind: FabricKind) {
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready.json");
-    let running = up::start(
-        &landscape("contoso"),
-        &UpOptions::new(kind, ready.clone()),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e:#}"));
+    let running = up::start(&landscape("contoso"), &UpOptions::new(kind, ready.clone()))
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let r = running.ready().clone();
     let secret = connector_secret();
     rust_sample(&ready, &r, &secret).await;
@@ -346,8 +369,7 @@ async fn the_official_samples_run_unmodified_on_loopback_through_the_hosts_proxy
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_samples_run_unmodified_on_netns_inside_the_hosts_namespace() {
-    if skip_unless("netns", netns_unavailable())
-        || skip_unless("python", python_packages_missing())
+    if skip_unless("netns", netns_unavailable()) || skip_unless("python", python_packages_missing())
     {
         return;
     }
@@ -390,9 +412,13 @@ async fn env_exports_let_a_shell_act_as_a_host_on_loopback() {
             .env("NO_PROXY", "vault.azure.net");
         tokio::task::spawn_blocking(move || cmd.output().unwrap())
     };
-    let prod = shell(HOST).await.unwrap();
+    let prod = shell("pp-prod-westus").await.unwrap();
     let text = String::from_utf8_lossy(&prod.stdout);
-    assert!(prod.status.success(), "{text}{}", String::from_utf8_lossy(&prod.stderr));
+    assert!(
+        prod.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&prod.stderr)
+    );
     assert_eq!(text.trim(), connector_secret());
     let internet = shell("internet").await.unwrap();
     let text = String::from_utf8_lossy(&internet.stdout);
@@ -408,7 +434,8 @@ async fn env_exports_let_a_shell_act_as_a_host_on_loopback() {
         .unwrap();
     assert_eq!(printed.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&printed.stderr).contains("host 'nowhere' is not part of the landscape"),
+        String::from_utf8_lossy(&printed.stderr)
+            .contains("host 'nowhere' is not part of the landscape"),
         "{printed:?}"
     );
     running.stop().await.unwrap();

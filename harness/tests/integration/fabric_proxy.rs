@@ -82,7 +82,11 @@ async fn a_hosts_proxy_resolves_by_its_dns_view_and_the_relay_sees_the_host() {
     let _faces = echo_on_every_face(&f);
     for (name, h) in f.hosts() {
         let proxy = h.proxy.unwrap();
-        assert_eq!(proxy.ip(), h.address, "{name}: the proxy is on the host's address");
+        assert_eq!(
+            proxy.ip(),
+            h.address,
+            "{name}: the proxy is on the host's address"
+        );
     }
     let handle = f.handle();
     let flows = handle.flow_log();
@@ -98,9 +102,11 @@ async fn a_hosts_proxy_resolves_by_its_dns_view_and_the_relay_sees_the_host() {
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
     assert!(tunnel_echoes(&mut s).await);
     let b = flows
-        .wait_for(&began("pp-prod-westus", "pe-kv-contoso-prod"), CONNECT_WAIT, |r| {
-            !r.is_empty()
-        })
+        .wait_for(
+            &began("pp-prod-westus", "pe-kv-contoso-prod"),
+            CONNECT_WAIT,
+            |r| !r.is_empty(),
+        )
         .await;
     assert_eq!(b.len(), 1, "{b:?}");
     // The relay saw the host's own address, so the record carries its emulated one.
@@ -112,9 +118,11 @@ async fn a_hosts_proxy_resolves_by_its_dns_view_and_the_relay_sees_the_host() {
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
     assert!(tunnel_echoes(&mut s).await);
     flows
-        .wait_for(&began("internet", "public:kv-contoso-prod"), CONNECT_WAIT, |r| {
-            !r.is_empty()
-        })
+        .wait_for(
+            &began("internet", "public:kv-contoso-prod"),
+            CONNECT_WAIT,
+            |r| !r.is_empty(),
+        )
         .await;
 
     // By the private endpoint's emulated address, as a client that resolved it itself.
@@ -195,7 +203,10 @@ async fn the_proxy_answers_what_it_cannot_carry_clearly_and_never_hangs() {
     // An address outside the landscape's faces: nothing reaches past the relays.
     let (_, status) = ask(&f, "internet", &connect("192.0.2.1")).await;
     assert!(status.starts_with("HTTP/1.1 502"), "{status}");
-    assert!(status.contains("not the address of a service face"), "{status}");
+    assert!(
+        status.contains("not the address of a service face"),
+        "{status}"
+    );
     // Plain HTTP is refused with the reason.
     let (_, status) = ask(
         &f,
@@ -207,7 +218,10 @@ async fn the_proxy_answers_what_it_cannot_carry_clearly_and_never_hangs() {
     assert!(status.contains("HTTPS only"), "{status}");
     // A head without end, larger than the cap.
     let mut huge = b"CONNECT a:443 HTTP/1.1\r\nX-Filler: ".to_vec();
-    huge.extend(std::iter::repeat_n(b'a', ppvnet::fabric::proxy::MAX_HEAD + 10));
+    huge.extend(std::iter::repeat_n(
+        b'a',
+        ppvnet::fabric::proxy::MAX_HEAD + 10,
+    ));
     let (_, status) = ask(&f, "internet", &huge).await;
     assert!(status.starts_with("HTTP/1.1 431"), "{status}");
     // A client that connects and says nothing gets 408 after the head timeout.
