@@ -130,32 +130,46 @@ async fn run_async(cmd: Command, input: String, stop_at: Option<&str>) -> (Optio
         .unwrap()
 }
 
-/// The Rust client program, built once per test process with the test's own profile.
+/// `cargo` without the variables cargo gives a test about its package (CARGO_PKG_NAME,
+/// CARGO_MANIFEST_DIR, OUT_DIR, ...): build scripts such as ring's watch those names, so a
+/// nested build that saw them would rebuild those crates, and the next outer build again.
+fn nested_cargo() -> Command {
+    let mut cargo = Command::new(env!("CARGO"));
+    let prefixes = [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_BIN_",
+        "CARGO_CRATE_",
+    ];
+    let names = ["OUT_DIR", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"];
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if prefixes.iter().any(|p| name.starts_with(p)) || names.contains(&name.as_ref()) {
+            cargo.env_remove(name.as_ref());
+        }
+    }
+    cargo
+}
+
+/// The profile this test binary was built with (`target/<dir>/deps/integration-…`), so a
+/// release test run does not build a second, debug dependency tree.
+fn own_profile() -> String {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::file_name)
+        .and_then(|d| d.to_str())
+        .unwrap_or("debug");
+    if dir == "debug" { "dev" } else { dir }.to_string()
+}
+
+/// The Rust client program, built once per test process (a no-op when `cargo test` built the
+/// examples already).
 fn rust_client() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let mut cargo = Command::new(env!("CARGO"));
-        // Cargo gives a test the variables of its package (CARGO_PKG_NAME, CARGO_MANIFEST_DIR,
-        // OUT_DIR, ...). Build scripts such as ring's watch those names, so a nested build
-        // that saw them would rebuild those crates, and the next outer build again.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            let package = [
-                "CARGO_PKG_",
-                "CARGO_MANIFEST_",
-                "CARGO_BIN_",
-                "CARGO_CRATE_",
-            ]
-            .iter()
-            .any(|p| name.starts_with(p));
-            if package
-                || ["OUT_DIR", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"]
-                    .contains(&name.as_ref())
-            {
-                cargo.env_remove(name.as_ref());
-            }
-        }
-        let out = cargo
+        let out = nested_cargo()
             .args([
                 "build",
                 "--quiet",
@@ -164,7 +178,7 @@ fn rust_client() -> &'static Path {
                 "--example",
                 "kv_read_secret",
             ])
-            .args(["--message-format", "json"])
+            .args(["--profile", &own_profile(), "--message-format", "json"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stderr(Stdio::inherit())
             .output()
