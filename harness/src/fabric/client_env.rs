@@ -110,15 +110,13 @@ impl ClientEnv {
             out.push_str(&format!("unset {}\n", self.unset.join(" ")));
         }
         for (name, value) in &self.set {
-            out.push_str(&format!("export {name}={}\n", shell_quote(value)));
+            out.push_str(&format!(
+                "export {name}={}\n",
+                crate::up::shell_quote(value)
+            ));
         }
         out
     }
-}
-
-/// `value` as one single-quoted shell word.
-fn shell_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', r"'\''"))
 }
 
 /// `ppvnet exec`: runs `argv` as `host` of the landscape described by `ready_file` (inside its

@@ -32,4 +32,5 @@ mod fabric_proxy;
 mod fabric_python_exec;
 mod landscapes;
 mod run_files;
+mod run_identity;
 mod up_cli;
