@@ -74,8 +74,9 @@ impl ClientEnv {
                 set.extend(NO_PROXY_VARIABLES.map(|v| (v.to_string(), NO_PROXY.to_string())));
             }
             (None, None) => anyhow::bail!(
-                "the ready file lists neither a namespace nor a proxy for host '{host}' \
-                 (written by an older ppvnet? restart `ppvnet up`)"
+                "the ready file lists neither a namespace nor a proxy for host '{host}': \
+                 private endpoints originate no traffic and have none (or the file was written \
+                 by an older ppvnet: restart `ppvnet up`)"
             ),
         }
         Ok(Self {

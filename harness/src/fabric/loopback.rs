@@ -62,8 +62,8 @@ const FIRST_BLOCK: u8 = 77;
 struct HostAddr {
     real: Ipv4Addr,
     azure: Ipv4Addr,
-    /// The host's HTTPS proxy ([`super::proxy`]), on `real`.
-    proxy: SocketAddr,
+    /// The host's HTTPS proxy ([`super::proxy`]), on `real`; none for a private endpoint.
+    proxy: Option<SocketAddr>,
 }
 
 pub struct LoopbackFabric {
@@ -165,7 +165,7 @@ impl LoopbackFabric {
                     real,
                     azure: h.address,
                     // Set by `start_proxies` once the fabric exists.
-                    proxy: SocketAddr::from((real, 0)),
+                    proxy: None,
                 },
             );
         }
@@ -225,11 +225,17 @@ impl LoopbackFabric {
 
     /// Starts every host's HTTPS proxy on the host's own address: what `ppvnet exec` points a
     /// program's `HTTPS_PROXY` at, so the program reaches faces by their real names and its
-    /// connections leave from the host ([`super::proxy`]).
+    /// connections leave from the host ([`super::proxy`]). Private endpoints originate no
+    /// traffic and get none: their address is a face's, where only relays listen, so a
+    /// connection to a face address can only ever meet a relay.
     fn start_proxies(&mut self, head_timeout: Duration) -> io::Result<()> {
+        let face_ips: std::collections::HashSet<Ipv4Addr> = self.faces.values().copied().collect();
         for (name, h) in &mut self.hosts {
+            if face_ips.contains(&h.real) {
+                continue;
+            }
             let listener = super::proxy::bind_loopback(h.real)?;
-            h.proxy = listener.local_addr()?;
+            h.proxy = Some(listener.local_addr()?);
             let proxy = Arc::new(super::proxy::HostProxy {
                 handle: self.handle.clone(),
                 host: name.clone(),
@@ -362,7 +368,7 @@ impl LoopbackFabric {
                         address: IpAddr::V4(h.real),
                         azure_address: IpAddr::V4(h.azure),
                         namespace: None,
-                        proxy: Some(h.proxy),
+                        proxy: h.proxy,
                     },
                 )
             })

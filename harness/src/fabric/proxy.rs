@@ -283,20 +283,23 @@ async fn open(proxy: &HostProxy, name: &str, port: u16) -> Result<TcpStream, Ref
 
 /// Loopback: the relay address of the face `name` resolves to from the host (port 443: the
 /// face's registered relay, which may sit on another real port; any other port: that port of
-/// the face's address). An IPv4 literal must be a face: a relay address or a face's emulated
-/// address, so nothing reaches past the relays.
+/// the face's address). An IPv4 literal must be a face: a relay's address or a face's emulated
+/// one. Only relays listen on face addresses (private endpoints have no proxy), so nothing
+/// reaches past them.
 fn loopback_target(proxy: &HostProxy, name: &str, port: u16) -> Result<SocketAddr, Refusal> {
-    if let Ok(ip) = name.parse::<Ipv4Addr>() {
-        return face_by_address(&proxy.handle, ip, port).ok_or_else(|| {
-            Refusal::new(
-                502,
-                "Bad Gateway",
-                format!("{ip} is not the address of a service face of this landscape"),
-            )
-        });
-    }
-    let relay = super::client::face_for_name(&proxy.handle, &proxy.host, name)
-        .map_err(|e| unresolved(proxy, name, e))?;
+    let relay = match name.parse::<Ipv4Addr>() {
+        Ok(ip) => {
+            return face_by_address(&proxy.handle, ip, port).ok_or_else(|| {
+                Refusal::new(
+                    502,
+                    "Bad Gateway",
+                    format!("{ip} is not the address of a service face of this landscape"),
+                )
+            });
+        }
+        Err(_) => super::client::face_for_name(&proxy.handle, &proxy.host, name)
+            .map_err(|e| unresolved(proxy, name, e))?,
+    };
     Ok(if port == 443 {
         relay
     } else {
@@ -334,9 +337,9 @@ fn face_by_address(handle: &FabricHandle, ip: Ipv4Addr, port: u16) -> Option<Soc
     faces.into_iter().find_map(|(emulated, service, face)| {
         let relay = handle.face_address(&service, &face)?;
         let by_relay = relay.ip() == IpAddr::V4(ip);
+        // The emulated address on 443 means the registered relay, wherever it listens.
         (by_relay || emulated == ip).then(|| match (by_relay, port) {
             (false, 443) => relay,
-            _ if relay.port() == port => relay,
             _ => SocketAddr::new(relay.ip(), port),
         })
     })

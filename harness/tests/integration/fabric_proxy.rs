@@ -81,6 +81,11 @@ async fn a_hosts_proxy_resolves_by_its_dns_view_and_the_relay_sees_the_host() {
     let f = loopback("nsg-deny-pe").await;
     let _faces = echo_on_every_face(&f);
     for (name, h) in f.hosts() {
+        // A private endpoint originates no traffic; its address is its face's, relays only.
+        if name.starts_with("pe-") {
+            assert_eq!(h.proxy, None, "{name}");
+            continue;
+        }
         let proxy = h.proxy.unwrap();
         assert_eq!(
             proxy.ip(),
@@ -207,6 +212,23 @@ async fn the_proxy_answers_what_it_cannot_carry_clearly_and_never_hangs() {
         status.contains("not the address of a service face"),
         "{status}"
     );
+    // A face's address on another port: only relays listen there (a private endpoint's host
+    // has no proxy), so nothing answers.
+    let relay = f
+        .face_address(
+            "kv-contoso-prod",
+            &Face::PrivateEndpoint("pe-kv-contoso-prod".into()),
+        )
+        .unwrap();
+    let other = format!("{}:{}", relay.ip(), ppvnet::fabric::proxy::PROXY_PORT);
+    let (_, status) = ask(
+        &f,
+        "pp-prod-westus",
+        format!("CONNECT {other} HTTP/1.1\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert!(status.starts_with("HTTP/1.1 502"), "{status}");
+    assert!(status.contains("refused"), "{status}");
     // Plain HTTP is refused with the reason.
     let (_, status) = ask(
         &f,
