@@ -135,6 +135,15 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
     let entra = start_entra(run, &mut tasks).await?;
     let key_vaults = start_key_vaults(run, &entra, &mut tasks)?;
     let apis = start_apis(run, &entra, &mut tasks).await?;
+    let arm = crate::services::arm::start(crate::services::arm::Launch {
+        landscape,
+        fabric: &fabric,
+        pki: &pki,
+        clock: &clock,
+        authority_host: &entra.entry.authority_host,
+        stop: stop_rx.clone(),
+    })?;
+    tasks.spawn(arm.task);
     // Probe from the public internet host: in the netns fabric faces live inside namespaces.
     let probe = fabric.http_client(crate::landscape::INTERNET, pki.ca_pem().as_bytes())?;
     wait_healthy(
@@ -197,6 +206,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
             entry.control_url = format!("http://{control_addr}/powerplatform");
             entry
         }),
+        arm: Some(arm.entry),
     };
     wait_healthy(&format!("{}/healthz", ready.control_url), None).await?;
     ready.write(&opts.ready_file)?;
@@ -422,6 +432,7 @@ async fn start_entra(
         https_url(address)
     };
     let mut config = crate::services::entra::config(landscape)?;
+    crate::services::entra::add_arm_principal(&mut config);
     // Dataverse's credential in this run, when there is a Power Platform to use it.
     let dataverse_secret = (!landscape.scenario.environments.is_empty())
         .then(crate::services::powerplatform::dataverse_secret);
@@ -948,6 +959,9 @@ pub fn endpoint_table(ready: &ReadyFile) -> String {
             format!("api ({})", a.public_network_access),
             a.url.clone(),
         ));
+    }
+    if let Some(arm) = &ready.arm {
+        rows.push(("arm".into(), "resource manager".into(), arm.url.clone()));
     }
     if let Some(pp) = &ready.power_platform {
         rows.push((

@@ -5,7 +5,10 @@
 //! - [`keyvault`]: vaults, their role assignments or access policies, network rules and seeds.
 //! - [`search`]: builtin case search APIs: audiences, case owners by team, public access.
 //! - [`powerplatform`]: environments, their variables, connectors read from their files.
+//! - [`arm`]: the landscape as Azure Resource Manager resources and role assignments, and
+//!   ARM's start on its public face.
 
+pub mod arm;
 pub mod entra;
 pub mod keyvault;
 pub mod powerplatform;

@@ -29,12 +29,5 @@ pub use config::ArmConfig;
 pub use error::{ARM_AUDIENCES, ArmError};
 pub use service::{Arm, Scheme, router, run};
 
-/// ARM's first-party application in every tenant (`Windows Azure Service Management API`).
-pub const ARM_APP_ID: &str = "797f4846-ba00-4fd7-ba43-dac1f8f63013";
-/// The identifier URIs tokens for ARM are requested with.
-pub const ARM_IDENTIFIER_URIS: [&str; 2] = [
-    "https://management.core.windows.net/",
-    "https://management.azure.com/",
-];
 /// ARM's public host name.
 pub const ARM_HOST_NAME: &str = "management.azure.com";
