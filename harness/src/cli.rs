@@ -9,8 +9,8 @@ use crate::fabric::FabricKind;
 use crate::scenario::{self, LoadError};
 use crate::up::{self, UpOptions};
 
-/// The seed landscape, used when no file is named.
-pub const DEFAULT_SCENARIO: &str = "scenarios/contoso.yaml";
+/// The seed landscape, used when no file is named (under the checkout's root: [`crate::paths`]).
+pub use crate::paths::DEFAULT_SCENARIO;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -27,19 +27,19 @@ pub struct Cli {
 pub enum Command {
     /// Check a landscape file; prints its counts, or every error with its file:line:col.
     Validate {
-        #[arg(default_value = DEFAULT_SCENARIO)]
+        #[arg(default_value_os_t = crate::paths::default_scenario())]
         file: PathBuf,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
     /// Run a landscape in the foreground until SIGINT/SIGTERM.
     Up {
-        #[arg(default_value = DEFAULT_SCENARIO)]
+        #[arg(default_value_os_t = crate::paths::default_scenario())]
         file: PathBuf,
         #[arg(long, value_enum, default_value_t = FabricKind::Loopback)]
         network: FabricKind,
         /// Where to write the ready file.
-        #[arg(long, default_value = ".ppvnet/ready.json")]
+        #[arg(long, default_value_os_t = crate::paths::default_ready_file())]
         ready_file: PathBuf,
         /// Port of the control API on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
@@ -54,7 +54,7 @@ pub enum Command {
     /// Run a program inside a host of a running netns landscape, with the run's CA and Entra
     /// authority in its environment and the host's vNet DNS as its resolver.
     Exec {
-        #[arg(long, default_value = ".ppvnet/ready.json")]
+        #[arg(long, default_value_os_t = crate::paths::default_ready_file())]
         ready_file: PathBuf,
         /// Host name (`internet`, `pp-prod-westus`, `pe-kv-contoso-prod`, ...).
         #[arg(long)]
@@ -131,9 +131,10 @@ pub fn main() -> ExitCode {
 }
 
 /// Writes to stdout; a closed pipe (`ppvnet validate | head`) is not an error worth a panic.
-fn print_out(text: &str) {
+pub(crate) fn print_out(text: &str) {
     use std::io::Write;
-    let _ = std::io::stdout().write_all(text.as_bytes());
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 fn exec(ready_file: &std::path::Path, host: &str, argv: &[String]) -> ExitCode {

@@ -493,7 +493,7 @@ pub enum ApiImplementation {
         seed: u64,
     },
     /// An external program, run on the `internet` host and handed its faces by socket activation
-    /// (see `up::spawn_external`).
+    /// (see `services::program::spawn_external`).
     #[serde(rename_all = "camelCase")]
     Command { argv: Vec<String> },
 }

@@ -15,6 +15,7 @@ use ppvnet_arm::resources::{NETWORK_SECURITY_GROUPS, VAULTS, VIRTUAL_NETWORKS};
 
 use crate::landscape::Landscape;
 use crate::scenario::model::{self, Scenario};
+use crate::services::launch::{Launch, Tasks};
 
 /// The location of the landscape's resource group: its first region (or first vNet's).
 fn home_location(s: &Scenario) -> String {
@@ -357,47 +358,32 @@ fn role_assignments(l: &Landscape) -> Vec<RoleAssignment> {
     out
 }
 
-/// What starting ARM needs from the run.
-pub struct Launch<'a> {
-    pub landscape: &'a Landscape,
-    pub fabric: &'a crate::fabric::Fabric,
-    pub pki: &'a crate::pki::Pki,
-    pub clock: &'a ppvnet_common::Clock,
-    pub authority_host: &'a str,
-    pub stop: tokio::sync::watch::Receiver<bool>,
-}
-
-/// The running service as `up` sees it.
-pub struct Started {
-    pub entry: crate::ready::ArmEntry,
-    /// Serves the public face until the run stops.
-    pub task: futures::future::BoxFuture<'static, anyhow::Result<()>>,
-}
-
 /// Starts ARM on its public face (the internet side; every host resolves
-/// `management.azure.com` to it). It fetches Entra's signing keys from the internet, as Azure's
-/// services do.
-pub fn start(launch: Launch<'_>) -> anyhow::Result<Started> {
+/// `management.azure.com` to it) and returns its ready-file entry. It fetches Entra's signing
+/// keys from the internet, as Azure's services do.
+pub fn start(
+    run: Launch<'_>,
+    entra: &crate::services::entra::Started,
+    tasks: &mut Tasks,
+) -> anyhow::Result<crate::ready::ArmEntry> {
     use crate::fabric::Face;
-    use crate::landscape::{ARM, INTERNET};
-    let l = launch.landscape;
+    use crate::landscape::ARM;
+    let l = run.landscape;
     let service = l.service(ARM).context("the landscape has no ARM service")?;
-    let face = launch
+    let face = run
         .fabric
         .bind(ARM, &Face::Public)
         .context("Azure Resource Manager's listener")?;
-    let url = crate::up::face_url(launch.fabric, face.address, &service.host_name);
-    let ca_pem = launch.pki.ca_pem().as_bytes();
+    let url = crate::services::launch::face_url(run.fabric, face.address, &service.host_name);
     let config = config(l);
-    let http = launch.fabric.http_client(INTERNET, ca_pem)?;
     let tokens = ppvnet_arm::ArmTokens::new(
-        launch.authority_host,
+        &entra.entry.authority_host,
         &l.scenario.tenant.id,
-        http,
-        launch.clock.clone(),
+        run.internet_client()?,
+        run.clock.clone(),
     );
     let entry = crate::ready::ArmEntry {
-        url: url.clone(),
+        url,
         host_name: service.host_name.clone(),
         subscription_id: config.subscription.id.clone(),
         resource_groups: config
@@ -407,21 +393,18 @@ pub fn start(launch: Launch<'_>) -> anyhow::Result<Started> {
             .collect(),
     };
     let arm = ppvnet_arm::Arm::new(config, tokens);
-    let leaf = launch
+    let leaf = run
         .pki
         .leaf(&[service.host_name.clone()], &[face.address.ip()])?;
-    let tls = launch.pki.server_config(&leaf)?;
+    let tls = run.pki.server_config(&leaf)?;
     let endpoints = vec![face.into_endpoint()];
-    let mut stop = launch.stop.clone();
-    let task = Box::pin(async move {
-        let shutdown = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
+    let shutdown = run.stopped();
+    tasks.spawn(async move {
         ppvnet_arm::run(arm, endpoints, Some(tls), shutdown)
             .await
             .context("Azure Resource Manager")
     });
-    Ok(Started { entry, task })
+    Ok(entry)
 }
 
 #[cfg(test)]

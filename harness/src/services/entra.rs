@@ -4,8 +4,10 @@
 use anyhow::Context;
 use serde_json::{Value, json};
 
+use crate::fabric::{FabricKind, Face};
 use crate::landscape::Landscape;
 use crate::scenario::model::{App, ServicePrincipal};
+use crate::services::launch::{Launch, Tasks, https_url};
 
 /// A far end date for secrets the landscape gives no expiry (Entra requires one).
 const NO_EXPIRY: &str = "2299-12-31T00:00:00Z";
@@ -300,6 +302,111 @@ pub fn config(l: &Landscape) -> anyhow::Result<ppvnet_entra::EntraConfig> {
         "applications": applications,
     });
     serde_json::from_value(value).context("the landscape does not map onto an Entra configuration")
+}
+
+/// Entra as the run's other services see it.
+pub struct Started {
+    pub entra: ppvnet_entra::Entra,
+    pub entry: crate::ready::EntraEntry,
+    /// The client secret Dataverse gets tokens with in this run (landscapes with environments).
+    pub dataverse_secret: Option<String>,
+}
+
+/// Entra on the public internet, answering as `login.microsoftonline.com`. MSAL's user realm
+/// discovery always goes to port 443 of the authority's address, so the mock also listens there
+/// whenever the port can be bound.
+pub async fn start(run: Launch<'_>, tasks: &mut Tasks) -> anyhow::Result<Started> {
+    let Launch {
+        landscape,
+        fabric,
+        pki,
+        clock,
+        ..
+    } = run;
+    let face = fabric
+        .bind("entra", &Face::Public)
+        .context("Entra's listener")?;
+    let address = face.address;
+    let mut endpoints = vec![face.into_endpoint()];
+    let port_443 = address.port() == 443 || bind_port_443(fabric, address, &mut endpoints);
+    // Inside namespaces `login.microsoftonline.com` resolves to the mock (the vNet's DNS), and
+    // MSAL accepts only well-known authority hosts by name; on loopback, the address is the name.
+    let authority_host = if fabric.kind() == FabricKind::Netns {
+        format!("https://{}", crate::landscape::ENTRA_HOST_NAME)
+    } else {
+        https_url(address)
+    };
+    let mut config = config(landscape)?;
+    add_arm_principal(&mut config);
+    // Dataverse's credential in this run, when there is a Power Platform to use it.
+    let dataverse_secret = (!landscape.scenario.environments.is_empty())
+        .then(crate::services::powerplatform::dataverse_secret);
+    if let Some(secret) = &dataverse_secret {
+        add_power_platform_principals(&mut config, secret)?;
+    }
+    let key_dir = run.state_dir("entra");
+    // Before the mock writes its signing keys there: owner-only, like the rest of the run's
+    // secrets (a missing `--data-dir` is created the same way).
+    crate::ready::create_private_dir_all(&key_dir)
+        .with_context(|| format!("cannot create {}", key_dir.display()))?;
+    let authority = authority_host.parse().context("Entra's authority URL")?;
+    let key_clock = clock.clone();
+    // RSA key generation and fsynced key files take hundreds of milliseconds: off the async
+    // workers, which also carry the loopback fabric's relays (and, in the acceptance suite,
+    // every other scenario's traffic).
+    let entra = tokio::task::spawn_blocking(move || {
+        ppvnet_entra::Entra::new(&config, key_clock, authority, Some(&key_dir))
+    })
+    .await
+    .context("Entra's start")??;
+    let leaf = pki.leaf(
+        &[
+            crate::landscape::ENTRA_HOST_NAME.to_string(),
+            "login.windows.net".to_string(),
+            "localhost".to_string(),
+        ],
+        &[address.ip()],
+    )?;
+    let tls = pki.server_config(&leaf)?;
+    let served = entra.clone();
+    let shutdown = run.stopped();
+    tasks.spawn(async move {
+        ppvnet_entra::run(served, endpoints, Some(tls), shutdown)
+            .await
+            .context("Entra")
+    });
+    let tenant = &landscape.scenario.tenant.id;
+    Ok(Started {
+        entra,
+        entry: crate::ready::EntraEntry {
+            authority: format!("{authority_host}/{tenant}"),
+            authority_host,
+            port_443,
+        },
+        dataverse_secret,
+    })
+}
+
+/// Adds a listener on port 443 of Entra's address when the port can be bound; says why not
+/// otherwise (the username/password flow then cannot work).
+fn bind_port_443(
+    fabric: &crate::fabric::Fabric,
+    address: std::net::SocketAddr,
+    endpoints: &mut Vec<ppvnet_common::Endpoint>,
+) -> bool {
+    match fabric.bind_port("entra", &Face::Public, 443) {
+        Ok(extra) => {
+            endpoints.push(extra.into_endpoint());
+            true
+        }
+        Err(e) => {
+            eprintln!(
+                "note: Entra cannot listen on port 443 of {} ({e}); MSAL's username/password flow needs it (run as root or grant CAP_NET_BIND_SERVICE)",
+                address.ip()
+            );
+            false
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! Landscape → `ppvnet_keyvault::KeyVaultConfig`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+use anyhow::Context;
 
 use ppvnet_keyvault::{
     AccessPolicy, Authorization, DefaultAction, KeyVaultConfig, KeyVaultRole, NetworkAcls,
@@ -9,6 +12,7 @@ use ppvnet_keyvault::{
 
 use crate::landscape::Landscape;
 use crate::scenario::model::{self, VaultAuthorization};
+use crate::services::launch::{Launch, Tasks, bind_faces, host_forms};
 
 /// The Key Vault configuration of a landscape. `host_aliases(vault)` names the `host[:port]`
 /// forms clients reach the vault at besides `{vault}.vault.azure.net` (fabric addresses).
@@ -153,6 +157,91 @@ fn role_assignment(
         role,
         secret,
     })
+}
+
+/// Every vault of the landscape in one Key Vault service, on its public face and on each of
+/// its private endpoints.
+pub fn start(
+    run: Launch<'_>,
+    entra: &crate::services::entra::Started,
+    tasks: &mut Tasks,
+) -> anyhow::Result<BTreeMap<String, crate::ready::VaultEntry>> {
+    let Launch {
+        landscape,
+        opts,
+        fabric,
+        pki,
+        clock,
+        ..
+    } = run;
+    let s = &landscape.scenario;
+    if s.key_vaults.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let mut endpoints = Vec::new();
+    let mut entries = BTreeMap::new();
+    let mut aliases: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut ips = Vec::new();
+    let mut names = vec!["*.vault.azure.net".to_string()];
+    for v in &s.key_vaults {
+        let service = landscape
+            .service(&v.name)
+            .with_context(|| format!("vault {} has no service entry", v.name))?;
+        let faces = bind_faces(fabric, service, |_| false)?;
+        aliases
+            .entry(v.name.clone())
+            .or_default()
+            .extend(faces.addresses.iter().flat_map(|a| host_forms(*a)));
+        ips.extend(faces.addresses.iter().map(|a| a.ip()));
+        endpoints.extend(faces.endpoints);
+        names.push(service.host_name.clone());
+        entries.insert(
+            v.name.clone(),
+            crate::ready::VaultEntry {
+                url: format!("{}/", faces.public_url),
+                public_network_access: format!("{:?}", v.public_network_access),
+                azure_url: format!("https://{}/", service.host_name),
+                private_endpoints: faces
+                    .private_urls
+                    .into_iter()
+                    .map(|(pe, url)| (pe, format!("{url}/")))
+                    .collect(),
+            },
+        );
+    }
+    let store_dir = opts.data_dir.as_ref().map(|d| d.join("keyvault"));
+    if let Some(dir) = &store_dir {
+        // The vaults' stores hold their secrets: an owner-only folder before the first write.
+        crate::ready::create_private_dir_all(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let config = config(
+        landscape,
+        |v| aliases.get(v).cloned().unwrap_or_default(),
+        store_dir,
+    )?;
+    // Key Vault fetches Entra's signing keys over the public internet, as the real service does.
+    let tokens = ppvnet_keyvault::EntraTokenCheck::new(
+        &entra.entry.authority_host,
+        [s.tenant.id.as_str()],
+        run.internet_client()?,
+        clock.clone(),
+    );
+    let kv = ppvnet_keyvault::KeyVault::new(
+        config,
+        clock.clone(),
+        fabric.peer_directory(),
+        std::sync::Arc::new(tokens),
+    )?;
+    let leaf = pki.leaf(&names, &ips)?;
+    let tls = pki.server_config(&leaf)?;
+    let shutdown = run.stopped();
+    tasks.spawn(async move {
+        ppvnet_keyvault::run(kv, endpoints, Some(tls), shutdown)
+            .await
+            .context("Key Vault")
+    });
+    Ok(entries)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use ppvnet_powerplatform::runtime::config::{
 
 use crate::landscape::Landscape;
 use crate::scenario::model::{Connector, VariableType};
+use crate::services::launch::{Launch, Tasks};
 
 /// The environment id of an environment: a GUID derived from the tenant and the name, stable
 /// across runs so URLs and ready files can be compared.
@@ -192,26 +193,12 @@ impl ppvnet_powerplatform::runtime::Outbound for FabricOutbound {
     }
 }
 
-/// What starting the Power Platform service needs from the run (one launch context instead of
-/// a long argument list).
-pub struct Launch<'a> {
-    pub landscape: &'a Landscape,
-    pub fabric: &'a crate::fabric::Fabric,
-    pub pki: &'a crate::pki::Pki,
-    pub clock: &'a ppvnet_common::Clock,
-    pub authority_host: &'a str,
-    pub limits: Limits,
-    pub stop: tokio::sync::watch::Receiver<bool>,
-}
-
 /// The running service as the rest of `up` sees it.
 pub struct Started {
     pub service: ppvnet_powerplatform::PowerPlatform,
     pub entry: crate::ready::PowerPlatformEntry,
     /// The `/pp` user routes of the control API.
     pub user_routes: crate::powerplatform::control::UserRoutes,
-    /// Serves the public face until the run stops.
-    pub task: futures::future::BoxFuture<'static, anyhow::Result<()>>,
 }
 
 /// A fresh secret for Dataverse's client credentials in this run.
@@ -226,50 +213,56 @@ pub fn dataverse_secret() -> String {
 
 /// Starts the Power Platform service on its public face (the internet side, as Microsoft's
 /// service is) once Entra and the vaults answer: saving each connector reads its Secret
-/// variables from Key Vault through the fabric, from each environment's active host.
-pub async fn start(launch: Launch<'_>, dataverse_secret: &str) -> anyhow::Result<Started> {
+/// variables from Key Vault through the fabric, from each environment's active host. None when
+/// the landscape has no environments (Entra then holds no Dataverse credential for the run).
+pub async fn start(
+    run: Launch<'_>,
+    entra: &crate::services::entra::Started,
+    tasks: &mut Tasks,
+) -> anyhow::Result<Option<Started>> {
+    let Some(dataverse_secret) = &entra.dataverse_secret else {
+        return Ok(None);
+    };
+    let authority_host = entra.entry.authority_host.as_str();
     use crate::fabric::Face;
     use crate::landscape::{CONSENT_HOST_NAME, INTERNET, POWER_PLATFORM};
-    let l = launch.landscape;
+    let l = run.landscape;
     let service = l
         .service(POWER_PLATFORM)
         .context("the landscape has no Power Platform service")?;
-    let face = launch
+    let face = run
         .fabric
         .bind(POWER_PLATFORM, &Face::Public)
         .context("the Power Platform service's listener")?;
-    let url = crate::up::face_url(launch.fabric, face.address, &service.host_name);
-    let ca_pem = launch.pki.ca_pem().as_bytes();
+    let url = crate::services::launch::face_url(run.fabric, face.address, &service.host_name);
+    let ca_pem = run.pki.ca_pem().as_bytes();
     let config = config(
         l,
-        launch.authority_host,
+        authority_host,
         &url,
         dataverse_secret,
-        launch.limits,
+        run.opts.power_platform_limits.clone(),
     )?;
-    let outbound = std::sync::Arc::new(FabricOutbound::new(launch.fabric, l, ca_pem)?);
-    let pp = ppvnet_powerplatform::PowerPlatform::new(config, outbound, launch.clock.clone())
+    let outbound = std::sync::Arc::new(FabricOutbound::new(run.fabric, l, ca_pem)?);
+    let pp = ppvnet_powerplatform::PowerPlatform::new(config, outbound, run.clock.clone())
         .await
         .context("the Power Platform service")?;
-    let leaf = launch.pki.leaf(
+    let leaf = run.pki.leaf(
         &[service.host_name.clone(), CONSENT_HOST_NAME.to_string()],
         &[face.address.ip()],
     )?;
-    let tls = launch.pki.server_config(&leaf)?;
+    let tls = run.pki.server_config(&leaf)?;
     let endpoints = vec![face.into_endpoint()];
     let served = pp.clone();
-    let mut stop = launch.stop.clone();
-    let task = Box::pin(async move {
-        let shutdown = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
+    let shutdown = run.stopped();
+    tasks.spawn(async move {
         ppvnet_powerplatform::run(served, endpoints, Some(tls), shutdown)
             .await
             .context("Power Platform")
     });
     let agent = crate::powerplatform::user::UserAgent {
-        http: launch.fabric.http_client(INTERNET, ca_pem)?,
-        authority: format!("{}/{}", launch.authority_host, l.scenario.tenant.id),
+        http: run.fabric.http_client(INTERNET, ca_pem)?,
+        authority: format!("{}/{}", authority_host, l.scenario.tenant.id),
         power_platform: url.clone(),
     };
     let environments = l
@@ -289,12 +282,11 @@ pub async fn start(launch: Launch<'_>, dataverse_secret: &str) -> anyhow::Result
         .iter()
         .map(|u| (u.upn.clone(), u.password.clone()))
         .collect();
-    Ok(Started {
-        entry: ready_entry(l, launch.fabric, &pp, &url, &service.host_name),
+    Ok(Some(Started {
+        entry: ready_entry(l, run.fabric, &pp, &url, &service.host_name),
         service: pp,
         user_routes: crate::powerplatform::control::UserRoutes::new(agent, environments, passwords),
-        task,
-    })
+    }))
 }
 
 /// The ready file's `power_platform` entry.

@@ -8,6 +8,7 @@ use ppvnet_search_api::{CaseOwner, DataConfig, SearchApiConfig};
 
 use crate::landscape::Landscape;
 use crate::scenario::model::{Api, ApiImplementation, PublicNetworkAccess};
+use crate::services::launch::{Launch, Tasks};
 
 /// The configuration of one API; `authority_host` is where the mock Entra answers and
 /// `database` the file the API builds its case database in.
@@ -76,6 +77,39 @@ pub fn config(
         .check()
         .map_err(|e| anyhow::anyhow!("api {}: {e}", api.name))?;
     Ok(config)
+}
+
+/// The builtin case search API of `api` on its bound faces.
+pub async fn start(
+    run: Launch<'_>,
+    entra: &crate::services::entra::Started,
+    api: &Api,
+    endpoints: Vec<ppvnet_common::Endpoint>,
+    leaf: &crate::pki::Leaf,
+    tasks: &mut Tasks,
+) -> anyhow::Result<()> {
+    let db_dir = run.state_dir("apis");
+    crate::ready::create_private_dir_all(&db_dir)?;
+    let config = config(
+        run.landscape,
+        api,
+        &entra.entry.authority_host,
+        &db_dir.join(format!("{}.sqlite", api.name)),
+    )?;
+    // App Service reaches Entra over the public internet.
+    let state =
+        ppvnet_search_api::SearchApi::open(config, run.internet_client()?, run.clock.clone())
+            .await
+            .with_context(|| format!("api {}", api.name))?;
+    let tls = run.pki.server_config(leaf)?;
+    let name = api.name.clone();
+    let shutdown = run.stopped();
+    tasks.spawn(async move {
+        ppvnet_search_api::run(state, endpoints, Some(tls), shutdown)
+            .await
+            .with_context(|| format!("api {name}"))
+    });
+    Ok(())
 }
 
 #[cfg(test)]

@@ -31,4 +31,5 @@ mod fabric_oracle;
 mod fabric_python_exec;
 mod landscapes;
 mod run_files;
+mod run_identity;
 mod up_cli;
