@@ -395,4 +395,76 @@ mod tests {
             "{err}"
         );
     }
+
+    /// Owner, Contributor and Reader may sit at the subscription, a resource group (the DNS
+    /// zones' own groups included) or a resource of the landscape; Key Vault data roles keep
+    /// to vaults and secrets.
+    #[test]
+    fn control_plane_roles_take_subscription_group_and_resource_scopes() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
+        let text = std::fs::read_to_string(&path).expect("contoso");
+        let reader = "role: Reader, scope: /subscriptions/6f1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b/resourceGroups/rg-contoso }";
+        assert!(text.contains(reader));
+        let sub = "/subscriptions/6f1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b";
+        let with_scope = |role: &str, scope: &str| {
+            text.replacen(reader, &format!("role: {role}, scope: {scope} }}"), 1)
+        };
+        for (role, scope) in [
+            ("Reader", sub.to_string()),
+            (
+                "Owner",
+                format!("{sub}/resourceGroups/rg-contoso-pdz-vault-prod"),
+            ),
+            (
+                "Contributor",
+                format!(
+                    "{sub}/resourceGroups/rg-contoso/providers/Microsoft.Network/virtualNetworks/vnet-prod-westus"
+                ),
+            ),
+            (
+                "Reader",
+                format!(
+                    "{sub}/resourceGroups/rg-contoso-pdz-web-test/providers/Microsoft.Network/privateDnsZones/privatelink.azurewebsites.net"
+                ),
+            ),
+        ] {
+            crate::scenario::load_str(&with_scope(role, &scope), &path)
+                .unwrap_or_else(|e| panic!("{role} at {scope}: {e}"));
+        }
+        let refused = |role: &str, scope: &str| {
+            crate::scenario::load_str(&with_scope(role, scope), &path)
+                .expect_err("refused")
+                .to_string()
+        };
+        let err = refused("Reader", &format!("{sub}/resourceGroups/rg-other"));
+        assert!(
+            err.contains("InvalidScope") && err.contains("'rg-other'"),
+            "{err}"
+        );
+        let err = refused(
+            "Reader",
+            &format!(
+                "{sub}/resourceGroups/rg-contoso/providers/Microsoft.Network/virtualNetworks/vnet-none"
+            ),
+        );
+        assert!(
+            err.contains("ResourceNotFound")
+                && err.contains("'Microsoft.Network/virtualNetworks/vnet-none'"),
+            "{err}"
+        );
+        let err = refused(
+            "Reader",
+            "/subscriptions/00000000-0000-4000-8000-000000000000",
+        );
+        assert!(err.contains("InvalidScope"), "{err}");
+        let err = refused(
+            "Key Vault Secrets User",
+            &format!("{sub}/resourceGroups/rg-contoso"),
+        );
+        assert!(
+            err.contains("InvalidScope") && err.contains("/secrets/{name}]"),
+            "{err}"
+        );
+    }
 }
