@@ -329,6 +329,12 @@ fn derive_hosts_and_services(s: &Scenario) -> (Vec<Host>, Vec<Service>) {
         });
     }
 
+    (hosts, derive_services(s))
+}
+
+/// The services of a landscape with their public addresses: Entra, ARM, the vaults, the APIs
+/// and, with environments, the Power Platform service.
+fn derive_services(s: &Scenario) -> Vec<Service> {
     let mut services = vec![
         Service {
             name: "entra".into(),
@@ -388,5 +394,5 @@ fn derive_hosts_and_services(s: &Scenario) -> (Vec<Host>, Vec<Service>) {
             private_endpoints: vec![],
         });
     }
-    (hosts, services)
+    services
 }

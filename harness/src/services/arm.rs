@@ -393,9 +393,10 @@ pub fn start(
             .collect(),
     };
     let arm = ppvnet_arm::Arm::new(config, tokens);
-    let leaf = run
-        .pki
-        .leaf(&[service.host_name.clone()], &[face.address.ip()])?;
+    let leaf = run.pki.leaf(
+        std::slice::from_ref(&service.host_name),
+        &[face.address.ip()],
+    )?;
     let tls = run.pki.server_config(&leaf)?;
     let endpoints = vec![face.into_endpoint()];
     let shutdown = run.stopped();
