@@ -223,3 +223,54 @@ async fn the_azure_cli_reads_contoso_through_arm_on_netns() {
     );
     running.stop().await.unwrap();
 }
+
+/// On the default loopback fabric ARM answers by its real name (`management.azure.com`, on
+/// port 443 of its face) to tokens from the landscape's Entra, and every host's DNS view
+/// resolves the name to ARM's public face.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arm_answers_by_its_real_name_on_loopback() {
+    use crate::e2e_support::{self, CONNECTOR, OPS, app_token};
+    use ppvnet::fabric::oracle::{FaceName, Resolution};
+    let Some(started) = e2e_support::start("contoso.yaml").await else {
+        return;
+    };
+    let r = &started.running;
+    let handle = r.fabric().handle();
+    for host in [
+        "internet",
+        "pp-prod-westus",
+        "pe-kv-contoso-prod",
+        "pp-dev-eastus",
+    ] {
+        match handle.resolve(host, "management.azure.com").unwrap() {
+            Resolution::Address { service, face, .. } => {
+                assert_eq!(
+                    (service.as_str(), face),
+                    ("arm", FaceName::Public),
+                    "{host}"
+                )
+            }
+            other => panic!("{host}: {other:?}"),
+        }
+    }
+    let arm = r.ready().arm.clone().unwrap();
+    assert_eq!(arm.host_name, "management.azure.com");
+    assert_eq!(arm.resource_groups[0], "rg-contoso");
+    let c = e2e_support::client(r, "internet");
+    let scope = "https://management.core.windows.net//.default";
+    let vnet = format!(
+        "https://management.azure.com/subscriptions/{}/resourceGroups/rg-contoso/providers/Microsoft.Network/virtualNetworks/vnet-prod-westus?api-version=2025-07-01",
+        arm.subscription_id
+    );
+    let ops = app_token(&c, OPS, scope).await;
+    let response = c.get(&vnet).bearer_auth(&ops).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["name"], "vnet-prod-westus");
+    let connector = app_token(&c, CONNECTOR, scope).await;
+    let response = c.get(&vnet).bearer_auth(&connector).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "AuthorizationFailed", "{body}");
+    started.running.stop().await.unwrap();
+}
