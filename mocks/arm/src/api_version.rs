@@ -1,26 +1,24 @@
 //! `api-version`: required on every request, checked against the versions the resource provider
 //! registers for the resource type.
 //!
-//! ARM answers a missing one with `MissingApiVersionParameter` before it looks at the token
-//! (a bare `GET https://management.azure.com/` shows it; MicrosoftDocs/feedback#2279). An
-//! unsupported one is `InvalidApiVersionParameter` for `Microsoft.Resources` (tenants,
-//! subscriptions, resource groups, generic resources; Azure/azure-cli#28038,
-//! ansible-collections/azure#1739) and `NoRegisteredProviderFound` for a resource provider's
-//! types (Azure/azure-cli#28496).
+//! ARM answers a missing one with `MissingApiVersionParameter` before it looks at the token (a bare
+//! `GET https://management.azure.com/` shows it; MicrosoftDocs/feedback#2279). An unsupported one
+//! is `InvalidApiVersionParameter` for `Microsoft.Resources` (tenants, subscriptions, resource
+//! groups, generic resources; Azure/azure-cli#28038, ansible-collections/azure#1739) and
+//! `NoRegisteredProviderFound` for a resource provider's types (Azure/azure-cli#28496).
 //!
 //! The lists: `Microsoft.Resources` is the list ARM printed in ansible-collections/azure#1739
 //! (2024), plus the 2024-11-01 the Azure CLI 2.9x uses; the providers' lists are the stable and
 //! preview folders of azure-rest-api-specs `specification/{keyvault,network,privatedns,
-//! powerplatform}/resource-manager` plus the versions azure-cli 2.91 sends (keyvault
-//! 2026-02-01, network 2025-07-01 and 2026-01-01). Real ARM may register more versions than
-//! these (UNVERIFIED completeness): a version missing here is refused with ARM's error, which
-//! names the supported ones.
+//! powerplatform}/resource-manager` plus the versions azure-cli 2.91 sends (keyvault 2026-02-01,
+//! network 2025-07-01, 2025-09-01 and 2026-01-01, private DNS 2018-09-01). Real ARM may register
+//! more versions than these (UNVERIFIED completeness): a version missing here is refused with ARM's
+//! error, which names the supported ones.
 
 use crate::error::ArmError;
 use crate::resources;
 
 const RESOURCES: &[&str] = &[
-    "2025-04-01",
     "2024-11-01",
     "2024-08-01",
     "2024-07-01",
@@ -164,6 +162,7 @@ const NETWORK: &[&str] = &[
     "2025-03-01",
     "2025-05-01",
     "2025-07-01",
+    "2025-09-01",
     "2026-01-01",
 ];
 

@@ -4,9 +4,9 @@
 //! `getVault.json`, `Microsoft.Network` `VirtualNetworkGet.json`, `SubnetGet.json`,
 //! `VirtualNetworkPeeringGet.json`, `NetworkSecurityGroupGet.json`, `PrivateEndpointGet.json`,
 //! `privatedns` `PrivateZoneGet.json` / `VirtualNetworkLinkGet.json`, `Microsoft.PowerPlatform`
-//! `EnterprisePolicies_Get.json`): `id`, `name`, `type`, `location`, `properties`, and for
-//! network resources `etag` and `properties.provisioningState`. Etags and `resourceGuid`s are
-//! derived from the id, so they are stable across runs.
+//! `preview/2020-10-30-preview/examples/getEnterprisePolicy.json`): `id`, `name`, `type`,
+//! `location`, `properties`, and for network resources `etag` and `properties.provisioningState`.
+//! Etags and `resourceGuid`s are derived from the id, so they are stable across runs.
 
 use serde_json::{Value, json};
 

@@ -20,7 +20,7 @@ async fn api_version_is_checked_before_the_token() {
         .await;
     assert_eq!((status, code(&body)), (400, "InvalidApiVersionParameter"));
     assert!(
-        message(&body).starts_with("The api-version '2021-03-01' is invalid. The supported versions are '2025-04-01,2024-11-01,"),
+        message(&body).starts_with("The api-version '2021-03-01' is invalid. The supported versions are '2024-11-01,2024-08-01,"),
         "{body}"
     );
     let (status, body, _) = l
