@@ -123,3 +123,29 @@ async fn refused_tokens_get_arms_codes() {
         "{body}"
     );
 }
+
+/// The Azure SDKs ask for `https://management.azure.com/.default`, the CLI for
+/// `https://management.core.windows.net//.default`: ARM takes both audiences. A v1 token asked
+/// for by ARM's app id carries the app id as `aud`, which is none of the four audiences ARM's
+/// error lists, so it is refused (UNVERIFIED against the live service).
+#[tokio::test]
+async fn both_arm_identifiers_are_accepted_audiences() {
+    let l = Landscape::start().await;
+    let path = format!("/subscriptions/{SUB}?api-version=2022-12-01");
+    for scope in [
+        "https://management.azure.com/.default",
+        "https://management.core.windows.net//.default",
+    ] {
+        let token = l.token_for(&READER, scope).await;
+        let (status, body, _) = l.get(Some(&token), &path).await;
+        assert_eq!(status, 200, "{scope}: {body}");
+    }
+    let token = l
+        .token_for(&READER, "797f4846-ba00-4fd7-ba43-dac1f8f63013/.default")
+        .await;
+    let (status, body, _) = l.get(Some(&token), &path).await;
+    assert_eq!(
+        (status, code(&body)),
+        (401, "InvalidAuthenticationTokenAudience")
+    );
+}
