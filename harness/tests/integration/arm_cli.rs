@@ -70,18 +70,23 @@ async fn the_azure_cli_reads_contoso_through_arm_on_netns() {
     {
         return;
     }
-    let program = program.unwrap_or_default();
+    az_reads_contoso(&program.unwrap_or_default(), FabricKind::Netns).await;
+}
+
+/// The CLI session of the module documentation, on `kind`: every command runs through
+/// `ppvnet exec --host internet`.
+async fn az_reads_contoso(program: &Path, kind: FabricKind) {
     let l = landscape("contoso");
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready.json");
-    let running = up::start(&l, &UpOptions::new(FabricKind::Netns, ready.clone()))
+    let running = up::start(&l, &UpOptions::new(kind, ready.clone()))
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     let r = running.ready().clone();
     let sub = l.scenario.subscription.clone();
     let config = dir.path().join("az-ops");
     let run =
-        |args: String| exec_shell(&ready, dir.path(), "internet", az(&program, &config, &args));
+        |args: String| exec_shell(&ready, dir.path(), "internet", az(program, &config, &args));
 
     // ops-automation: Reader on rg-contoso, Key Vault Secrets Officer on the vaults.
     let ops = &r.apps["ops-automation"];
@@ -173,7 +178,7 @@ async fn the_azure_cli_reads_contoso_through_arm_on_netns() {
         r.tenant_id
     );
     let run =
-        |args: String| exec_shell(&ready, dir.path(), "internet", az(&program, &config, &args));
+        |args: String| exec_shell(&ready, dir.path(), "internet", az(program, &config, &args));
     let (code, out) = run(login.clone()).await;
     assert_eq!(code, 1, "{out}");
     assert!(
@@ -189,14 +194,14 @@ async fn the_azure_cli_reads_contoso_through_arm_on_netns() {
         "/subscriptions/{sub}/resourceGroups/rg-contoso/providers/Microsoft.Network/virtualNetworks/vnet-prod-westus"
     );
     let get = az(
-        &program,
+        program,
         &config,
         &format!(
             "rest --method get --url 'https://management.azure.com{vnet_id}?api-version=2025-07-01' --headers \"Authorization=Bearer $T\""
         ),
     );
     let token = az(
-        &program,
+        program,
         &config,
         "account get-access-token --query accessToken -o tsv",
     );
