@@ -161,6 +161,10 @@ pub struct HostEntry {
     pub azure_address: IpAddr,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// The host's HTTPS proxy (loopback fabric): `HTTPS_PROXY=http://{proxy}` makes a program
+    /// on the machine act as this host (`ppvnet exec`, `ppvnet env`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<std::net::SocketAddr>,
 }
 
 /// The landscape's app registrations as the ready file lists them (first secret only).
@@ -203,6 +207,7 @@ pub fn host_entries(fabric: &crate::fabric::Fabric) -> BTreeMap<String, HostEntr
                 address: h.address,
                 azure_address: h.azure_address,
                 namespace: h.namespace,
+                proxy: h.proxy,
             };
             (name, entry)
         })

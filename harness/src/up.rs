@@ -366,7 +366,9 @@ pub fn next_steps(ready: &ReadyFile, ready_path: &Path) -> String {
     };
     out.push_str(&format!(
         "\nRun a program as a host of the landscape (its DNS view, its network path):\n  \
-         ppvnet exec{flag} --host {host} -- python3 your_script.py\n\n",
+         ppvnet exec{flag} --host {host} -- python3 your_script.py\n\
+         or make this shell that host (the variables `exec` sets):\n  \
+         eval \"$(ppvnet env{flag} --host {host})\"\n\n",
         host = crate::landscape::INTERNET
     ));
     out

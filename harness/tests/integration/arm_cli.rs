@@ -1,11 +1,12 @@
 //! Issue 15 acceptance (Azure Resource Manager): the unmodified Azure CLI (azure-cli from PyPI,
 //! which `scripts/test` installs in its own virtual environment) signs in to contoso as a
-//! service principal and reads the landscape through `ppvnet exec --host internet` on the netns
-//! fabric, where `login.microsoftonline.com`, `management.azure.com` and the vaults resolve by
-//! their real names: `az login --service-principal`, `az account show`, `az keyvault show`,
+//! service principal and reads the landscape through `ppvnet exec --host internet` on both
+//! fabrics (netns: the host's namespace and vNet DNS; loopback: the host's CONNECT proxy), where
+//! `login.microsoftonline.com`, `management.azure.com` and the vaults resolve by their real
+//! names: `az login --service-principal`, `az account show`, `az keyvault show`,
 //! `az keyvault secret list/show/set`, `az network vnet show`. A principal without a role finds
 //! no subscription and gets ARM's `AuthorizationFailed`. Skips (or fails under
-//! `PPVNET_REQUIRE`) without root or without the CLI.
+//! `PPVNET_REQUIRE`) without the CLI, and on netns without root.
 
 use std::path::{Path, PathBuf};
 
@@ -71,6 +72,18 @@ async fn the_azure_cli_reads_contoso_through_arm_on_netns() {
         return;
     }
     az_reads_contoso(&program.unwrap_or_default(), FabricKind::Netns).await;
+}
+
+/// The same session on the default loopback fabric, where `ppvnet exec` points the CLI at the
+/// internet host's CONNECT proxy (`HTTPS_PROXY`), which resolves the real names by that host's
+/// DNS view. Needs no root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_azure_cli_reads_contoso_through_arm_on_loopback() {
+    let program = az_program();
+    if skip_unless("python", program.as_ref().err().cloned()) {
+        return;
+    }
+    az_reads_contoso(&program.unwrap_or_default(), FabricKind::Loopback).await;
 }
 
 /// The CLI session of the module documentation, on `kind`: every command runs through

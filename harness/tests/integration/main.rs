@@ -18,6 +18,7 @@ mod fabric_support;
 mod require;
 
 mod arm_cli;
+mod client_samples;
 mod control_auth;
 mod e2e;
 mod e2e_connector;
@@ -28,6 +29,7 @@ mod fabric_matrix;
 mod fabric_netns;
 mod fabric_nsg_property;
 mod fabric_oracle;
+mod fabric_proxy;
 mod fabric_python_exec;
 mod landscapes;
 mod run_files;
