@@ -21,6 +21,8 @@ pub const INTERNET: &str = "internet";
 pub const ENTRA_HOST_NAME: &str = "login.microsoftonline.com";
 /// The Power Platform service's name among the landscape's services.
 pub const POWER_PLATFORM: &str = "powerplatform";
+/// Azure Resource Manager's name among the landscape's services.
+pub const ARM: &str = "arm";
 /// The consent host OAuth connections redirect back to (microsoft/powerplatform-developerhub:
 /// docs/custom-connectors/azure-active-directory-authentication.md).
 pub const CONSENT_HOST_NAME: &str = "global.consent.azure-apim.net";
@@ -79,6 +81,8 @@ pub enum ServiceKind {
     Api,
     /// The Power Platform service: the connector runtime (`/invoke`), connections, consent.
     PowerPlatform,
+    /// Azure Resource Manager (`management.azure.com`), which serves the landscape read-only.
+    Arm,
 }
 
 /// A validated landscape with its derived hosts and services.
@@ -325,14 +329,31 @@ fn derive_hosts_and_services(s: &Scenario) -> (Vec<Host>, Vec<Service>) {
         });
     }
 
-    let mut services = vec![Service {
-        name: "entra".into(),
-        kind: ServiceKind::Entra,
-        host_name: ENTRA_HOST_NAME.into(),
-        public_address: Ipv4Addr::new(198, 51, 100, 10),
-        public_network_access: true,
-        private_endpoints: vec![],
-    }];
+    (hosts, derive_services(s))
+}
+
+/// The services of a landscape with their public addresses: Entra, ARM, the vaults, the APIs
+/// and, with environments, the Power Platform service.
+fn derive_services(s: &Scenario) -> Vec<Service> {
+    let mut services = vec![
+        Service {
+            name: "entra".into(),
+            kind: ServiceKind::Entra,
+            host_name: ENTRA_HOST_NAME.into(),
+            public_address: Ipv4Addr::new(198, 51, 100, 10),
+            public_network_access: true,
+            private_endpoints: vec![],
+        },
+        // Every landscape has ARM, as every Azure subscription does.
+        Service {
+            name: ARM.into(),
+            kind: ServiceKind::Arm,
+            host_name: ppvnet_arm::ARM_HOST_NAME.into(),
+            public_address: Ipv4Addr::new(198, 51, 100, 12),
+            public_network_access: true,
+            private_endpoints: vec![],
+        },
+    ];
     let pes_of = |target: &str| -> Vec<String> {
         s.private_endpoints
             .iter()
@@ -373,5 +394,5 @@ fn derive_hosts_and_services(s: &Scenario) -> (Vec<Host>, Vec<Service>) {
             private_endpoints: vec![],
         });
     }
-    (hosts, services)
+    services
 }

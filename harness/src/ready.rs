@@ -45,6 +45,21 @@ pub struct ReadyFile {
     /// The Power Platform service, when the landscape has environments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_platform: Option<PowerPlatformEntry>,
+    /// Azure Resource Manager (`management.azure.com`), serving the landscape read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm: Option<ArmEntry>,
+}
+
+/// Azure Resource Manager of a running landscape.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ArmEntry {
+    /// Its public face as reached from the machine (`{url}/subscriptions?api-version=2022-12-01`).
+    pub url: String,
+    /// Its Azure host name, `management.azure.com`.
+    pub host_name: String,
+    /// The landscape's subscription and the resource groups ARM lists in it.
+    pub subscription_id: String,
+    pub resource_groups: Vec<String>,
 }
 
 /// The Power Platform service of a running landscape.

@@ -125,6 +125,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
     let entra = services::entra::start(run, &mut tasks).await?;
     let key_vaults = services::keyvault::start(run, &entra, &mut tasks)?;
     let apis = services::api::start(run, &entra, &mut tasks).await?;
+    let arm = services::arm::start(run, &entra, &mut tasks)?;
     // Probe from the public internet host: in the netns fabric faces live inside namespaces.
     let probe = fabric.http_client(crate::landscape::INTERNET, pki.ca_pem().as_bytes())?;
     wait_healthy(
@@ -181,6 +182,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
             entry.control_url = format!("http://{control_addr}/powerplatform");
             entry
         }),
+        arm: Some(arm),
     };
     wait_healthy(&format!("{}/healthz", ready.control_url), None).await?;
     ready.write(&opts.ready_file)?;
@@ -312,6 +314,9 @@ pub fn endpoint_table(ready: &ReadyFile) -> String {
             format!("api ({})", a.public_network_access),
             a.url.clone(),
         ));
+    }
+    if let Some(arm) = &ready.arm {
+        rows.push(("arm".into(), "resource manager".into(), arm.url.clone()));
     }
     if let Some(pp) = &ready.power_platform {
         rows.push((

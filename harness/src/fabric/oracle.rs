@@ -501,7 +501,7 @@ pub fn privatelink_zone(service: &Service) -> Option<(&'static str, String)> {
     match service.kind {
         ServiceKind::KeyVault => Some(("privatelink.vaultcore.azure.net", label)),
         ServiceKind::Api => Some(("privatelink.azurewebsites.net", label)),
-        ServiceKind::Entra | ServiceKind::PowerPlatform => None,
+        ServiceKind::Entra | ServiceKind::PowerPlatform | ServiceKind::Arm => None,
     }
 }
 

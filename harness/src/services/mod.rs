@@ -12,8 +12,11 @@
 //! - [`stub`]: a stubbed third-party API: wiremock behind the API's faces, mappings from a file
 //!   or from steps.
 //! - [`powerplatform`]: environments, their variables, connectors read from their files.
+//! - [`arm`]: the landscape as Azure Resource Manager resources and role assignments, and
+//!   ARM's start on its public face.
 
 pub mod api;
+pub mod arm;
 pub mod entra;
 pub mod keyvault;
 pub mod launch;

@@ -17,6 +17,7 @@ mod e2e_support;
 mod fabric_support;
 mod require;
 
+mod arm_cli;
 mod client_samples;
 mod control_auth;
 mod e2e;
