@@ -39,16 +39,14 @@ impl HostResolver {
                 name: name.into(),
                 host: self.host.clone(),
             }),
-            Resolution::Address { service, face, .. } => {
-                let face = face.face();
-                self.handle
-                    .face_address(&service, &face)
-                    .ok_or_else(|| ResolveError::NotBound {
-                        name: name.into(),
-                        service,
-                        face: face.label().to_string(),
-                    })
-            }
+            Resolution::Address { service, face, .. } => self
+                .handle
+                .face_address(&service, &face)
+                .ok_or_else(|| ResolveError::NotBound {
+                    name: name.into(),
+                    service,
+                    face: face.label().to_string(),
+                }),
         }
     }
 }
