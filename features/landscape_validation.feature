@@ -360,3 +360,34 @@ Feature: Landscape validation
     When I validate it
     Then validation fails with rule "TooManyVirtualNetworks" at line 50
     And the message says "A NetworkInjection policy takes exactly two virtual networks in a two-region geo."
+
+  # Schema errors: all of them in one run, with the nearest name, and together with the rules.
+  Scenario: Misspelt fields and values are all reported with a suggestion, rules included
+    Given the landscape file "invalid/schema-misspelt-fields.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidValue" at line 35
+    And the message says "'Alow' is not a valid value; did you mean 'Allow'?"
+    And validation fails with rule "UnknownField" at line 39
+    And the message says "unknown field 'publicNetworAccess'; did you mean 'publicNetworkAccess'?"
+    And validation fails with rule "VaultNameNotValid" at line 37
+
+  Scenario: A required field is missing
+    Given the landscape file "invalid/schema-missing-field.yaml"
+    When I validate it
+    Then validation fails with rule "MissingField" at line 36
+    And the message says "the field 'region' is required"
+    And it is the only error
+
+  Scenario: A value has the wrong type
+    Given the landscape file "invalid/schema-wrong-type.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidType" at line 38
+    And the message says "invalid type: string"
+    And the message says "expected u32"
+    And it is the only error
+
+  Scenario: The command line says the location once and suggests the nearest field
+    Given the landscape file "invalid/schema-misspelt-fields.yaml"
+    When I run ppvnet validate on it
+    Then the command exits with code 1
+    And it prints "schema-misspelt-fields.yaml:39:5: UnknownField (keyVaults[0].publicNetworAccess): unknown field 'publicNetworAccess'; did you mean 'publicNetworkAccess'?"

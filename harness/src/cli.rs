@@ -9,8 +9,8 @@ use crate::fabric::FabricKind;
 use crate::scenario::{self, LoadError};
 use crate::up::{self, UpOptions};
 
-/// The seed landscape, used when no file is named.
-pub const DEFAULT_SCENARIO: &str = "scenarios/contoso.yaml";
+/// The seed landscape, used when no file is named (under the checkout's root: [`crate::paths`]).
+pub use crate::paths::DEFAULT_SCENARIO;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -27,19 +27,19 @@ pub struct Cli {
 pub enum Command {
     /// Check a landscape file; prints its counts, or every error with its file:line:col.
     Validate {
-        #[arg(default_value = DEFAULT_SCENARIO)]
+        #[arg(default_value_os_t = crate::paths::default_scenario())]
         file: PathBuf,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
     /// Run a landscape in the foreground until SIGINT/SIGTERM.
     Up {
-        #[arg(default_value = DEFAULT_SCENARIO)]
+        #[arg(default_value_os_t = crate::paths::default_scenario())]
         file: PathBuf,
         #[arg(long, value_enum, default_value_t = FabricKind::Loopback)]
         network: FabricKind,
         /// Where to write the ready file.
-        #[arg(long, default_value = ".ppvnet/ready.json")]
+        #[arg(long, default_value_os_t = crate::paths::default_ready_file())]
         ready_file: PathBuf,
         /// Port of the control API on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
@@ -51,10 +51,11 @@ pub enum Command {
         #[arg(long)]
         flow_log: Option<PathBuf>,
     },
-    /// Run a program inside a host of a running netns landscape, with the run's CA and Entra
-    /// authority in its environment and the host's vNet DNS as its resolver.
+    /// Run a program as a host of a running landscape: with the run's CA and Entra authority in
+    /// its environment, and the host's DNS view for real host names (netns: inside the host's
+    /// namespace; loopback: through the host's HTTPS proxy). Exits with the program's code.
     Exec {
-        #[arg(long, default_value = ".ppvnet/ready.json")]
+        #[arg(long, default_value_os_t = crate::paths::default_ready_file())]
         ready_file: PathBuf,
         /// Host name (`internet`, `pp-prod-westus`, `pe-kv-contoso-prod`, ...).
         #[arg(long)]
@@ -62,6 +63,15 @@ pub enum Command {
         /// The program and its arguments (after `--`).
         #[arg(last = true, required = true)]
         argv: Vec<String>,
+    },
+    /// Print the environment `exec` gives a program on a host, as `export` lines for a shell:
+    /// `eval "$(ppvnet env --host internet)"`.
+    Env {
+        #[arg(long, default_value = ".ppvnet/ready.json")]
+        ready_file: PathBuf,
+        /// Host name (`internet`, `pp-prod-westus`, ...).
+        #[arg(long)]
+        host: String,
     },
     /// Power Platform of a running landscape: invoke connector operations as a user, create
     /// connections, list them, re-save a connector.
@@ -92,6 +102,7 @@ pub fn main() -> ExitCode {
             host,
             argv,
         } => exec(&ready_file, &host, &argv),
+        Command::Env { ready_file, host } => env(&ready_file, &host),
         Command::Pp(cmd) => crate::powerplatform::cli::run(cmd),
         Command::Up {
             file,
@@ -131,9 +142,10 @@ pub fn main() -> ExitCode {
 }
 
 /// Writes to stdout; a closed pipe (`ppvnet validate | head`) is not an error worth a panic.
-fn print_out(text: &str) {
+pub(crate) fn print_out(text: &str) {
     use std::io::Write;
-    let _ = std::io::stdout().write_all(text.as_bytes());
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 fn exec(ready_file: &std::path::Path, host: &str, argv: &[String]) -> ExitCode {
@@ -141,6 +153,21 @@ fn exec(ready_file: &std::path::Path, host: &str, argv: &[String]) -> ExitCode {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             eprintln!("ppvnet exec: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn env(ready_file: &std::path::Path, host: &str) -> ExitCode {
+    let built = crate::ready::ReadyFile::read(ready_file)
+        .and_then(|ready| crate::fabric::ClientEnv::for_host(&ready, host));
+    match built {
+        Ok(env) => {
+            print_out(&env.exports());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ppvnet env: {e:#}");
             ExitCode::from(2)
         }
     }

@@ -14,12 +14,13 @@
 //! - [`control`]: the control API of a running landscape (clock, keys, network state).
 //! - [`powerplatform`]: the browser-less Power Apps user behind `ppvnet pp` and the `/pp` control
 //!   routes.
-//! - [`cli`]: the `ppvnet` command line.
+//! - [`cli`]: the `ppvnet` command line; [`paths`]: its default paths, from the checkout's root.
 
 pub mod cli;
 pub mod control;
 pub mod fabric;
 pub mod landscape;
+pub mod paths;
 pub mod pki;
 pub mod powerplatform;
 pub mod ready;

@@ -27,6 +27,8 @@ pub struct Pki {
     issuer: Issuer<'static, KeyPair>,
     ca_pem: String,
     ca_path: PathBuf,
+    /// Where leaf keys are kept across runs (`--data-dir`), when they are.
+    keep: Option<PathBuf>,
 }
 
 /// A leaf certificate and its key, PEM encoded.
@@ -36,33 +38,51 @@ pub struct Leaf {
     pub key_pem: String,
 }
 
+/// Files of a CA kept in `--data-dir`.
+const KEPT_CA_CERT: &str = "ca.pem";
+const KEPT_CA_KEY: &str = "ca.key";
+
 impl Pki {
     /// Creates a CA and writes its certificate to `dir/ca.pem` (0600, in `dir` created 0700:
     /// the run directory also holds private keys). The CA's own key never leaves memory.
     pub fn create(dir: &Path, run_name: &str) -> anyhow::Result<Self> {
         crate::ready::create_private_dir_all(dir)
             .with_context(|| format!("cannot create the run directory {}", dir.display()))?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, format!("ppvnet {run_name} run CA"));
-        dn.push(DnType::OrganizationName, "ppvnet");
-        params.distinguished_name = dn;
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = KeyPair::generate()?;
-        let cert = params.self_signed(&key)?;
-        let ca_pem = cert.pem();
-        let ca_path = dir.join("ca.pem");
+        let (params, key) = ca_params(run_name)?;
+        let ca_pem = params.self_signed(&key)?.pem();
+        let ca_path = dir.join(KEPT_CA_CERT);
         crate::ready::write_atomically(&ca_path, ca_pem.as_bytes())?;
-        let ca_path = std::path::absolute(&ca_path)?;
         Ok(Self {
             issuer: Issuer::new(params, key),
             ca_pem,
-            ca_path,
+            ca_path: std::path::absolute(&ca_path)?,
+            keep: None,
+        })
+    }
+
+    /// The CA kept in `dir` (`ca.pem`, `ca.key`, 0600), created there on first use, and leaf
+    /// keys kept beside it: a client that trusts `dir/ca.pem` keeps trusting the landscape
+    /// across restarts, and the path to give it (`SSL_CERT_FILE`) never changes.
+    pub fn keep_in(dir: &Path, run_name: &str) -> anyhow::Result<Self> {
+        crate::ready::create_private_dir_all(dir)
+            .with_context(|| format!("cannot create the PKI folder {}", dir.display()))?;
+        let cert_path = dir.join(KEPT_CA_CERT);
+        let key_path = dir.join(KEPT_CA_KEY);
+        let (issuer, ca_pem) = if key_path.exists() {
+            load_ca(&cert_path, &key_path)?
+        } else {
+            let (params, key) = ca_params(run_name)?;
+            let ca_pem = params.self_signed(&key)?.pem();
+            // The key first: a crash between the two writes leaves no certificate without it.
+            crate::ready::write_atomically(&key_path, key.serialize_pem().as_bytes())?;
+            crate::ready::write_atomically(&cert_path, ca_pem.as_bytes())?;
+            (Issuer::new(params, key), ca_pem)
+        };
+        Ok(Self {
+            issuer,
+            ca_pem,
+            ca_path: std::path::absolute(&cert_path)?,
+            keep: Some(dir.to_path_buf()),
         })
     }
 
@@ -94,12 +114,38 @@ impl Pki {
             .collect::<Result<_, rcgen::Error>>()?;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let key = KeyPair::generate()?;
+        let key = self.leaf_key(dns_names)?;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(Leaf {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
         })
+    }
+
+    /// A fresh key, or with a kept CA the key kept for the leaf's first name (created then).
+    fn leaf_key(&self, dns_names: &[String]) -> anyhow::Result<KeyPair> {
+        let (Some(dir), Some(name)) = (&self.keep, dns_names.first()) else {
+            return Ok(KeyPair::generate()?);
+        };
+        // Host names are [a-z0-9.-]; anything else is replaced so the name stays one file name.
+        let file: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = dir.join(format!("leaf-{file}.key"));
+        if let Ok(pem) = std::fs::read_to_string(&path) {
+            return KeyPair::from_pem(&pem)
+                .with_context(|| format!("{} is not a private key (PEM)", path.display()));
+        }
+        let key = KeyPair::generate()?;
+        crate::ready::write_atomically(&path, key.serialize_pem().as_bytes())?;
+        Ok(key)
     }
 
     /// A rustls server configuration presenting `leaf` (with the CA in the chain).
@@ -124,6 +170,44 @@ impl Pki {
             .tls_certs_only([ca])
             .timeout(std::time::Duration::from_secs(30)))
     }
+}
+
+/// The CA's subject and extensions, and a new key.
+fn ca_params(run_name: &str) -> anyhow::Result<(CertificateParams, KeyPair)> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, format!("ppvnet {run_name} run CA"));
+    dn.push(DnType::OrganizationName, "ppvnet");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    Ok((params, KeyPair::generate()?))
+}
+
+/// A CA kept by an earlier run: its certificate as it was (clients trust exactly that one).
+fn load_ca(
+    cert_path: &Path,
+    key_path: &Path,
+) -> anyhow::Result<(Issuer<'static, KeyPair>, String)> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read the kept CA file {}", p.display()))
+    };
+    let (ca_pem, key_pem) = (read(cert_path)?, read(key_path)?);
+    let key = KeyPair::from_pem(&key_pem)
+        .with_context(|| format!("{} is not a private key (PEM)", key_path.display()))?;
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, key).with_context(|| {
+        format!(
+            "{} is not the certificate of the key in {}; remove both to make a new CA",
+            cert_path.display(),
+            key_path.display()
+        )
+    })?;
+    Ok((issuer, ca_pem))
 }
 
 /// Decodes every PEM block named `label`.

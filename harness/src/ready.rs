@@ -188,6 +188,114 @@ impl ReadyFile {
     }
 }
 
+/// A run's hold on its ready file path: one running landscape per ready file.
+///
+/// The hold is an advisory lock (`flock`) on `<ready file>.lock`, which holds the owner's pid.
+/// The kernel drops it when the process ends however it ends, so a ready file left by a killed
+/// run is taken over, while one of a live run (in another process or this one) is refused by
+/// name. Only the holder removes the ready file, so stopping one run never deletes another's.
+#[derive(Debug)]
+pub struct ReadyClaim {
+    ready: PathBuf,
+    lock_path: PathBuf,
+    /// Held for the claim's life; closed (unlocked) after `drop` removed the files.
+    _lock: std::fs::File,
+}
+
+impl ReadyClaim {
+    /// Claims `ready`, or says which running landscape holds it.
+    pub fn take(ready: &Path) -> anyhow::Result<Self> {
+        let dir = ready
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        create_private_dir_all(dir)?;
+        let mut name = ready.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        let lock_path = dir.join(name);
+        loop {
+            let lock = open_lock(&lock_path)?;
+            match lock.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(held_by_another_run(ready, &lock_path));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(anyhow::anyhow!("cannot lock {}: {e}", lock_path.display()));
+                }
+            }
+            // The previous holder removes the lock file when it stops: if it did so between
+            // our open and our lock, we hold a file no one else will look at. Start over.
+            if !same_file(&lock, &lock_path) {
+                continue;
+            }
+            let mut lock = lock;
+            lock.set_len(0)?;
+            lock.write_all(std::process::id().to_string().as_bytes())?;
+            return Ok(Self {
+                ready: ready.to_path_buf(),
+                lock_path,
+                _lock: lock,
+            });
+        }
+    }
+}
+
+/// Letting go removes the ready file and the lock file while still holding the lock, so no
+/// other run can have written either in between: a stopped run (or one that failed to start)
+/// leaves nothing behind.
+impl Drop for ReadyClaim {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.ready);
+        let _ = std::fs::remove_file(&self.lock_path);
+    }
+}
+
+fn open_lock(path: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(PRIVATE_FILE_MODE)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))
+}
+
+fn same_file(file: &std::fs::File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// The refusal, naming the running landscape by pid (and scenario, once it is ready).
+fn held_by_another_run(ready: &Path, lock_path: &Path) -> anyhow::Error {
+    let pid = std::fs::read_to_string(lock_path)
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok());
+    let scenario = ReadyFile::read(ready)
+        .ok()
+        .map(|r| format!(", landscape '{}' on the {} fabric", r.scenario, r.network))
+        .unwrap_or_default();
+    let who = match pid {
+        Some(pid) => format!("pid {pid}{scenario}"),
+        None => format!("a process that is still starting{scenario}"),
+    };
+    let stop = match pid {
+        Some(pid) if pid == std::process::id() => "stop it first".to_string(),
+        Some(pid) => format!("stop it first (kill {pid})"),
+        None => "stop it first".to_string(),
+    };
+    anyhow::anyhow!(
+        "{} belongs to a landscape that is still running ({who}); {stop}, or give this run its \
+         own --ready-file",
+        ready.display()
+    )
+}
+
 /// Mode of every file ppvnet writes for a run (the ready file, the PKI, program keys): they
 /// hold passwords, client secrets, the control token and private keys.
 pub const PRIVATE_FILE_MODE: u32 = 0o600;

@@ -17,7 +17,7 @@ use crate::control::{self, ControlState};
 use crate::fabric::{Fabric, FabricKind};
 use crate::landscape::Landscape;
 use crate::pki::Pki;
-use crate::ready::{self, ReadyFile};
+use crate::ready::{self, ReadyClaim, ReadyFile};
 use crate::services::{self, launch::Launch};
 use ppvnet_common::Clock;
 
@@ -63,7 +63,8 @@ impl UpOptions {
 /// A running landscape.
 pub struct Running {
     ready: ReadyFile,
-    ready_path: PathBuf,
+    /// This run's hold on its ready file; dropping it removes the file.
+    claim: ReadyClaim,
     /// Directories this run created (the ready file's folder), removed at stop when empty.
     created_dirs: Vec<PathBuf>,
     run_dir: PathBuf,
@@ -83,7 +84,12 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         .filter(|d| !d.as_os_str().is_empty() && !d.exists())
         .map(Path::to_path_buf)
         .collect();
-    let pki = Pki::create(&opts.run_dir, &s.name)?;
+    // Before anything is started: a second run on the same ready file is refused by name.
+    let claim = ReadyClaim::take(&opts.ready_file)?;
+    let pki = match &opts.data_dir {
+        Some(dir) => Pki::keep_in(&dir.join("pki"), &s.name)?,
+        None => Pki::create(&opts.run_dir, &s.name)?,
+    };
     let fabric = Fabric::materialize_with(
         landscape,
         opts.network,
@@ -177,7 +183,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
     ready.write(&opts.ready_file)?;
     Ok(Running {
         ready,
-        ready_path: opts.ready_file.clone(),
+        claim,
         created_dirs,
         run_dir: opts.run_dir.clone(),
         stop,
@@ -258,7 +264,7 @@ impl Running {
             }
         }
         self.fabric.teardown().await?;
-        let _ = std::fs::remove_file(&self.ready_path);
+        drop(self.claim);
         let _ = std::fs::remove_dir_all(&self.run_dir);
         // Only folders this run made, and only when nothing else was put in them.
         for dir in &self.created_dirs {
@@ -326,17 +332,63 @@ pub fn endpoint_table(ready: &ReadyFile) -> String {
     out
 }
 
+/// What to do next, printed under the endpoint table: where the CA and the ready file are, and
+/// lines to copy into a shell so a client trusts the landscape and runs inside it.
+pub fn next_steps(ready: &ReadyFile, ready_path: &Path) -> String {
+    let ca = shell_quote(&ready.ca_cert.display().to_string());
+    let mut out = format!(
+        "\nCA certificate: {}\nready file:     {}\n\nTrust the landscape's CA in this shell:\n",
+        ready.ca_cert.display(),
+        std::path::absolute(ready_path)
+            .unwrap_or_else(|_| ready_path.to_path_buf())
+            .display()
+    );
+    for variable in crate::pki::CA_BUNDLE_VARIABLES {
+        out.push_str(&format!("  export {variable}={ca}\n"));
+    }
+    if let Some(entra) = &ready.entra {
+        let authority = shell_quote(&entra.authority_host);
+        out.push_str(&format!("  export AZURE_AUTHORITY_HOST={authority}\n"));
+    }
+    // The defaults need no flag; another ready file must be named.
+    let flag = if ready_path == crate::paths::default_ready_file() {
+        String::new()
+    } else {
+        format!(
+            " --ready-file {}",
+            shell_quote(&ready_path.display().to_string())
+        )
+    };
+    out.push_str(&format!(
+        "\nRun a program as a host of the landscape (its DNS view, its network path):\n  \
+         ppvnet exec{flag} --host {host} -- python3 your_script.py\n\
+         or make this shell that host (the variables `exec` sets):\n  \
+         eval \"$(ppvnet env{flag} --host {host})\"\n\n",
+        host = crate::landscape::INTERNET
+    ));
+    out
+}
+
+/// `text` as one shell word (single-quoted; a `'` inside becomes `'\''`).
+pub fn shell_quote(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-:=@%+,".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        return text.to_string();
+    }
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
 /// `ppvnet up`: start, print, wait for SIGINT/SIGTERM, stop.
 pub async fn run_until_signal(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut running = start(landscape, opts).await?;
-    print!("{}", endpoint_table(running.ready()));
-    println!(
-        "ready file: {}\nppvnet is up; stop with Ctrl-C or SIGTERM",
-        opts.ready_file.display()
-    );
+    crate::cli::print_out(&format!(
+        "{}{}ppvnet is up; stop with Ctrl-C or SIGTERM\n",
+        endpoint_table(running.ready()),
+        next_steps(running.ready(), &opts.ready_file)
+    ));
     let crash = tokio::select! {
         _ = sigterm.recv() => None,
         _ = sigint.recv() => None,
@@ -347,6 +399,7 @@ pub async fn run_until_signal(landscape: &Landscape, opts: &UpOptions) -> anyhow
         return Err(e.context("a component of the landscape failed"));
     }
     stopped?;
-    println!("ppvnet stopped; nothing left behind");
+    // A reader that went away (`ppvnet up | head`) is no reason to fail the stop.
+    crate::cli::print_out("ppvnet stopped; nothing left behind\n");
     Ok(())
 }

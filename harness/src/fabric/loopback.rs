@@ -61,6 +61,8 @@ const FIRST_BLOCK: u8 = 77;
 struct HostAddr {
     real: Ipv4Addr,
     azure: Ipv4Addr,
+    /// The host's HTTPS proxy ([`super::proxy`]), on `real`; none for a private endpoint.
+    proxy: Option<SocketAddr>,
 }
 
 pub struct LoopbackFabric {
@@ -73,6 +75,7 @@ pub struct LoopbackFabric {
     directory: Arc<LoopbackPeers>,
     drop_hold: Duration,
     stop: watch::Sender<bool>,
+    /// The relays' and the hosts' proxies' tasks.
     relays: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     _claim: TcpListener,
 }
@@ -157,6 +160,8 @@ impl LoopbackFabric {
                 HostAddr {
                     real,
                     azure: h.address,
+                    // Set by `start_proxies` once the fabric exists.
+                    proxy: None,
                 },
             );
         }
@@ -195,7 +200,7 @@ impl LoopbackFabric {
             })
             .collect();
         let (stop, _) = watch::channel(false);
-        Ok(Self {
+        let mut fabric = Self {
             handle,
             block,
             hosts,
@@ -209,7 +214,38 @@ impl LoopbackFabric {
             stop,
             relays: Mutex::new(Vec::new()),
             _claim: claim,
-        })
+        };
+        fabric.start_proxies(options.proxy_head_timeout)?;
+        Ok(fabric)
+    }
+
+    /// Starts every host's HTTPS proxy on the host's own address: what `ppvnet exec` points a
+    /// program's `HTTPS_PROXY` at, so the program reaches faces by their real names and its
+    /// connections leave from the host ([`super::proxy`]). Private endpoints originate no
+    /// traffic and get none: their address is a face's, where only relays listen, so a
+    /// connection to a face address can only ever meet a relay.
+    fn start_proxies(&mut self, head_timeout: Duration) -> io::Result<()> {
+        let face_ips: std::collections::HashSet<Ipv4Addr> = self.faces.values().copied().collect();
+        for (name, h) in &mut self.hosts {
+            if face_ips.contains(&h.real) {
+                continue;
+            }
+            let listener = super::proxy::bind_loopback(h.real)?;
+            h.proxy = Some(listener.local_addr()?);
+            let proxy = Arc::new(super::proxy::HostProxy {
+                handle: self.handle.clone(),
+                host: name.clone(),
+                dial: super::proxy::Dial::FromAddress(h.real),
+                head_timeout,
+            });
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let task = tokio::spawn(super::proxy::serve(listener, proxy, self.stop.subscribe()));
+            self.relays
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(task);
+        }
+        Ok(())
     }
 
     fn face_ip(&self, service: &str, face: &Face) -> io::Result<Ipv4Addr> {
@@ -328,6 +364,7 @@ impl LoopbackFabric {
                         address: IpAddr::V4(h.real),
                         azure_address: IpAddr::V4(h.azure),
                         namespace: None,
+                        proxy: h.proxy,
                     },
                 )
             })
@@ -604,7 +641,10 @@ async fn hand_over(
 }
 
 /// Connects to a program's listener from `source` (what the program is to see as the peer).
-async fn connect_from(source: Option<Ipv4Addr>, target: SocketAddr) -> io::Result<TcpStream> {
+pub(crate) async fn connect_from(
+    source: Option<Ipv4Addr>,
+    target: SocketAddr,
+) -> io::Result<TcpStream> {
     let s = TcpSocket::new_v4()?;
     if let Some(ip) = source {
         bind_source(&s, ip)?;

@@ -12,6 +12,10 @@
 //! - [`control`]: the shared [`FabricHandle`] (runtime changes: peering, NSG rules, region
 //!   outage, active region) and its JSON router for the harness control API.
 //! - [`client`]: HTTP clients that originate from a host and resolve names by its DNS view.
+//! - [`proxy`]: a host's HTTPS (CONNECT) proxy: real host names by the host's DNS view, the
+//!   connection opened as the host; every loopback host has one for programs (`ppvnet exec`).
+//! - [`client_env`]: the environment a program gets to act as a host (`ppvnet exec`,
+//!   `ppvnet env`): CA bundle, Entra authority, and the host's proxy on loopback.
 //!
 //! Services never see the fabric: they get a [`Source`] of connections per face (a listener
 //! inside a namespace, or the loopback relay's channel) tagged with its [`Face`], and a
@@ -19,12 +23,14 @@
 //! Either way a service can be reached only through its faces.
 
 pub mod client;
+pub mod client_env;
 pub mod control;
 pub mod flowlog;
 pub mod loopback;
 pub mod netns;
 pub mod nsg;
 pub mod oracle;
+pub mod proxy;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -35,8 +41,8 @@ pub use ppvnet_common::Face;
 use ppvnet_common::net::SharedPeerDirectory;
 use ppvnet_common::serve::{Endpoint, Source};
 
+pub use client_env::{ClientEnv, exec};
 pub use control::{FabricHandle, control_router};
-pub use netns::exec;
 
 use crate::landscape::Landscape;
 
@@ -82,6 +88,10 @@ pub struct HostEntry {
     /// Its network namespace in the netns fabric.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// The host's HTTPS proxy (loopback: [`proxy`]); programs set `HTTPS_PROXY` to it
+    /// (`ppvnet exec`, `ppvnet env`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<SocketAddr>,
 }
 
 /// Tunables of a fabric.
@@ -95,6 +105,8 @@ pub struct FabricOptions {
     /// How long an open flow goes between flow log records (`C`): Azure's 5 minutes unless a
     /// test wants to see continuing records sooner.
     pub continue_interval: std::time::Duration,
+    /// How long a loopback host's proxy waits for a request head (tests shorten it).
+    pub proxy_head_timeout: std::time::Duration,
 }
 
 impl Default for FabricOptions {
@@ -103,6 +115,7 @@ impl Default for FabricOptions {
             drop_hold: std::time::Duration::from_secs(2),
             flow_log_file: None,
             continue_interval: flowlog::AZURE_CONTINUE_INTERVAL,
+            proxy_head_timeout: proxy::HEAD_TIMEOUT,
         }
     }
 }

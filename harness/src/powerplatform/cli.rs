@@ -17,7 +17,7 @@ pub enum PpCommand {
     /// `ppvnet pp invoke --env prod --connector contoso-cases --user alice@contoso.onmicrosoft.com GET '/cases/search?q=outage'`.
     /// Creates the user's connection first (sign-in and consent on Entra's page) if needed.
     Invoke {
-        #[arg(long, default_value = ".ppvnet/ready.json")]
+        #[arg(long, default_value_os_t = crate::paths::default_ready_file())]
         ready_file: PathBuf,
         #[arg(long = "env")]
         environment: String,
@@ -36,7 +36,7 @@ pub enum PpCommand {
     },
     /// Create (or show) a user's connection to a connector in an environment.
     Connect {
-        #[arg(long, default_value = ".ppvnet/ready.json")]
+        #[arg(long, default_value_os_t = crate::paths::default_ready_file())]
         ready_file: PathBuf,
         #[arg(long = "env")]
         environment: String,
@@ -47,13 +47,13 @@ pub enum PpCommand {
     },
     /// List every connection with its owner and status.
     Connections {
-        #[arg(long, default_value = ".ppvnet/ready.json")]
+        #[arg(long, default_value_os_t = crate::paths::default_ready_file())]
         ready_file: PathBuf,
     },
     /// Save a connector again in an environment: Secret environment variables are read from
     /// Key Vault anew (a rotated secret takes effect only after this, as in Power Platform).
     Resave {
-        #[arg(long, default_value = ".ppvnet/ready.json")]
+        #[arg(long, default_value_os_t = crate::paths::default_ready_file())]
         ready_file: PathBuf,
         #[arg(long = "env")]
         environment: String,

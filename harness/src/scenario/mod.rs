@@ -1,6 +1,7 @@
 //! Landscape files: parse, locate, validate.
 //!
 //! - [`model`]: the YAML format (serde types).
+//! - [`schema`]: every schema error of a file in one run, with suggestions.
 //! - [`source_map`]: line and column of every item, for error messages.
 //! - [`validate`]: Azure's and Power Platform's rules with their wording.
 //!
@@ -10,6 +11,7 @@
 pub mod connectors;
 pub mod input;
 pub mod model;
+pub mod schema;
 pub mod source_map;
 pub mod validate;
 
@@ -101,35 +103,56 @@ pub fn load_str(text: &str, path: &Path) -> Result<Landscape, LoadError> {
             message: format!("the YAML tag {tag} is not part of the landscape format"),
         });
     }
-    let scenario: Scenario = serde_norway::from_str(text).map_err(|e| LoadError::Syntax {
-        path: path.to_path_buf(),
-        location: e.location().map(|l| Location {
+    let value: serde_norway::Value = serde_norway::from_str(text).map_err(|e| {
+        let location = e.location().map(|l| Location {
             line: l.line(),
             col: l.column(),
-        }),
-        message: e.to_string(),
+        });
+        LoadError::Syntax {
+            path: path.to_path_buf(),
+            location,
+            message: without_location(&e.to_string(), location),
+        }
     })?;
-    // A bare file name's parent is the empty path: its folder is the working directory.
+    let checked = schema::check(value);
+    // A bare file name's parent is the empty path: its folder is the working directory. Made
+    // absolute, so programs started from the landscape's folder find it whatever their own
+    // working directory becomes.
     let base_dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let mut findings = validate::check(&scenario);
-    findings.extend(connectors::check(&scenario, &base_dir));
-    if !findings.is_empty() {
-        let map = SourceMap::build(text);
-        let findings = findings
-            .into_iter()
-            .map(|finding| LocatedFinding {
-                location: map.locate(&finding.path),
-                finding,
-            })
-            .collect();
-        return Err(LoadError::Invalid {
-            path: path.to_path_buf(),
-            findings,
-        });
+        .unwrap_or(Path::new("."));
+    let base_dir = std::path::absolute(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
+    let mut findings = checked.findings;
+    if let Some(scenario) = &checked.scenario {
+        findings.extend(validate::check(scenario));
+        findings.extend(connectors::check(scenario, &base_dir));
     }
+    let scenario = match checked.scenario {
+        Some(scenario) if findings.is_empty() => scenario,
+        _ => {
+            let map = SourceMap::build(text);
+            let findings = findings
+                .into_iter()
+                .map(|finding| LocatedFinding {
+                    location: map.locate(&finding.path),
+                    finding,
+                })
+                .collect();
+            return Err(LoadError::Invalid {
+                path: path.to_path_buf(),
+                findings,
+            });
+        }
+    };
     Ok(Landscape::new(scenario, path.to_path_buf(), base_dir))
+}
+
+/// serde's message ends with " at line L column C", which the error's `file:line:col` prefix
+/// already says: a location is given once.
+fn without_location(message: &str, location: Option<Location>) -> String {
+    match location {
+        Some(l) => message.replacen(&format!(" at line {} column {}", l.line, l.col), "", 1),
+        None => message.to_string(),
+    }
 }

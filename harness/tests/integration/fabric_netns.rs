@@ -18,24 +18,19 @@ fn skip() -> bool {
 
 /// A ready file as `ppvnet up` writes it, with the fields `exec` reads.
 fn ready_file(f: &Fabric, dir: &Path) -> std::path::PathBuf {
-    let hosts: serde_json::Map<String, serde_json::Value> = f
-        .hosts()
-        .into_iter()
-        .map(|(n, h)| {
-            (
-                n,
-                serde_json::json!({"address": h.address, "namespace": h.namespace}),
-            )
-        })
-        .collect();
+    let ready = ppvnet::ready::ReadyFile {
+        ca_cert: dir.join("ca.pem"),
+        entra: Some(ppvnet::ready::EntraEntry {
+            authority_host: "https://login.microsoftonline.com".into(),
+            authority: "https://login.microsoftonline.com/common".into(),
+            port_443: true,
+        }),
+        hosts: f.hosts(),
+        control_url: "http://127.0.0.1:1".into(),
+        ..Default::default()
+    };
     let path = dir.join("ready.json");
-    let ready = serde_json::json!({
-        "ca_cert": dir.join("ca.pem"),
-        "entra": {"authority_host": "https://login.microsoftonline.com"},
-        "hosts": hosts,
-        "control_url": "http://127.0.0.1:1",
-    });
-    std::fs::write(&path, ready.to_string()).unwrap();
+    ready.write(&path).unwrap();
     path
 }
 

@@ -77,7 +77,10 @@ fn feature_scenarios(feature: &str) -> Vec<(String, Vec<String>)> {
                 .find_map(|l| quoted_after(l, "Given the landscape file "))?;
             let rules = block
                 .lines()
-                .filter_map(|l| quoted_after(l, "Then validation fails with rule "))
+                .filter_map(|l| {
+                    quoted_after(l, "Then validation fails with rule ")
+                        .or_else(|| quoted_after(l, "And validation fails with rule "))
+                })
                 .map(String::from)
                 .collect();
             Some((file.to_string(), rules))
@@ -106,6 +109,7 @@ fn every_validation_code_has_an_invalid_landscape_and_a_scenario() {
     }
     let uncovered: Vec<&str> = ppvnet::scenario::validate::CODES
         .iter()
+        .chain(ppvnet::scenario::schema::CODES)
         .copied()
         .filter(|code| {
             !scenarios.iter().any(|(file, rules)| {
@@ -134,5 +138,97 @@ fn a_syntax_error_names_file_line_and_column() {
         Path::new("typo.yaml"),
     )
     .unwrap_err();
-    assert!(err.to_string().contains("unknown field `vnetz`"), "{err}");
+    assert!(
+        err.to_string().contains(
+            "typo.yaml:5:1: UnknownField (vnetz): unknown field 'vnetz'; did you mean 'vnets'?"
+        ),
+        "{err}"
+    );
+}
+
+/// A syntax error's location is given once, as `file:line:col`, not again inside serde's text.
+#[test]
+fn a_syntax_error_gives_its_location_once() {
+    let err = ppvnet::scenario::load_str("name: x\nvnets: [\n", Path::new("broken.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains(" at line "), "{err}");
+}
+
+/// `ppvnet validate --format json` carries each finding's code, path, location and message,
+/// schema errors and rule errors alike.
+#[test]
+fn json_findings_carry_code_path_location_and_a_suggestion() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ppvnet"))
+        .args(["validate", "--format", "json"])
+        .arg(dir("scenarios/invalid/schema-misspelt-fields.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["valid"], false);
+    let errors = json["errors"].as_array().unwrap();
+    let unknown = errors
+        .iter()
+        .find(|e| e["code"] == "UnknownField")
+        .unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(unknown["path"], "keyVaults[0].publicNetworAccess");
+    assert_eq!(unknown["location"]["line"], 39);
+    assert_eq!(unknown["location"]["col"], 5);
+    assert!(
+        unknown["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("did you mean 'publicNetworkAccess'?"),
+        "{unknown}"
+    );
+    assert!(
+        errors.iter().any(|e| e["code"] == "VaultNameNotValid"),
+        "rule findings come in the same run: {json:#}"
+    );
+}
+
+/// Run from any folder inside the checkout, `ppvnet validate` with no file finds the seed
+/// landscape at the checkout's root.
+#[test]
+fn default_paths_resolve_from_the_checkout_root() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ppvnet"))
+        .arg("validate")
+        .current_dir(dir("harness/src/scenario"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("valid landscape 'contoso'"), "{stdout}");
+    // Outside a checkout the default is relative to the working directory, and says so.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ppvnet"))
+        .arg("validate")
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("scenarios/contoso.yaml"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A landscape named by a bare file name resolves its relative paths (programs, connector
+/// files) from the working directory, as an absolute folder.
+#[test]
+fn a_bare_file_name_anchors_relative_paths_at_the_working_directory() {
+    let text = std::fs::read_to_string(dir("scenarios/examples/minimal.yaml")).unwrap();
+    let landscape = ppvnet::scenario::load_str(&text, Path::new("landscape.yaml")).unwrap();
+    assert!(
+        landscape.base_dir.is_absolute(),
+        "{}",
+        landscape.base_dir.display()
+    );
+    assert_eq!(landscape.base_dir, std::env::current_dir().unwrap());
 }

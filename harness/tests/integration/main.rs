@@ -17,6 +17,7 @@ mod e2e_support;
 mod fabric_support;
 mod require;
 
+mod client_samples;
 mod control_auth;
 mod e2e;
 mod e2e_connector;
@@ -27,7 +28,9 @@ mod fabric_matrix;
 mod fabric_netns;
 mod fabric_nsg_property;
 mod fabric_oracle;
+mod fabric_proxy;
 mod fabric_python_exec;
 mod landscapes;
 mod run_files;
+mod run_identity;
 mod up_cli;

@@ -89,11 +89,18 @@ async fn the_ready_file_pki_keys_and_state_are_owner_only() {
     assert!(wrong.is_empty(), "not owner-only: {wrong:#?}");
     // Entra's signing keys and the vaults' stores are written by the services themselves, inside
     // the 0700 folders checked above; their own file modes are the services' to set.
-    for sub in ["entra", "keyvault"] {
+    for sub in ["entra", "keyvault", "pki"] {
         assert!(
             data_dirs.contains(&data.join(sub)),
             "{sub} keeps its state under --data-dir: {data_dirs:?} {data_files:?}"
         );
     }
+    // The kept CA and leaf keys are ppvnet's own files: owner-only.
+    let pki: Vec<String> = data_files
+        .iter()
+        .filter(|f| f.starts_with(data.join("pki")) && mode(f) != 0o600)
+        .map(|p| format!("{} {:o}", p.display(), mode(p)))
+        .collect();
+    assert!(pki.is_empty(), "not owner-only: {pki:#?}");
     running.stop().await.unwrap();
 }
