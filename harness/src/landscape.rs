@@ -223,6 +223,12 @@ impl SubnetAllocator {
 }
 
 fn derive_hosts_and_services(s: &Scenario) -> (Vec<Host>, Vec<Service>) {
+    (derive_hosts(s), derive_services(s))
+}
+
+/// The hosts: the internet, each environment's Power Platform hosts, the private endpoints
+/// and the declared hosts, with their addresses.
+fn derive_hosts(s: &Scenario) -> Vec<Host> {
     let mut hosts = vec![Host {
         name: INTERNET.into(),
         kind: HostKind::Internet,
@@ -237,6 +243,53 @@ fn derive_hosts_and_services(s: &Scenario) -> (Vec<Host>, Vec<Service>) {
             .filter_map(|p| p.address.as_deref()?.parse().ok())
             .collect(),
     };
+    power_platform_hosts(s, &mut alloc, &mut hosts);
+    for pe in &s.private_endpoints {
+        let address = pe
+            .address
+            .as_deref()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| alloc.allocate(s, &pe.vnet, &pe.subnet));
+        hosts.push(Host {
+            name: pe.name.clone(),
+            kind: HostKind::PrivateEndpoint {
+                target: pe.target.clone(),
+            },
+            address,
+            subnet: Some(SubnetRef {
+                vnet: pe.vnet.clone(),
+                subnet: pe.subnet.clone(),
+            }),
+        });
+    }
+    let mut internet_client = 11u8;
+    for h in &s.hosts {
+        let (address, subnet) = match (&h.vnet, &h.subnet) {
+            (Some(v), Some(sn)) => (
+                alloc.allocate(s, v, sn),
+                Some(SubnetRef {
+                    vnet: v.clone(),
+                    subnet: sn.clone(),
+                }),
+            ),
+            _ => {
+                internet_client = internet_client.saturating_add(1);
+                (Ipv4Addr::new(203, 0, 113, internet_client), None)
+            }
+        };
+        hosts.push(Host {
+            name: h.name.clone(),
+            kind: HostKind::Declared,
+            address,
+            subnet,
+        });
+    }
+    hosts
+}
+
+/// Each environment's runtime hosts: one per delegated subnet of its enterprise policy, or
+/// without one, one per region of its geo on a Power Platform public address.
+fn power_platform_hosts(s: &Scenario, alloc: &mut SubnetAllocator, hosts: &mut Vec<Host>) {
     let mut pp_public = 200u8;
     for env in &s.environments {
         let policy = env
@@ -288,48 +341,6 @@ fn derive_hosts_and_services(s: &Scenario) -> (Vec<Host>, Vec<Service>) {
             }
         }
     }
-    for pe in &s.private_endpoints {
-        let address = pe
-            .address
-            .as_deref()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| alloc.allocate(s, &pe.vnet, &pe.subnet));
-        hosts.push(Host {
-            name: pe.name.clone(),
-            kind: HostKind::PrivateEndpoint {
-                target: pe.target.clone(),
-            },
-            address,
-            subnet: Some(SubnetRef {
-                vnet: pe.vnet.clone(),
-                subnet: pe.subnet.clone(),
-            }),
-        });
-    }
-    let mut internet_client = 11u8;
-    for h in &s.hosts {
-        let (address, subnet) = match (&h.vnet, &h.subnet) {
-            (Some(v), Some(sn)) => (
-                alloc.allocate(s, v, sn),
-                Some(SubnetRef {
-                    vnet: v.clone(),
-                    subnet: sn.clone(),
-                }),
-            ),
-            _ => {
-                internet_client = internet_client.saturating_add(1);
-                (Ipv4Addr::new(203, 0, 113, internet_client), None)
-            }
-        };
-        hosts.push(Host {
-            name: h.name.clone(),
-            kind: HostKind::Declared,
-            address,
-            subnet,
-        });
-    }
-
-    (hosts, derive_services(s))
 }
 
 /// The services of a landscape with their public addresses: Entra, ARM, the vaults, the APIs

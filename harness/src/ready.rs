@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -153,19 +152,8 @@ pub struct UserEntry {
     pub display_name: String,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct HostEntry {
-    /// Real address traffic of this host originates from.
-    pub address: IpAddr,
-    /// The address Azure would see.
-    pub azure_address: IpAddr,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// The host's HTTPS proxy (loopback fabric): `HTTPS_PROXY=http://{proxy}` makes a program
-    /// on the machine act as this host (`ppvnet exec`, `ppvnet env`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy: Option<std::net::SocketAddr>,
-}
+/// A host as the ready file lists it: the fabric's own entry.
+pub use crate::fabric::HostEntry;
 
 /// The landscape's app registrations as the ready file lists them (first secret only).
 pub fn app_entries(s: &crate::scenario::model::Scenario) -> BTreeMap<String, AppEntry> {
@@ -193,23 +181,6 @@ pub fn user_entries(s: &crate::scenario::model::Scenario) -> BTreeMap<String, Us
                 display_name: u.display_name.clone(),
             };
             (u.upn.clone(), entry)
-        })
-        .collect()
-}
-
-/// The fabric's hosts as the ready file lists them.
-pub fn host_entries(fabric: &crate::fabric::Fabric) -> BTreeMap<String, HostEntry> {
-    fabric
-        .hosts()
-        .into_iter()
-        .map(|(name, h)| {
-            let entry = HostEntry {
-                address: h.address,
-                azure_address: h.azure_address,
-                namespace: h.namespace,
-                proxy: h.proxy,
-            };
-            (name, entry)
         })
         .collect()
 }

@@ -176,7 +176,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         apis: apis.entries,
         apps: ready::app_entries(s),
         users: ready::user_entries(s),
-        hosts: ready::host_entries(&fabric),
+        hosts: fabric.hosts(),
         power_platform: power_platform.map(|started| {
             let mut entry = started.entry;
             entry.control_url = format!("http://{control_addr}/powerplatform");

@@ -97,7 +97,11 @@ fn layout<'a>(oracle: &'a Oracle, top: usize) -> (Vec<VnetBox<'a>>, usize) {
                     let hosts = oracle
                         .hosts()
                         .values()
-                        .filter(|h| h.subnet.as_ref() == Some(&(name.clone(), s.clone())))
+                        .filter(|h| {
+                            h.subnet
+                                .as_ref()
+                                .is_some_and(|r| r.vnet == *name && r.subnet == *s)
+                        })
                         .collect();
                     (s.clone(), hosts)
                 })

@@ -51,16 +51,13 @@ pub(crate) fn face_for_name(
             name: name.into(),
             host: host.to_string(),
         }),
-        Resolution::Address { service, face, .. } => {
-            let face = face.face();
-            handle
-                .face_address(&service, &face)
-                .ok_or_else(|| ResolveError::NotBound {
-                    name: name.into(),
-                    service,
-                    face: face.label().to_string(),
-                })
-        }
+        Resolution::Address { service, face, .. } => handle
+            .face_address(&service, &face)
+            .ok_or_else(|| ResolveError::NotBound {
+                name: name.into(),
+                service,
+                face: face.label().to_string(),
+            }),
     }
 }
 

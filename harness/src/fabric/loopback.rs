@@ -37,21 +37,20 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use ppvnet_common::net::{Peer, PeerDirectory, SharedPeerDirectory, SubnetRef};
+use ppvnet_common::net::{Peer, PeerDirectory, SharedPeerDirectory};
 use ppvnet_common::serve::{Accepted, Source};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::flowlog::{FlowCounters, FlowLog, FlowRecord, FlowState, now_ms};
 use super::oracle::{Decision, Denial};
 use super::{BoundFace, FabricHandle, FabricOptions, Face, HostEntry};
+use ppvnet_common::serve::metered::{Meter, Metered};
 
 /// Port of the marker socket that claims a /16 block: the one listener of a loopback fabric that
 /// is not a face (it is never accepted from).
@@ -147,10 +146,7 @@ impl LoopbackFabric {
         let mut by_real = HashMap::new();
         for (i, h) in hosts_info.values().enumerate() {
             let real = Ipv4Addr::new(127, block, 1, i as u8 + 1);
-            let subnet = h.subnet.as_ref().map(|(vnet, subnet)| SubnetRef {
-                vnet: vnet.clone(),
-                subnet: subnet.clone(),
-            });
+            let subnet = h.subnet.clone();
             by_real.insert(
                 real,
                 Peer {
@@ -272,7 +268,7 @@ impl LoopbackFabric {
         let address = self.relay(service, face, port, Upstream::InProcess(tx))?;
         Ok(BoundFace {
             source,
-            ingress: face.ingress(),
+            ingress: face.clone(),
             address,
         })
     }
@@ -301,7 +297,7 @@ impl LoopbackFabric {
         let address = self.relay(service, face, port, Upstream::Program(target))?;
         Ok(BoundFace {
             source: Source::Listener(internal),
-            ingress: face.ingress(),
+            ingress: face.clone(),
             address,
         })
     }
@@ -629,9 +625,11 @@ async fn hand_over(
     slot.send(Accepted {
         stream: Box::new(Metered {
             inner: client,
-            up: up.clone(),
-            down: down.clone(),
-            _open: open,
+            meter: HandedOver {
+                up: up.clone(),
+                down: down.clone(),
+                _open: open,
+            },
         }),
         peer: seen,
     });
@@ -739,8 +737,7 @@ async fn account(
 /// A client connection handed to an in-process service: counts what the service reads and
 /// writes for the flow log, and tells the relay (by dropping `_open`) when the service is done
 /// with it, which ends the flow.
-struct Metered {
-    inner: TcpStream,
+struct HandedOver {
     /// Client → service.
     up: Arc<Tally>,
     /// Service → client.
@@ -748,56 +745,13 @@ struct Metered {
     _open: oneshot::Sender<()>,
 }
 
-impl AsyncRead for Metered {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled {
-            self.up.add(buf.filled().len() - before);
-        }
-        polled
-    }
-}
-
-impl AsyncWrite for Metered {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = polled {
-            self.down.add(n);
-        }
-        polled
+impl Meter for HandedOver {
+    fn read(&self, bytes: usize) {
+        self.up.add(bytes);
     }
 
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = polled {
-            self.down.add(n);
-        }
-        polled
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+    fn written(&self, bytes: usize) {
+        self.down.add(bytes);
     }
 }
 

@@ -18,7 +18,7 @@
 //!   `ppvnet env`): CA bundle, Entra authority, and the host's proxy on loopback.
 //!
 //! Services never see the fabric: they get a [`Source`] of connections per face (a listener
-//! inside a namespace, or the loopback relay's channel) tagged with an [`Ingress`], and a
+//! inside a namespace, or the loopback relay's channel) tagged with its [`Face`], and a
 //! [`PeerDirectory`](ppvnet_common::PeerDirectory) that names the emulated client behind a socket.
 //! Either way a service can be reached only through its faces.
 
@@ -36,7 +36,8 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-use ppvnet_common::Ingress;
+/// A network face of a service (defined next to the listeners that carry it).
+pub use ppvnet_common::Face;
 use ppvnet_common::net::SharedPeerDirectory;
 use ppvnet_common::serve::{Endpoint, Source};
 
@@ -57,41 +58,6 @@ pub enum FabricKind {
     Docker,
 }
 
-/// A network face of a service.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Face {
-    /// The service's public endpoint.
-    Public,
-    /// One of its private endpoints, by host (= private endpoint) name.
-    PrivateEndpoint(String),
-}
-
-impl Face {
-    pub fn ingress(&self) -> Ingress {
-        match self {
-            Face::Public => Ingress::Public,
-            Face::PrivateEndpoint(name) => Ingress::PrivateEndpoint { name: name.clone() },
-        }
-    }
-
-    /// `public`, or the private endpoint's name (control API and flow log text).
-    pub fn label(&self) -> &str {
-        match self {
-            Face::Public => "public",
-            Face::PrivateEndpoint(n) => n,
-        }
-    }
-
-    /// The inverse of [`Face::label`].
-    pub fn from_label(label: &str) -> Self {
-        if label == "public" {
-            Face::Public
-        } else {
-            Face::PrivateEndpoint(label.to_string())
-        }
-    }
-}
-
 /// A service face, bound: where the service takes its connections, and the address clients
 /// reach it at.
 #[derive(Debug)]
@@ -100,7 +66,7 @@ pub struct BoundFace {
     /// own there) or, in the netns fabric, a listener inside the face's namespace. From
     /// [`Fabric::bind_for_program`]: always a listener.
     pub source: Source,
-    pub ingress: Ingress,
+    pub ingress: Face,
     pub address: SocketAddr,
 }
 
@@ -111,17 +77,20 @@ impl BoundFace {
     }
 }
 
-/// A host entry of the ready file.
-#[derive(Clone, Debug, serde::Serialize)]
+/// A host of the fabric as the ready file lists it (the one host entry type: the fabric makes
+/// it, the ready file carries it).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct HostEntry {
-    /// Real address to bind or connect from.
+    /// Real address traffic of this host originates from (to bind or connect from).
     pub address: IpAddr,
-    /// Emulated (Azure-side) address.
+    /// The address Azure would see.
     pub azure_address: IpAddr,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Its network namespace in the netns fabric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// The host's HTTPS proxy (loopback: [`proxy`]); programs set `HTTPS_PROXY` to it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The host's HTTPS proxy (loopback: [`proxy`]); programs set `HTTPS_PROXY` to it
+    /// (`ppvnet exec`, `ppvnet env`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<SocketAddr>,
 }
 

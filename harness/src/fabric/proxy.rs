@@ -350,7 +350,7 @@ fn unresolved(proxy: &HostProxy, name: &str, e: ResolveError) -> Refusal {
     let view = proxy
         .handle
         .with_oracle(|o| o.host(&proxy.host).ok().and_then(|h| h.subnet.clone()))
-        .map(|(vnet, _)| format!("the DNS of {vnet}"))
+        .map(|r| format!("the DNS of {}", r.vnet))
         .unwrap_or_else(|| "public DNS".to_string());
     let detail = match e {
         ResolveError::NxDomain { .. } => {

@@ -430,12 +430,8 @@ pub struct NetworkAcls {
     pub virtual_network_rules: Vec<SubnetRef>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SubnetRef {
-    pub vnet: String,
-    pub subnet: String,
-}
+/// A subnet by its vNet and subnet names (the workspace's one subnet reference).
+pub use ppvnet_common::net::SubnetRef;
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase")]

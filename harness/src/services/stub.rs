@@ -270,7 +270,7 @@ pub async fn start(
         api.public_network_access == crate::scenario::model::PublicNetworkAccess::Enabled;
     let (refused, endpoints): (Vec<_>, Vec<_>) = endpoints
         .into_iter()
-        .partition(|e| !public_enabled && e.ingress == ppvnet_common::Ingress::Public);
+        .partition(|e| !public_enabled && e.ingress == ppvnet_common::Face::Public);
     if !refused.is_empty() {
         let (tls, front, name) = (tls.clone(), run.stopped(), api.name.clone());
         tasks.spawn(async move {

@@ -66,9 +66,8 @@ static NEXT_RUN: AtomicU32 = AtomicU32::new(0);
 struct HostPlan {
     ns: String,
     address: Ipv4Addr,
-    /// vNet of the router, `None` for the internet router.
-    vnet: Option<String>,
-    subnet: Option<String>,
+    /// Its subnet (whose vNet's router it hangs off), `None` behind the internet router.
+    subnet: Option<SubnetRef>,
     /// Router-side interface.
     iface: String,
     power_platform_region: Option<String>,
@@ -209,11 +208,11 @@ impl Enforcer for Plan {
             let attachments: Vec<nft::Attachment<'_>> = self
                 .hosts
                 .values()
-                .filter(|h| h.vnet.as_deref() == Some(vnet))
                 .filter_map(|h| {
+                    let subnet = h.subnet.as_ref().filter(|r| &r.vnet == vnet)?;
                     Some(nft::Attachment {
                         interface: &h.iface,
-                        subnet: h.subnet.as_deref()?,
+                        subnet: &subnet.subnet,
                     })
                 })
                 .collect();
@@ -315,8 +314,7 @@ fn build_plan(oracle: &Oracle, prefix: &str) -> Plan {
                 HostPlan {
                     ns: ns(&h.name),
                     address: h.address,
-                    vnet: h.subnet.as_ref().map(|(v, _)| v.clone()),
-                    subnet: h.subnet.as_ref().map(|(_, s)| s.clone()),
+                    subnet: h.subnet.clone(),
                     iface: format!("h{i}"),
                     power_platform_region: h.power_platform.as_ref().map(|(_, r)| r.clone()),
                 },
@@ -364,16 +362,11 @@ impl NetnsFabric {
                     .map(|ip| (*ip, (None, None)))
                     .collect()
             });
-        by_address.extend(plan.hosts.iter().map(|(name, p)| {
-            let subnet = match (&p.vnet, &p.subnet) {
-                (Some(v), Some(s)) => Some(SubnetRef {
-                    vnet: v.clone(),
-                    subnet: s.clone(),
-                }),
-                _ => None,
-            };
-            (p.address, (Some(name.clone()), subnet))
-        }));
+        by_address.extend(
+            plan.hosts
+                .iter()
+                .map(|(name, p)| (p.address, (Some(name.clone()), p.subnet.clone()))),
+        );
         let fabric = Self {
             handle: handle.clone(),
             directory: Arc::new(NetnsPeers { by_address }),
@@ -422,7 +415,11 @@ impl NetnsFabric {
             )));
             if vnet.is_some() {
                 match in_netns(&ns, flows::open) {
-                    Ok(s) => tasks.push(tokio::spawn(flows::collect(s, self.handle.clone()))),
+                    Ok(s) => tasks.push(tokio::spawn(flows::collect(
+                        s,
+                        self.handle.clone(),
+                        ns.clone(),
+                    ))),
                     Err(e) => tracing::warn!("no kernel flow log in {ns} (nfnetlink_log: {e})"),
                 }
             }
@@ -457,7 +454,7 @@ impl NetnsFabric {
         }
         Ok(BoundFace {
             source: ppvnet_common::serve::Source::Listener(listener),
-            ingress: face.ingress(),
+            ingress: face.clone(),
             address,
         })
     }
@@ -613,8 +610,8 @@ fn wire(plan: &Plan, oracle: &Oracle) -> anyhow::Result<()> {
     for ns in plan.all_namespaces() {
         root.push(format!("netns add {ns}"));
     }
-    let router_of = |h: &HostPlan| match &h.vnet {
-        Some(v) => plan.vnet_ns[v].clone(),
+    let router_of = |h: &HostPlan| match &h.subnet {
+        Some(r) => plan.vnet_ns[&r.vnet].clone(),
         None => plan.inet_ns.clone(),
     };
     for h in plan.hosts.values() {
