@@ -156,3 +156,41 @@ Feature: The custom connector runtime
     Given the contoso landscape is running
     When "alice@contoso.onmicrosoft.com" calls the runtime with a token for "api://contoso-cases"
     Then the runtime answers 401
+
+  # The dev case API stubbed (implementation: {kind: stub}): wiremock behind the API's public
+  # face, reached by its host name and the run's TLS, so the runtime cannot tell it from the
+  # real backend.
+  @stub
+  Scenario: A stubbed backend's answer reaches the app, and the backend saw the user's token
+    Given the contoso landscape is running with the API "cases-api-dev" as a stub
+    And the API "cases-api-dev" answers GET "/cases/search" with 200 and the JSON body:
+      """
+      {"value": [{"id": "stub-1", "title": "Stubbed outage in westus"}]}
+      """
+    When "alice@contoso.onmicrosoft.com" calls "GET /cases/search?q=outage" on "contoso-cases" in "dev"
+    Then the call succeeds from host "pp-dev-westus"
+    And the runtime's message says "Stubbed outage in westus"
+    And the API "cases-api-dev" received 1 request with a bearer token for "api://contoso-cases"
+
+  @stub
+  Scenario: A backend slower than the runtime's timeout gets the runtime's 504
+    Given the contoso landscape is running with the API "cases-api-dev" as a stub
+    And the API "cases-api-dev" answers GET "/cases/search" with 200 after 30 seconds
+    When "alice@contoso.onmicrosoft.com" calls "GET /cases/search?q=outage" on "contoso-cases" in "dev"
+    Then the runtime answers 504
+    And the API "cases-api-dev" received 1 request
+
+  @stub
+  Scenario: A failing backend's status and body reach the app unchanged
+    Given the contoso landscape is running with the API "cases-api-dev" as a stub
+    And the API "cases-api-dev" answers GET "/cases/search" with 503
+    When "alice@contoso.onmicrosoft.com" calls "GET /cases/search?q=outage" on "contoso-cases" in "dev"
+    Then the runtime answers 503
+
+  @stub
+  Scenario: A stub's mappings file answers as written
+    Given the contoso landscape is running with the API "cases-api-dev" stubbed by "stubs/cases-outage.yaml"
+    When "alice@contoso.onmicrosoft.com" calls "GET /cases/search?q=outage" on "contoso-cases" in "dev"
+    Then the call succeeds from host "pp-dev-westus"
+    And the runtime's message says "Stubbed regional outage"
+    And the API "cases-api-dev" received 1 request with a bearer token for "api://contoso-cases"

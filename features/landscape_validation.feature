@@ -391,3 +391,10 @@ Feature: Landscape validation
     When I run ppvnet validate on it
     Then the command exits with code 1
     And it prints "schema-misspelt-fields.yaml:39:5: UnknownField (keyVaults[0].publicNetworAccess): unknown field 'publicNetworAccess'; did you mean 'publicNetworkAccess'?"
+
+  Scenario: A stubbed API's mappings file does not exist
+    Given the landscape file "invalid/stub-mappings-missing.yaml"
+    When I validate it
+    Then validation fails with rule "StubMappingsInvalid" at line 65
+    And the message says "The stub mappings file 'stubs/missing.yaml' cannot be used"
+    And it is the only error

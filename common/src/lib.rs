@@ -7,12 +7,14 @@
 //! - [`keypool`]: a per-user pool of RSA keys generated ahead of time, so a run's start does
 //!   not wait for prime search.
 //! - [`net`]: how a service learns where a connection came from without knowing the fabric:
-//!   listeners carry an [`net::Ingress`] label (public endpoint or a named private endpoint) and
-//!   a [`net::PeerDirectory`] maps the socket peer to its emulated address and subnet.
+//!   listeners carry their [`net::Face`] (public endpoint or a named private endpoint; the one
+//!   face type, the harness's too) and a [`net::PeerDirectory`] maps the socket peer to its
+//!   emulated address and [`net::SubnetRef`] (the one subnet reference).
 //! - [`private_fs`]: owner-only (0600/0700) creation of files and folders that hold secrets.
 //! - [`serve`]: serves an axum router on any set of std listeners (loopback, bound inside a
 //!   network namespace, or in a container) or channels of connections accepted elsewhere in the
-//!   process (the loopback fabric's relay), plain HTTP or TLS, with graceful shutdown.
+//!   process (the loopback fabric's relay), plain HTTP or TLS, with graceful shutdown;
+//!   `serve::metered` is the one stream wrapper that reports the bytes passing through it.
 //! - [`token`]: validation of Entra access tokens by a resource server (discovery + JWKS with a
 //!   rate-limited refresh, RS256 only, exact issuer, audience, lifetime on the run clock, tenant,
 //!   ID tokens refused), with ASP.NET-worded `WWW-Authenticate` descriptions.
@@ -30,5 +32,5 @@ pub mod testing;
 pub mod token;
 
 pub use clock::Clock;
-pub use net::{Ingress, Peer, PeerDirectory};
+pub use net::{Face, Peer, PeerDirectory, SubnetRef};
 pub use serve::{Endpoint, Source, serve};

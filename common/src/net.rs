@@ -2,7 +2,7 @@
 //!
 //! Azure services decide on public network access, firewall rules and private endpoints by the
 //! path a connection took. ppvnet services learn it in two fabric-neutral ways:
-//! - the listener a connection arrived on carries an [`Ingress`] label, because a private
+//! - the listener a connection arrived on carries its [`Face`], because a private
 //!   endpoint is a separate address of the service (its own listener), and
 //! - a [`PeerDirectory`], implemented by the harness for its fabric, maps the socket peer to the
 //!   emulated client: its address as Azure would see it and the vNet/subnet it sits in.
@@ -10,14 +10,48 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-/// Which of a service's network faces a connection arrived on.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Ingress {
+/// A network face of a service: its public endpoint, or one of its private endpoints by the
+/// private endpoint's resource name. The one face type of the workspace: a listener carries the
+/// face its connections arrive on (handlers read it as `Extension<Face>`), the harness binds,
+/// names and decides on faces with it, and JSON shows it as its [`Face::label`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Face {
     /// The service's public endpoint (its public IP).
     Public,
     /// A private endpoint of the service, by the private endpoint's resource name.
-    PrivateEndpoint { name: String },
+    PrivateEndpoint(String),
+}
+
+impl Face {
+    /// `public`, or the private endpoint's name (control API, flow log and DNS answer text).
+    pub fn label(&self) -> &str {
+        match self {
+            Face::Public => "public",
+            Face::PrivateEndpoint(name) => name,
+        }
+    }
+
+    /// The inverse of [`Face::label`].
+    pub fn from_label(label: &str) -> Self {
+        if label == "public" {
+            Face::Public
+        } else {
+            Face::PrivateEndpoint(label.to_string())
+        }
+    }
+}
+
+impl serde::Serialize for Face {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.label())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Face {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let label = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(Face::from_label(&label))
+    }
 }
 
 /// The emulated client behind a socket peer.
@@ -32,8 +66,12 @@ pub struct Peer {
     pub subnet: Option<SubnetRef>,
 }
 
-/// A subnet by its vNet and subnet names.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+/// A subnet by its vNet and subnet names: the one subnet reference of the workspace (landscape
+/// files, the oracle's hosts, the vault's virtual network rules, peers).
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(deny_unknown_fields)]
 pub struct SubnetRef {
     pub vnet: String,
     pub subnet: String,

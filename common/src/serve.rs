@@ -1,8 +1,8 @@
 //! Serving a router on listeners, or on connections, handed over by the harness.
 //!
 //! Every mock exposes `run(endpoints, shutdown)`; this is the one loop behind all of them. Each
-//! endpoint is a [`Source`] of connections plus its [`Ingress`] label, which handlers read as
-//! `Extension<Ingress>`. A source is either a std listener (already bound: inside a network
+//! endpoint is a [`Source`] of connections plus its [`Face`] label, which handlers read as
+//! `Extension<Face>`. A source is either a std listener (already bound: inside a network
 //! namespace, or on an address of its own for a service run alone) or a channel of connections
 //! another part of the process accepted and handed over: the loopback fabric's relay, which
 //! must be the only way to a service, so the service has no address of its own to connect to.
@@ -19,9 +19,8 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+
 use std::time::Duration;
 
 use axum::body::Body;
@@ -32,24 +31,24 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
-use crate::net::Ingress;
+use crate::net::Face;
 
 /// One network face of a service: where its connections come from and what it stands for.
 #[derive(Debug)]
 pub struct Endpoint {
     pub source: Source,
-    pub ingress: Ingress,
+    pub ingress: Face,
 }
 
 impl Endpoint {
-    pub fn new(source: impl Into<Source>, ingress: Ingress) -> Self {
+    pub fn new(source: impl Into<Source>, ingress: Face) -> Self {
         Self {
             source: source.into(),
             ingress,
@@ -57,16 +56,11 @@ impl Endpoint {
     }
 
     pub fn public(listener: impl Into<Source>) -> Self {
-        Self::new(listener, Ingress::Public)
+        Self::new(listener, Face::Public)
     }
 
     pub fn private(listener: impl Into<Source>, private_endpoint: impl Into<String>) -> Self {
-        Self::new(
-            listener,
-            Ingress::PrivateEndpoint {
-                name: private_endpoint.into(),
-            },
-        )
+        Self::new(listener, Face::PrivateEndpoint(private_endpoint.into()))
     }
 }
 
@@ -407,7 +401,7 @@ impl Listening {
             let activity = Arc::new(Activity::new());
             let io = Tracked {
                 inner: io,
-                activity: activity.clone(),
+                meter: activity.clone(),
             };
             let service = request_service(app, peer, activity.clone(), limits.max_body_bytes);
             drive(io, service, &activity, &limits, stop, peer).await;
@@ -590,55 +584,17 @@ impl Drop for InFlight {
 }
 
 /// The connection's byte stream, reporting reads to its [`Activity`].
-struct Tracked {
-    inner: Box<dyn Connection>,
-    activity: Arc<Activity>,
-}
+type Tracked = metered::Metered<Box<dyn Connection>, Arc<Activity>>;
 
-impl AsyncRead for Tracked {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.bytes_read();
+impl metered::Meter for Arc<Activity> {
+    fn read(&self, bytes: usize) {
+        if bytes > 0 {
+            self.bytes_read();
         }
-        polled
     }
 }
 
-impl AsyncWrite for Tracked {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
+pub mod metered;
 
 #[cfg(test)]
 mod tests;

@@ -748,26 +748,11 @@ mod tests {
     const API_CLIENT_ID: &str = "6e3b2c1a-0d4f-4a57-9b8e-1f2a3c4d5e6f";
     const API_URI: &str = "api://contoso-cases";
 
-    struct SigningKey {
-        kid: String,
-        encoding: EncodingKey,
-        jwk: Value,
-        public_pem: String,
-    }
+    /// The testkit's signing authority: one RSA key with its Entra-shaped JWK.
+    type SigningKey = ppvnet_testkit::TokenAuthority;
 
     fn signing_key(kid: &str) -> SigningKey {
-        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
-        let encoding = EncodingKey::from_rsa_pem(pair.serialize_pem().as_bytes()).unwrap();
-        let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, Algorithm::RS256).unwrap();
-        let jwk = serde_json::to_value(&jwk).unwrap();
-        SigningKey {
-            kid: kid.to_owned(),
-            encoding,
-            // Shaped like Entra's entries: no `alg`, `x5t` = `kid`.
-            jwk: json!({"kty": "RSA", "use": "sig", "kid": kid, "x5t": kid,
-                        "n": jwk["n"], "e": jwk["e"]}),
-            public_pem: pair.public_key_pem(),
-        }
+        SigningKey::new(kid)
     }
 
     /// A discovery + JWKS server whose published keys a test can change; counts JWKS fetches.
@@ -840,9 +825,7 @@ mod tests {
     }
 
     fn sign(key: &SigningKey, claims: &Value) -> String {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(key.kid.clone());
-        encode(&header, claims, &key.encoding).unwrap()
+        key.sign(claims)
     }
 
     fn b64(v: &Value) -> String {

@@ -51,8 +51,9 @@ pub enum Command {
         #[arg(long)]
         flow_log: Option<PathBuf>,
     },
-    /// Run a program inside a host of a running netns landscape, with the run's CA and Entra
-    /// authority in its environment and the host's vNet DNS as its resolver.
+    /// Run a program as a host of a running landscape: with the run's CA and Entra authority in
+    /// its environment, and the host's DNS view for real host names (netns: inside the host's
+    /// namespace; loopback: through the host's HTTPS proxy). Exits with the program's code.
     Exec {
         #[arg(long, default_value_os_t = crate::paths::default_ready_file())]
         ready_file: PathBuf,
@@ -63,10 +64,25 @@ pub enum Command {
         #[arg(last = true, required = true)]
         argv: Vec<String>,
     },
+    /// Print the environment `exec` gives a program on a host, as `export` lines for a shell:
+    /// `eval "$(ppvnet env --host internet)"`.
+    Env {
+        #[arg(long, default_value = ".ppvnet/ready.json")]
+        ready_file: PathBuf,
+        /// Host name (`internet`, `pp-prod-westus`, ...).
+        #[arg(long)]
+        host: String,
+    },
     /// Power Platform of a running landscape: invoke connector operations as a user, create
     /// connections, list them, re-save a connector.
     #[command(subcommand)]
     Pp(crate::powerplatform::cli::PpCommand),
+    /// Run Gherkin feature files with the built-in steps (the shipped `features/` by default),
+    /// starting the landscapes they name; writes JUnit, Cucumber JSON and HTML sign-off reports.
+    /// Exits 1 when a scenario fails (or none ran), 2 when the run cannot start.
+    Test(crate::acceptance::run::TestArgs),
+    /// Print every step phrase a feature file may use, with its parameters and an example.
+    Steps,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -92,7 +108,16 @@ pub fn main() -> ExitCode {
             host,
             argv,
         } => exec(&ready_file, &host, &argv),
+        Command::Env { ready_file, host } => env(&ready_file, &host),
         Command::Pp(cmd) => crate::powerplatform::cli::run(cmd),
+        Command::Test(args) => {
+            let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("ppvnet"));
+            crate::acceptance::run::main(&args, exe)
+        }
+        Command::Steps => {
+            print_out(&crate::acceptance::catalogue::render());
+            ExitCode::SUCCESS
+        }
         Command::Up {
             file,
             network,
@@ -142,6 +167,21 @@ fn exec(ready_file: &std::path::Path, host: &str, argv: &[String]) -> ExitCode {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             eprintln!("ppvnet exec: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn env(ready_file: &std::path::Path, host: &str) -> ExitCode {
+    let built = crate::ready::ReadyFile::read(ready_file)
+        .and_then(|ready| crate::fabric::ClientEnv::for_host(&ready, host));
+    match built {
+        Ok(env) => {
+            print_out(&env.exports());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ppvnet env: {e:#}");
             ExitCode::from(2)
         }
     }

@@ -21,6 +21,8 @@ pub const INTERNET: &str = "internet";
 pub const ENTRA_HOST_NAME: &str = "login.microsoftonline.com";
 /// The Power Platform service's name among the landscape's services.
 pub const POWER_PLATFORM: &str = "powerplatform";
+/// Azure Resource Manager's name among the landscape's services.
+pub const ARM: &str = "arm";
 /// The consent host OAuth connections redirect back to (microsoft/powerplatform-developerhub:
 /// docs/custom-connectors/azure-active-directory-authentication.md).
 pub const CONSENT_HOST_NAME: &str = "global.consent.azure-apim.net";
@@ -79,6 +81,8 @@ pub enum ServiceKind {
     Api,
     /// The Power Platform service: the connector runtime (`/invoke`), connections, consent.
     PowerPlatform,
+    /// Azure Resource Manager (`management.azure.com`), which serves the landscape read-only.
+    Arm,
 }
 
 /// A validated landscape with its derived hosts and services.
@@ -219,6 +223,12 @@ impl SubnetAllocator {
 }
 
 fn derive_hosts_and_services(s: &Scenario) -> (Vec<Host>, Vec<Service>) {
+    (derive_hosts(s), derive_services(s))
+}
+
+/// The hosts: the internet, each environment's Power Platform hosts, the private endpoints
+/// and the declared hosts, with their addresses.
+fn derive_hosts(s: &Scenario) -> Vec<Host> {
     let mut hosts = vec![Host {
         name: INTERNET.into(),
         kind: HostKind::Internet,
@@ -233,6 +243,53 @@ fn derive_hosts_and_services(s: &Scenario) -> (Vec<Host>, Vec<Service>) {
             .filter_map(|p| p.address.as_deref()?.parse().ok())
             .collect(),
     };
+    power_platform_hosts(s, &mut alloc, &mut hosts);
+    for pe in &s.private_endpoints {
+        let address = pe
+            .address
+            .as_deref()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| alloc.allocate(s, &pe.vnet, &pe.subnet));
+        hosts.push(Host {
+            name: pe.name.clone(),
+            kind: HostKind::PrivateEndpoint {
+                target: pe.target.clone(),
+            },
+            address,
+            subnet: Some(SubnetRef {
+                vnet: pe.vnet.clone(),
+                subnet: pe.subnet.clone(),
+            }),
+        });
+    }
+    let mut internet_client = 11u8;
+    for h in &s.hosts {
+        let (address, subnet) = match (&h.vnet, &h.subnet) {
+            (Some(v), Some(sn)) => (
+                alloc.allocate(s, v, sn),
+                Some(SubnetRef {
+                    vnet: v.clone(),
+                    subnet: sn.clone(),
+                }),
+            ),
+            _ => {
+                internet_client = internet_client.saturating_add(1);
+                (Ipv4Addr::new(203, 0, 113, internet_client), None)
+            }
+        };
+        hosts.push(Host {
+            name: h.name.clone(),
+            kind: HostKind::Declared,
+            address,
+            subnet,
+        });
+    }
+    hosts
+}
+
+/// Each environment's runtime hosts: one per delegated subnet of its enterprise policy, or
+/// without one, one per region of its geo on a Power Platform public address.
+fn power_platform_hosts(s: &Scenario, alloc: &mut SubnetAllocator, hosts: &mut Vec<Host>) {
     let mut pp_public = 200u8;
     for env in &s.environments {
         let policy = env
@@ -284,55 +341,30 @@ fn derive_hosts_and_services(s: &Scenario) -> (Vec<Host>, Vec<Service>) {
             }
         }
     }
-    for pe in &s.private_endpoints {
-        let address = pe
-            .address
-            .as_deref()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| alloc.allocate(s, &pe.vnet, &pe.subnet));
-        hosts.push(Host {
-            name: pe.name.clone(),
-            kind: HostKind::PrivateEndpoint {
-                target: pe.target.clone(),
-            },
-            address,
-            subnet: Some(SubnetRef {
-                vnet: pe.vnet.clone(),
-                subnet: pe.subnet.clone(),
-            }),
-        });
-    }
-    let mut internet_client = 11u8;
-    for h in &s.hosts {
-        let (address, subnet) = match (&h.vnet, &h.subnet) {
-            (Some(v), Some(sn)) => (
-                alloc.allocate(s, v, sn),
-                Some(SubnetRef {
-                    vnet: v.clone(),
-                    subnet: sn.clone(),
-                }),
-            ),
-            _ => {
-                internet_client = internet_client.saturating_add(1);
-                (Ipv4Addr::new(203, 0, 113, internet_client), None)
-            }
-        };
-        hosts.push(Host {
-            name: h.name.clone(),
-            kind: HostKind::Declared,
-            address,
-            subnet,
-        });
-    }
+}
 
-    let mut services = vec![Service {
-        name: "entra".into(),
-        kind: ServiceKind::Entra,
-        host_name: ENTRA_HOST_NAME.into(),
-        public_address: Ipv4Addr::new(198, 51, 100, 10),
-        public_network_access: true,
-        private_endpoints: vec![],
-    }];
+/// The services of a landscape with their public addresses: Entra, ARM, the vaults, the APIs
+/// and, with environments, the Power Platform service.
+fn derive_services(s: &Scenario) -> Vec<Service> {
+    let mut services = vec![
+        Service {
+            name: "entra".into(),
+            kind: ServiceKind::Entra,
+            host_name: ENTRA_HOST_NAME.into(),
+            public_address: Ipv4Addr::new(198, 51, 100, 10),
+            public_network_access: true,
+            private_endpoints: vec![],
+        },
+        // Every landscape has ARM, as every Azure subscription does.
+        Service {
+            name: ARM.into(),
+            kind: ServiceKind::Arm,
+            host_name: ppvnet_arm::ARM_HOST_NAME.into(),
+            public_address: Ipv4Addr::new(198, 51, 100, 12),
+            public_network_access: true,
+            private_endpoints: vec![],
+        },
+    ];
     let pes_of = |target: &str| -> Vec<String> {
         s.private_endpoints
             .iter()
@@ -373,5 +405,5 @@ fn derive_hosts_and_services(s: &Scenario) -> (Vec<Host>, Vec<Service>) {
             private_endpoints: vec![],
         });
     }
-    (hosts, services)
+    services
 }

@@ -5,14 +5,20 @@
 //! - [`landscape`]: the validated landscape: hosts that originate traffic, services, emulated addresses.
 //! - [`pki`]: the run's CA and the leaf certificates of every service host name and address.
 //! - [`ready`]: the ready file tests and tools read instead of parsing logs.
-//! - [`services`]: the landscape mapped onto each mock's own configuration.
-//! - [`up`]: orchestration: start the landscape's services, write the ready file, stop cleanly.
+//! - [`services`]: each service's start next to its configuration: the landscape mapped onto
+//!   the mock's own config type, its faces bound, its task spawned (a team's own API program
+//!   through `services::program`, handed its faces by socket activation).
+//! - [`up`]: orchestration only: start the services in order, serve the control API, write the
+//!   ready file, stop cleanly.
 //! - [`fabric`]: network fabrics (loopback, netns) that carry and police the hosts' traffic.
 //! - [`control`]: the control API of a running landscape (clock, keys, network state).
 //! - [`powerplatform`]: the browser-less Power Apps user behind `ppvnet pp` and the `/pp` control
 //!   routes.
+//! - [`acceptance`]: the Gherkin acceptance runner (`ppvnet test`, `ppvnet steps`): built-in
+//!   steps, tag and shard selection, JUnit/Cucumber JSON/HTML reports.
 //! - [`cli`]: the `ppvnet` command line; [`paths`]: its default paths, from the checkout's root.
 
+pub mod acceptance;
 pub mod cli;
 pub mod control;
 pub mod fabric;

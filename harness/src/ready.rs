@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -45,6 +44,21 @@ pub struct ReadyFile {
     /// The Power Platform service, when the landscape has environments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_platform: Option<PowerPlatformEntry>,
+    /// Azure Resource Manager (`management.azure.com`), serving the landscape read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm: Option<ArmEntry>,
+}
+
+/// Azure Resource Manager of a running landscape.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ArmEntry {
+    /// Its public face as reached from the machine (`{url}/subscriptions?api-version=2022-12-01`).
+    pub url: String,
+    /// Its Azure host name, `management.azure.com`.
+    pub host_name: String,
+    /// The landscape's subscription and the resource groups ARM lists in it.
+    pub subscription_id: String,
+    pub resource_groups: Vec<String>,
 }
 
 /// The Power Platform service of a running landscape.
@@ -138,15 +152,8 @@ pub struct UserEntry {
     pub display_name: String,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct HostEntry {
-    /// Real address traffic of this host originates from.
-    pub address: IpAddr,
-    /// The address Azure would see.
-    pub azure_address: IpAddr,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-}
+/// A host as the ready file lists it: the fabric's own entry.
+pub use crate::fabric::HostEntry;
 
 /// The landscape's app registrations as the ready file lists them (first secret only).
 pub fn app_entries(s: &crate::scenario::model::Scenario) -> BTreeMap<String, AppEntry> {
@@ -174,22 +181,6 @@ pub fn user_entries(s: &crate::scenario::model::Scenario) -> BTreeMap<String, Us
                 display_name: u.display_name.clone(),
             };
             (u.upn.clone(), entry)
-        })
-        .collect()
-}
-
-/// The fabric's hosts as the ready file lists them.
-pub fn host_entries(fabric: &crate::fabric::Fabric) -> BTreeMap<String, HostEntry> {
-    fabric
-        .hosts()
-        .into_iter()
-        .map(|(name, h)| {
-            let entry = HostEntry {
-                address: h.address,
-                azure_address: h.azure_address,
-                namespace: h.namespace,
-            };
-            (name, entry)
         })
         .collect()
 }

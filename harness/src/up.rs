@@ -6,6 +6,7 @@
 //! [`crate::services::program`]); this module only orders them, serves the control API and
 //! writes the ready file.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -78,6 +79,8 @@ pub struct Running {
     tasks: JoinSet<anyhow::Result<()>>,
     fabric: Fabric,
     pub clock: Clock,
+    /// Stubbed APIs by name (`implementation: {kind: stub}`).
+    stubs: BTreeMap<String, services::stub::Stub>,
 }
 
 /// Starts the landscape and writes the ready file once every component is healthy.
@@ -134,6 +137,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
     let entra = services::entra::start(run, &mut tasks).await?;
     let key_vaults = services::keyvault::start(run, &entra, &mut tasks)?;
     let apis = services::api::start(run, &entra, &mut tasks).await?;
+    let arm = services::arm::start(run, &entra, &mut tasks)?;
     // Probe from the public internet host: in the netns fabric faces live inside namespaces.
     let probe = fabric.http_client(crate::landscape::INTERNET, pki.ca_pem().as_bytes())?;
     wait_healthy(
@@ -181,15 +185,16 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         control_token,
         entra: Some(entra.entry.clone()),
         key_vaults,
-        apis,
+        apis: apis.entries,
         apps: ready::app_entries(s),
         users: ready::user_entries(s),
-        hosts: ready::host_entries(&fabric),
+        hosts: fabric.hosts(),
         power_platform: power_platform.map(|started| {
             let mut entry = started.entry;
             entry.control_url = format!("http://{control_addr}/powerplatform");
             entry
         }),
+        arm: Some(arm),
     };
     wait_healthy(&format!("{}/healthz", ready.control_url), None).await?;
     ready.write(&opts.ready_file)?;
@@ -203,6 +208,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         tasks,
         fabric,
         clock,
+        stubs: apis.stubs,
     })
 }
 
@@ -272,6 +278,11 @@ impl Running {
         &self.ready
     }
 
+    /// The stub of a stubbed API, to add answers and read what it received.
+    pub fn stub(&self, api: &str) -> Option<&services::stub::Stub> {
+        self.stubs.get(api)
+    }
+
     pub fn fabric(&self) -> &Fabric {
         &self.fabric
     }
@@ -332,6 +343,9 @@ pub fn endpoint_table(ready: &ReadyFile) -> String {
             a.url.clone(),
         ));
     }
+    if let Some(arm) = &ready.arm {
+        rows.push(("arm".into(), "resource manager".into(), arm.url.clone()));
+    }
     if let Some(pp) = &ready.power_platform {
         rows.push((
             "powerplatform".into(),
@@ -389,7 +403,9 @@ pub fn next_steps(ready: &ReadyFile, ready_path: &Path) -> String {
     };
     out.push_str(&format!(
         "\nRun a program as a host of the landscape (its DNS view, its network path):\n  \
-         ppvnet exec{flag} --host {host} -- python3 your_script.py\n\n",
+         ppvnet exec{flag} --host {host} -- python3 your_script.py\n\
+         or make this shell that host (the variables `exec` sets):\n  \
+         eval \"$(ppvnet env{flag} --host {host})\"\n\n",
         host = crate::landscape::INTERNET
     ));
     out

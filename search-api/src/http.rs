@@ -10,7 +10,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use ppvnet_common::Ingress;
+use ppvnet_common::Face;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -44,11 +44,11 @@ pub fn router(state: SearchApi) -> Router {
 /// A request without an ingress label (router used outside `serve`) counts as public.
 async fn network_access(
     State(state): State<SearchApi>,
-    ingress: Option<Extension<Ingress>>,
+    ingress: Option<Extension<Face>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let private = matches!(ingress.as_deref(), Some(Ingress::PrivateEndpoint { .. }));
+    let private = matches!(ingress.as_deref(), Some(Face::PrivateEndpoint(_)));
     if !state.config().public_network_access_enabled && !private {
         return ApiError::PublicAccessDenied.into_response();
     }
@@ -79,10 +79,10 @@ async fn request_log(request: Request, next: Next) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let ingress = request
         .extensions()
-        .get::<Ingress>()
+        .get::<Face>()
         .map(|i| match i {
-            Ingress::Public => "public".to_owned(),
-            Ingress::PrivateEndpoint { name } => format!("private_endpoint:{name}"),
+            Face::Public => "public".to_owned(),
+            Face::PrivateEndpoint(name) => format!("private_endpoint:{name}"),
         })
         .unwrap_or_default();
     let mut response = next.run(request).await;

@@ -768,6 +768,29 @@ fn build(file: &Path, data: &DataConfig, generation: &str) -> Result<(), StoreEr
         }
     }
     let mut conn = Connection::open(file)?;
+    create_schema(&conn)?;
+    let tx = conn.transaction()?;
+    let teams = insert_cases(&tx, data)?;
+    tx.execute_batch(
+        "CREATE INDEX cases_owner_created ON cases (owner_object_id, created DESC, id DESC);
+         CREATE INDEX cases_team_created ON cases (team_group_id, created DESC, id DESC);
+         CREATE INDEX cases_created ON cases (created DESC, id DESC);",
+    )?;
+    index_cases(&tx, &teams)?;
+    tx.execute_batch(
+        "INSERT INTO cases_fts (cases_fts) VALUES ('optimize');
+         ANALYZE;",
+    )?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('generation', ?1)",
+        [generation],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// The empty database: tables, the full-text index, and the build's pragmas.
+fn create_schema(conn: &Connection) -> Result<(), StoreError> {
     // A build either completes or is redone from scratch (the generation row is written last),
     // so durability during the build buys nothing.
     conn.execute_batch(
@@ -802,101 +825,96 @@ fn build(file: &Path, data: &DataConfig, generation: &str) -> Result<(), StoreEr
              PRIMARY KEY (owner_object_id, partition)
          ) WITHOUT ROWID;",
     )?;
-    let tx = conn.transaction()?;
+    Ok(())
+}
+
+/// Inserts the generated cases, their team partitions and owners' partitions; returns the
+/// teams in partition order.
+fn insert_cases(
+    tx: &rusqlite::Transaction<'_>,
+    data: &DataConfig,
+) -> Result<Vec<String>, StoreError> {
     // Partitions are numbered in order of first appearance, which the seeded generator fixes.
     let mut teams: Vec<String> = Vec::new();
-    {
-        let mut case = tx.prepare(&format!(
-            "INSERT INTO cases ({CASE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-        ))?;
-        let mut partitions: HashMap<String, u32> = HashMap::new();
-        let mut owners: BTreeSet<(String, u32)> = BTreeSet::new();
-        for c in generator::cases(data) {
-            let id = i64::try_from(c.number).unwrap_or(i64::MAX);
-            let owner = c.owner_object_id.to_ascii_lowercase();
-            let team = c.team_group_id.to_ascii_lowercase();
-            let partition = match partitions.get(&team) {
-                Some(&p) => p,
-                None => {
-                    let p = u32::try_from(teams.len()).unwrap_or(u32::MAX);
-                    partitions.insert(team.clone(), p);
-                    teams.push(team.clone());
-                    p
-                }
-            };
-            owners.insert((owner.clone(), partition));
-            case.execute(params![
-                id,
-                c.title,
-                c.description,
-                c.status,
-                c.priority,
-                c.customer,
-                owner,
-                team,
-                c.created,
-                c.updated
-            ])?;
-        }
-        let mut insert =
-            tx.prepare("INSERT INTO partitions (partition, team_group_id) VALUES (?1, ?2)")?;
-        for (partition, team) in teams.iter().enumerate() {
-            insert.execute(params![i64::try_from(partition).unwrap_or(i64::MAX), team])?;
-        }
-        let mut insert = tx
-            .prepare("INSERT INTO owner_partitions (owner_object_id, partition) VALUES (?1, ?2)")?;
-        for (owner, partition) in &owners {
-            insert.execute(params![owner, partition])?;
-        }
+    let mut case = tx.prepare(&format!(
+        "INSERT INTO cases ({CASE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    ))?;
+    let mut partitions: HashMap<String, u32> = HashMap::new();
+    let mut owners: BTreeSet<(String, u32)> = BTreeSet::new();
+    for c in generator::cases(data) {
+        let id = i64::try_from(c.number).unwrap_or(i64::MAX);
+        let owner = c.owner_object_id.to_ascii_lowercase();
+        let team = c.team_group_id.to_ascii_lowercase();
+        let partition = match partitions.get(&team) {
+            Some(&p) => p,
+            None => {
+                let p = u32::try_from(teams.len()).unwrap_or(u32::MAX);
+                partitions.insert(team.clone(), p);
+                teams.push(team.clone());
+                p
+            }
+        };
+        owners.insert((owner.clone(), partition));
+        case.execute(params![
+            id,
+            c.title,
+            c.description,
+            c.status,
+            c.priority,
+            c.customer,
+            owner,
+            team,
+            c.created,
+            c.updated
+        ])?;
     }
-    tx.execute_batch(
-        "CREATE INDEX cases_owner_created ON cases (owner_object_id, created DESC, id DESC);
-         CREATE INDEX cases_team_created ON cases (team_group_id, created DESC, id DESC);
-         CREATE INDEX cases_created ON cases (created DESC, id DESC);",
-    )?;
+    let mut insert =
+        tx.prepare("INSERT INTO partitions (partition, team_group_id) VALUES (?1, ?2)")?;
+    for (partition, team) in teams.iter().enumerate() {
+        insert.execute(params![i64::try_from(partition).unwrap_or(i64::MAX), team])?;
+    }
+    let mut insert =
+        tx.prepare("INSERT INTO owner_partitions (owner_object_id, partition) VALUES (?1, ?2)")?;
+    for (owner, partition) in &owners {
+        insert.execute(params![owner, partition])?;
+    }
+    Ok(teams)
+}
+
+/// Feeds the full-text index, each case with its access tokens (owner, team, status).
+fn index_cases(tx: &rusqlite::Transaction<'_>, teams: &[String]) -> Result<(), StoreError> {
     // FTS5 flushes its pending terms to a new segment whenever a rowid is lower than the one
     // before, so the index is fed one partition at a time, in rowid order.
-    {
-        let mut fts = tx.prepare(
-            "INSERT INTO cases_fts (rowid, title, description, customer, access) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        let mut team_cases = tx.prepare(
-            "SELECT id, title, description, customer, owner_object_id, status \
-             FROM cases WHERE team_group_id = ?1 ORDER BY id",
-        )?;
-        for (partition, team) in teams.iter().enumerate() {
-            let high = i64::try_from(partition).unwrap_or(i64::MAX) << 32;
-            let mut rows = team_cases.query([team])?;
-            while let Some(row) = rows.next()? {
-                let id: i64 = row.get(0)?;
-                let owner: String = row.get(4)?;
-                let status: String = row.get(5)?;
-                let access = format!(
-                    "{} {} {}",
-                    access_token('o', &owner),
-                    access_token('t', team),
-                    access_token('s', &status)
-                );
-                fts.execute(params![
-                    high | id,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    access
-                ])?;
-            }
+    let mut fts = tx.prepare(
+        "INSERT INTO cases_fts (rowid, title, description, customer, access) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut team_cases = tx.prepare(
+        "SELECT id, title, description, customer, owner_object_id, status \
+         FROM cases WHERE team_group_id = ?1 ORDER BY id",
+    )?;
+    for (partition, team) in teams.iter().enumerate() {
+        let high = i64::try_from(partition).unwrap_or(i64::MAX) << 32;
+        let mut rows = team_cases.query([team])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let owner: String = row.get(4)?;
+            let status: String = row.get(5)?;
+            let access = format!(
+                "{} {} {}",
+                access_token('o', &owner),
+                access_token('t', team),
+                access_token('s', &status)
+            );
+            fts.execute(params![
+                high | id,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                access
+            ])?;
         }
     }
-    tx.execute_batch(
-        "INSERT INTO cases_fts (cases_fts) VALUES ('optimize');
-         ANALYZE;",
-    )?;
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('generation', ?1)",
-        [generation],
-    )?;
-    tx.commit()?;
     Ok(())
 }
 

@@ -14,7 +14,7 @@ fn app() -> Router {
         .route(
             "/",
             get(
-                |Extension(ingress): Extension<Ingress>,
+                |Extension(ingress): Extension<Face>,
                  ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
                     format!("{ingress:?} from {}", peer.ip())
                 },
@@ -148,7 +148,7 @@ async fn each_listener_tags_its_ingress_and_shutdown_stops_serving() {
         .text()
         .await
         .unwrap();
-    assert_eq!(body, "PrivateEndpoint { name: \"pe-x\" } from 127.0.0.1");
+    assert_eq!(body, "PrivateEndpoint(\"pe-x\") from 127.0.0.1");
     tx.send(()).unwrap();
     task.await.unwrap().unwrap();
     assert!(reqwest::get(format!("http://{pa}/")).await.is_err());
@@ -316,7 +316,7 @@ async fn handed_over_connections_are_served_with_the_peer_their_sender_names() {
     let response = response_containing(&mut client, "from 10.10.1.4").await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(
-        response.ends_with("PrivateEndpoint { name: \"pe-x\" } from 10.10.1.4"),
+        response.ends_with("PrivateEndpoint(\"pe-x\") from 10.10.1.4"),
         "{response}"
     );
     tx_stop.send(()).unwrap();

@@ -34,22 +34,30 @@ pub enum ResolveError {
 
 impl HostResolver {
     fn lookup(&self, name: &str) -> Result<SocketAddr, ResolveError> {
-        match self.handle.resolve(&self.host, name)? {
-            Resolution::NxDomain { .. } => Err(ResolveError::NxDomain {
+        face_for_name(&self.handle, &self.host, name)
+    }
+}
+
+/// The real address of the face `name` resolves to from `host`: the host's DNS view (the
+/// oracle's answer) turned into the address the fabric bound for that face. The host's proxy
+/// ([`super::proxy`]) resolves the same way.
+pub(crate) fn face_for_name(
+    handle: &FabricHandle,
+    host: &str,
+    name: &str,
+) -> Result<SocketAddr, ResolveError> {
+    match handle.resolve(host, name)? {
+        Resolution::NxDomain { .. } => Err(ResolveError::NxDomain {
+            name: name.into(),
+            host: host.to_string(),
+        }),
+        Resolution::Address { service, face, .. } => handle
+            .face_address(&service, &face)
+            .ok_or_else(|| ResolveError::NotBound {
                 name: name.into(),
-                host: self.host.clone(),
+                service,
+                face: face.label().to_string(),
             }),
-            Resolution::Address { service, face, .. } => {
-                let face = face.face();
-                self.handle
-                    .face_address(&service, &face)
-                    .ok_or_else(|| ResolveError::NotBound {
-                        name: name.into(),
-                        service,
-                        face: face.label().to_string(),
-                    })
-            }
-        }
     }
 }
 

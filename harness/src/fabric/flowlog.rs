@@ -219,7 +219,14 @@ pub struct FlowLog {
     /// How long an open flow goes between records ([`AZURE_CONTINUE_INTERVAL`] unless a test
     /// shortens it), read by both fabrics' `C` records.
     continue_interval_ms: std::sync::atomic::AtomicU64,
+    /// Completed conntrack sweeps of the netns fabric's readers, by router namespace: after a
+    /// sweep every connection that had ended is logged, so tests await sweeps to see that a
+    /// record did *not* come (no event marks an absence otherwise).
+    sweeps: tokio::sync::watch::Sender<Sweeps>,
 }
+
+/// Completed sweeps by router namespace.
+pub type Sweeps = std::collections::BTreeMap<String, u64>;
 
 impl Default for FlowLog {
     fn default() -> Self {
@@ -229,6 +236,7 @@ impl Default for FlowLog {
             continue_interval_ms: std::sync::atomic::AtomicU64::new(
                 AZURE_CONTINUE_INTERVAL.as_millis() as u64,
             ),
+            sweeps: tokio::sync::watch::Sender::new(Sweeps::new()),
         }
     }
 }
@@ -334,6 +342,34 @@ impl FlowLog {
                 return self.query(filter);
             }
         }
+    }
+
+    /// A router's reader finished a conntrack sweep (every `E` and `C` it showed is logged).
+    pub fn swept(&self, router: &str) {
+        self.sweeps
+            .send_modify(|m| *m.entry(router.to_string()).or_default() += 1);
+    }
+
+    /// The sweeps completed so far, for [`FlowLog::wait_sweeps`].
+    pub fn sweeps(&self) -> Sweeps {
+        self.sweeps.borrow().clone()
+    }
+
+    /// Waits until every router that had swept at `since` has completed `more` sweeps after it
+    /// (so each saw the current connection table `more` times); false when `timeout` passes.
+    pub async fn wait_sweeps(
+        &self,
+        since: &Sweeps,
+        more: u64,
+        timeout: std::time::Duration,
+    ) -> bool {
+        let mut rx = self.sweeps.subscribe();
+        let done = rx.wait_for(|now| {
+            since
+                .iter()
+                .all(|(router, n)| now.get(router).is_some_and(|m| *m >= n + more))
+        });
+        matches!(tokio::time::timeout(timeout, done).await, Ok(Ok(_)))
     }
 
     pub fn query(&self, filter: &FlowFilter) -> Vec<FlowRecord> {

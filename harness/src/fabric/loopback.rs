@@ -37,21 +37,20 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use ppvnet_common::net::{Peer, PeerDirectory, SharedPeerDirectory, SubnetRef};
+use ppvnet_common::net::{Peer, PeerDirectory, SharedPeerDirectory};
 use ppvnet_common::serve::{Accepted, Source};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::flowlog::{FlowCounters, FlowLog, FlowRecord, FlowState, now_ms};
 use super::oracle::{Decision, Denial};
 use super::{BoundFace, FabricHandle, FabricOptions, Face, HostEntry};
+use ppvnet_common::serve::metered::{Meter, Metered};
 
 /// Port of the marker socket that claims a /16 block: the one listener of a loopback fabric that
 /// is not a face (it is never accepted from).
@@ -62,6 +61,8 @@ const FIRST_BLOCK: u8 = 77;
 struct HostAddr {
     real: Ipv4Addr,
     azure: Ipv4Addr,
+    /// The host's HTTPS proxy ([`super::proxy`]), on `real`; none for a private endpoint.
+    proxy: Option<SocketAddr>,
 }
 
 pub struct LoopbackFabric {
@@ -74,6 +75,7 @@ pub struct LoopbackFabric {
     directory: Arc<LoopbackPeers>,
     drop_hold: Duration,
     stop: watch::Sender<bool>,
+    /// The relays' and the hosts' proxies' tasks.
     relays: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     _claim: TcpListener,
 }
@@ -144,10 +146,7 @@ impl LoopbackFabric {
         let mut by_real = HashMap::new();
         for (i, h) in hosts_info.values().enumerate() {
             let real = Ipv4Addr::new(127, block, 1, i as u8 + 1);
-            let subnet = h.subnet.as_ref().map(|(vnet, subnet)| SubnetRef {
-                vnet: vnet.clone(),
-                subnet: subnet.clone(),
-            });
+            let subnet = h.subnet.clone();
             by_real.insert(
                 real,
                 Peer {
@@ -161,6 +160,8 @@ impl LoopbackFabric {
                 HostAddr {
                     real,
                     azure: h.address,
+                    // Set by `start_proxies` once the fabric exists.
+                    proxy: None,
                 },
             );
         }
@@ -199,7 +200,7 @@ impl LoopbackFabric {
             })
             .collect();
         let (stop, _) = watch::channel(false);
-        Ok(Self {
+        let mut fabric = Self {
             handle,
             block,
             hosts,
@@ -213,7 +214,38 @@ impl LoopbackFabric {
             stop,
             relays: Mutex::new(Vec::new()),
             _claim: claim,
-        })
+        };
+        fabric.start_proxies(options.proxy_head_timeout)?;
+        Ok(fabric)
+    }
+
+    /// Starts every host's HTTPS proxy on the host's own address: what `ppvnet exec` points a
+    /// program's `HTTPS_PROXY` at, so the program reaches faces by their real names and its
+    /// connections leave from the host ([`super::proxy`]). Private endpoints originate no
+    /// traffic and get none: their address is a face's, where only relays listen, so a
+    /// connection to a face address can only ever meet a relay.
+    fn start_proxies(&mut self, head_timeout: Duration) -> io::Result<()> {
+        let face_ips: std::collections::HashSet<Ipv4Addr> = self.faces.values().copied().collect();
+        for (name, h) in &mut self.hosts {
+            if face_ips.contains(&h.real) {
+                continue;
+            }
+            let listener = super::proxy::bind_loopback(h.real)?;
+            h.proxy = Some(listener.local_addr()?);
+            let proxy = Arc::new(super::proxy::HostProxy {
+                handle: self.handle.clone(),
+                host: name.clone(),
+                dial: super::proxy::Dial::FromAddress(h.real),
+                head_timeout,
+            });
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let task = tokio::spawn(super::proxy::serve(listener, proxy, self.stop.subscribe()));
+            self.relays
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(task);
+        }
+        Ok(())
     }
 
     fn face_ip(&self, service: &str, face: &Face) -> io::Result<Ipv4Addr> {
@@ -236,7 +268,7 @@ impl LoopbackFabric {
         let address = self.relay(service, face, port, Upstream::InProcess(tx))?;
         Ok(BoundFace {
             source,
-            ingress: face.ingress(),
+            ingress: face.clone(),
             address,
         })
     }
@@ -265,7 +297,7 @@ impl LoopbackFabric {
         let address = self.relay(service, face, port, Upstream::Program(target))?;
         Ok(BoundFace {
             source: Source::Listener(internal),
-            ingress: face.ingress(),
+            ingress: face.clone(),
             address,
         })
     }
@@ -332,6 +364,7 @@ impl LoopbackFabric {
                         address: IpAddr::V4(h.real),
                         azure_address: IpAddr::V4(h.azure),
                         namespace: None,
+                        proxy: h.proxy,
                     },
                 )
             })
@@ -592,9 +625,11 @@ async fn hand_over(
     slot.send(Accepted {
         stream: Box::new(Metered {
             inner: client,
-            up: up.clone(),
-            down: down.clone(),
-            _open: open,
+            meter: HandedOver {
+                up: up.clone(),
+                down: down.clone(),
+                _open: open,
+            },
         }),
         peer: seen,
     });
@@ -606,7 +641,10 @@ async fn hand_over(
 }
 
 /// Connects to a program's listener from `source` (what the program is to see as the peer).
-async fn connect_from(source: Option<Ipv4Addr>, target: SocketAddr) -> io::Result<TcpStream> {
+pub(crate) async fn connect_from(
+    source: Option<Ipv4Addr>,
+    target: SocketAddr,
+) -> io::Result<TcpStream> {
     let s = TcpSocket::new_v4()?;
     if let Some(ip) = source {
         bind_source(&s, ip)?;
@@ -699,8 +737,7 @@ async fn account(
 /// A client connection handed to an in-process service: counts what the service reads and
 /// writes for the flow log, and tells the relay (by dropping `_open`) when the service is done
 /// with it, which ends the flow.
-struct Metered {
-    inner: TcpStream,
+struct HandedOver {
     /// Client → service.
     up: Arc<Tally>,
     /// Service → client.
@@ -708,56 +745,13 @@ struct Metered {
     _open: oneshot::Sender<()>,
 }
 
-impl AsyncRead for Metered {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled {
-            self.up.add(buf.filled().len() - before);
-        }
-        polled
-    }
-}
-
-impl AsyncWrite for Metered {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = polled {
-            self.down.add(n);
-        }
-        polled
+impl Meter for HandedOver {
+    fn read(&self, bytes: usize) {
+        self.up.add(bytes);
     }
 
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = polled {
-            self.down.add(n);
-        }
-        polled
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+    fn written(&self, bytes: usize) {
+        self.down.add(bytes);
     }
 }
 

@@ -12,30 +12,37 @@
 //! - [`control`]: the shared [`FabricHandle`] (runtime changes: peering, NSG rules, region
 //!   outage, active region) and its JSON router for the harness control API.
 //! - [`client`]: HTTP clients that originate from a host and resolve names by its DNS view.
+//! - [`proxy`]: a host's HTTPS (CONNECT) proxy: real host names by the host's DNS view, the
+//!   connection opened as the host; every loopback host has one for programs (`ppvnet exec`).
+//! - [`client_env`]: the environment a program gets to act as a host (`ppvnet exec`,
+//!   `ppvnet env`): CA bundle, Entra authority, and the host's proxy on loopback.
 //!
 //! Services never see the fabric: they get a [`Source`] of connections per face (a listener
-//! inside a namespace, or the loopback relay's channel) tagged with an [`Ingress`], and a
+//! inside a namespace, or the loopback relay's channel) tagged with its [`Face`], and a
 //! [`PeerDirectory`](ppvnet_common::PeerDirectory) that names the emulated client behind a socket.
 //! Either way a service can be reached only through its faces.
 
 pub mod client;
+pub mod client_env;
 pub mod control;
 pub mod flowlog;
 pub mod loopback;
 pub mod netns;
 pub mod nsg;
 pub mod oracle;
+pub mod proxy;
 
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-use ppvnet_common::Ingress;
+/// A network face of a service (defined next to the listeners that carry it).
+pub use ppvnet_common::Face;
 use ppvnet_common::net::SharedPeerDirectory;
 use ppvnet_common::serve::{Endpoint, Source};
 
+pub use client_env::{ClientEnv, exec};
 pub use control::{FabricHandle, control_router};
-pub use netns::exec;
 
 use crate::landscape::Landscape;
 
@@ -51,41 +58,6 @@ pub enum FabricKind {
     Docker,
 }
 
-/// A network face of a service.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Face {
-    /// The service's public endpoint.
-    Public,
-    /// One of its private endpoints, by host (= private endpoint) name.
-    PrivateEndpoint(String),
-}
-
-impl Face {
-    pub fn ingress(&self) -> Ingress {
-        match self {
-            Face::Public => Ingress::Public,
-            Face::PrivateEndpoint(name) => Ingress::PrivateEndpoint { name: name.clone() },
-        }
-    }
-
-    /// `public`, or the private endpoint's name (control API and flow log text).
-    pub fn label(&self) -> &str {
-        match self {
-            Face::Public => "public",
-            Face::PrivateEndpoint(n) => n,
-        }
-    }
-
-    /// The inverse of [`Face::label`].
-    pub fn from_label(label: &str) -> Self {
-        if label == "public" {
-            Face::Public
-        } else {
-            Face::PrivateEndpoint(label.to_string())
-        }
-    }
-}
-
 /// A service face, bound: where the service takes its connections, and the address clients
 /// reach it at.
 #[derive(Debug)]
@@ -94,7 +66,7 @@ pub struct BoundFace {
     /// own there) or, in the netns fabric, a listener inside the face's namespace. From
     /// [`Fabric::bind_for_program`]: always a listener.
     pub source: Source,
-    pub ingress: Ingress,
+    pub ingress: Face,
     pub address: SocketAddr,
 }
 
@@ -105,15 +77,21 @@ impl BoundFace {
     }
 }
 
-/// A host entry of the ready file.
-#[derive(Clone, Debug, serde::Serialize)]
+/// A host of the fabric as the ready file lists it (the one host entry type: the fabric makes
+/// it, the ready file carries it).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct HostEntry {
-    /// Real address to bind or connect from.
+    /// Real address traffic of this host originates from (to bind or connect from).
     pub address: IpAddr,
-    /// Emulated (Azure-side) address.
+    /// The address Azure would see.
     pub azure_address: IpAddr,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Its network namespace in the netns fabric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// The host's HTTPS proxy (loopback: [`proxy`]); programs set `HTTPS_PROXY` to it
+    /// (`ppvnet exec`, `ppvnet env`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<SocketAddr>,
 }
 
 /// Tunables of a fabric.
@@ -127,6 +105,8 @@ pub struct FabricOptions {
     /// How long an open flow goes between flow log records (`C`): Azure's 5 minutes unless a
     /// test wants to see continuing records sooner.
     pub continue_interval: std::time::Duration,
+    /// How long a loopback host's proxy waits for a request head (tests shorten it).
+    pub proxy_head_timeout: std::time::Duration,
 }
 
 impl Default for FabricOptions {
@@ -135,6 +115,7 @@ impl Default for FabricOptions {
             drop_hold: std::time::Duration::from_secs(2),
             flow_log_file: None,
             continue_interval: flowlog::AZURE_CONTINUE_INTERVAL,
+            proxy_head_timeout: proxy::HEAD_TIMEOUT,
         }
     }
 }

@@ -52,6 +52,7 @@ use super::Face;
 use super::nsg::{self, Flow, Protocol, Rule, RuleError, ServiceTag, TagContext};
 use crate::landscape::{HostKind, Landscape, Service, ServiceKind};
 use crate::scenario::model::{Access, Direction, NsgRule, Scenario};
+use ppvnet_common::net::SubnetRef;
 
 /// A source port the oracle assumes when the caller has none (the start of the IANA ephemeral range).
 pub const EPHEMERAL_PORT: u16 = 49152;
@@ -61,8 +62,8 @@ pub const EPHEMERAL_PORT: u16 = 49152;
 pub struct HostInfo {
     pub name: String,
     pub address: Ipv4Addr,
-    /// (vNet, subnet), or `None` on the public internet.
-    pub subnet: Option<(String, String)>,
+    /// Its subnet, or `None` on the public internet.
+    pub subnet: Option<SubnetRef>,
     /// Environment and region of a Power Platform runtime host.
     pub power_platform: Option<(String, String)>,
     pub private_endpoint_of: Option<String>,
@@ -284,38 +285,16 @@ pub enum Resolution {
         cnames: Vec<String>,
         address: Ipv4Addr,
         service: String,
-        face: FaceName,
+        face: Face,
     },
     NxDomain {
         cnames: Vec<String>,
     },
 }
 
-/// A face as JSON-friendly text: `public` or the private endpoint's name.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(untagged)]
-pub enum FaceName {
-    Public,
-    PrivateEndpoint(String),
-}
-
-impl From<&Face> for FaceName {
-    fn from(f: &Face) -> Self {
-        match f {
-            Face::Public => FaceName::Public,
-            Face::PrivateEndpoint(n) => FaceName::PrivateEndpoint(n.clone()),
-        }
-    }
-}
-
-impl FaceName {
-    pub fn face(&self) -> Face {
-        match self {
-            FaceName::Public => Face::Public,
-            FaceName::PrivateEndpoint(n) => Face::PrivateEndpoint(n.clone()),
-        }
-    }
-}
+/// The face a DNS answer leads to: the one [`Face`] type, under the name the Gherkin steps
+/// import (`tests/steps/network.rs`); it serializes as the face's label.
+pub use ppvnet_common::Face as FaceName;
 
 /// Errors of oracle queries and runtime changes.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -474,10 +453,7 @@ fn host_infos(landscape: &Landscape) -> BTreeMap<String, HostInfo> {
                 HostInfo {
                     name: h.name.clone(),
                     address: h.address,
-                    subnet: h
-                        .subnet
-                        .as_ref()
-                        .map(|r| (r.vnet.clone(), r.subnet.clone())),
+                    subnet: h.subnet.clone(),
                     power_platform: match &h.kind {
                         HostKind::PowerPlatform {
                             environment,
@@ -501,7 +477,7 @@ pub fn privatelink_zone(service: &Service) -> Option<(&'static str, String)> {
     match service.kind {
         ServiceKind::KeyVault => Some(("privatelink.vaultcore.azure.net", label)),
         ServiceKind::Api => Some(("privatelink.azurewebsites.net", label)),
-        ServiceKind::Entra | ServiceKind::PowerPlatform => None,
+        ServiceKind::Entra | ServiceKind::PowerPlatform | ServiceKind::Arm => None,
     }
 }
 
@@ -656,7 +632,7 @@ impl Oracle {
         &self,
         service: &str,
         face: &Face,
-    ) -> Result<(Ipv4Addr, Option<(String, String)>), OracleError> {
+    ) -> Result<(Ipv4Addr, Option<SubnetRef>), OracleError> {
         let svc = self
             .services
             .get(service)
@@ -802,7 +778,7 @@ impl Oracle {
         };
         let route = match (&src.subnet, &dst_subnet) {
             // Public internet to a private address.
-            (None, Some((vnet, _))) => {
+            (None, Some(SubnetRef { vnet, .. })) => {
                 return Ok(Decision::deny(DenyReason::NoRoute {
                     detail: format!(
                         "{dst} is a private address of {vnet}, not routable from the internet"
@@ -810,7 +786,16 @@ impl Oracle {
                 }));
             }
             (None, None) => Route::Internet,
-            (Some((sv, ss)), Some((dv, ds))) => {
+            (
+                Some(SubnetRef {
+                    vnet: sv,
+                    subnet: ss,
+                }),
+                Some(SubnetRef {
+                    vnet: dv,
+                    subnet: ds,
+                }),
+            ) => {
                 if let Err(r) = self.nsg_check(sv, ss, Direction::Outbound, &flow) {
                     return Ok(Decision::deny(r));
                 }
@@ -831,7 +816,13 @@ impl Oracle {
                 }
                 route
             }
-            (Some((sv, ss)), None) => {
+            (
+                Some(SubnetRef {
+                    vnet: sv,
+                    subnet: ss,
+                }),
+                None,
+            ) => {
                 if let Err(r) = self.nsg_check(sv, ss, Direction::Outbound, &flow) {
                     return Ok(Decision::deny(r));
                 }
@@ -876,7 +867,7 @@ impl Oracle {
     /// What `name` resolves to from `host` (by its vNet's DNS view).
     pub fn resolve_from(&self, host: &str, name: &str) -> Result<Resolution, OracleError> {
         let h = self.host(host)?;
-        Ok(self.resolve_in(h.subnet.as_ref().map(|(v, _)| v.as_str()), name))
+        Ok(self.resolve_in(h.subnet.as_ref().map(|r| r.vnet.as_str()), name))
     }
 
     /// What `name` resolves to inside `vnet` (`None`: on the public internet).
@@ -896,7 +887,7 @@ impl Oracle {
                         cnames,
                         address: svc.public_address,
                         service: svc.name.clone(),
-                        face: FaceName::Public,
+                        face: Face::Public,
                     };
                 }
                 break;
@@ -922,7 +913,7 @@ impl Oracle {
                 cnames,
                 address: svc.public_address,
                 service: svc.name.clone(),
-                face: FaceName::Public,
+                face: Face::Public,
             };
         }
         // The record of a zone instance: the private endpoints registered in it for this label.
@@ -937,7 +928,7 @@ impl Oracle {
                     cnames,
                     address: h.address,
                     service: svc.name.clone(),
-                    face: FaceName::PrivateEndpoint(pe.clone()),
+                    face: Face::PrivateEndpoint(pe.clone()),
                 };
             }
         }

@@ -20,26 +20,34 @@ pub enum InputError {
     Io(#[from] std::io::Error),
     #[error("it is not a regular file")]
     NotAFile,
-    #[error("it is larger than {MAX_LANDSCAPE_BYTES} bytes")]
-    TooLarge,
+    #[error("it is larger than {0} bytes")]
+    TooLarge(u64),
     #[error("it is not UTF-8 text")]
     NotUtf8,
 }
 
 /// Reads a landscape file within the limits above.
 pub fn read(path: &Path) -> Result<String, InputError> {
+    let bytes = read_capped(path, MAX_LANDSCAPE_BYTES)?;
+    String::from_utf8(bytes).map_err(|_| InputError::NotUtf8)
+}
+
+/// Reads a regular file of at most `cap` bytes (the one reader of every file a landscape names:
+/// the landscape itself, connector definitions). Never reads more than `cap + 1` bytes, so a
+/// FIFO or a huge file cannot exhaust memory.
+pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, InputError> {
     let meta = std::fs::metadata(path)?;
     if !meta.is_file() {
         return Err(InputError::NotAFile);
     }
     let mut bytes = Vec::new();
     std::fs::File::open(path)?
-        .take(MAX_LANDSCAPE_BYTES + 1)
+        .take(cap + 1)
         .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_LANDSCAPE_BYTES {
-        return Err(InputError::TooLarge);
+    if bytes.len() as u64 > cap {
+        return Err(InputError::TooLarge(cap));
     }
-    String::from_utf8(bytes).map_err(|_| InputError::NotUtf8)
+    Ok(bytes)
 }
 
 /// The first tag outside the YAML core schema, with where the tagged node starts (for a block
@@ -92,7 +100,10 @@ mod tests {
         ));
         let big = dir.path().join("big.yaml");
         std::fs::write(&big, vec![b'#'; MAX_LANDSCAPE_BYTES as usize + 1]).expect("written");
-        assert!(matches!(read(&big), Err(InputError::TooLarge)));
+        assert!(matches!(
+            read(&big),
+            Err(InputError::TooLarge(MAX_LANDSCAPE_BYTES))
+        ));
         let bin = dir.path().join("bin.yaml");
         std::fs::write(&bin, [0xff, 0xfe]).expect("written");
         assert!(matches!(read(&bin), Err(InputError::NotUtf8)));

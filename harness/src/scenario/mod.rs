@@ -4,6 +4,8 @@
 //! - [`schema`]: every schema error of a file in one run, with suggestions.
 //! - [`source_map`]: line and column of every item, for error messages.
 //! - [`validate`]: Azure's and Power Platform's rules with their wording.
+//! - [`connectors`], [`stubs`]: checks that read files the landscape names (connector
+//!   definitions, stub mappings).
 //!
 //! [`load`] runs all three and returns a [`crate::landscape::Landscape`] or every finding with
 //! its `file:line:col`.
@@ -13,6 +15,7 @@ pub mod input;
 pub mod model;
 pub mod schema;
 pub mod source_map;
+pub mod stubs;
 pub mod validate;
 
 use std::fmt;
@@ -127,6 +130,7 @@ pub fn load_str(text: &str, path: &Path) -> Result<Landscape, LoadError> {
     if let Some(scenario) = &checked.scenario {
         findings.extend(validate::check(scenario));
         findings.extend(connectors::check(scenario, &base_dir));
+        findings.extend(stubs::check(scenario, &base_dir));
     }
     let scenario = match checked.scenario {
         Some(scenario) if findings.is_empty() => scenario,

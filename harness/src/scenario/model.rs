@@ -61,6 +61,41 @@ pub struct Scenario {
     pub hosts: Vec<DeclaredHost>,
 }
 
+impl Scenario {
+    /// The resource group of a private DNS zone instance. Azure holds one zone of a name per
+    /// resource group, so when several instances share a zone name (contoso's two
+    /// `privatelink.vaultcore.azure.net`) each lives in its own group,
+    /// `{resourceGroup}-{instance name}`; every other resource lives in `resourceGroup`.
+    pub fn dns_zone_group(&self, zone: &PrivateDnsZone) -> String {
+        let shared = self
+            .private_dns_zones
+            .iter()
+            .filter(|z| z.zone.eq_ignore_ascii_case(&zone.zone))
+            .count()
+            > 1;
+        if shared {
+            format!("{}-{}", self.resource_group, zone.name)
+        } else {
+            self.resource_group.clone()
+        }
+    }
+
+    /// Every resource group of the landscape, sorted: `resourceGroup` and the private DNS
+    /// zones' own groups.
+    pub fn resource_groups(&self) -> Vec<String> {
+        let mut groups: Vec<String> = std::iter::once(self.resource_group.clone())
+            .chain(
+                self.private_dns_zones
+                    .iter()
+                    .map(|z| self.dns_zone_group(z)),
+            )
+            .collect();
+        groups.sort();
+        groups.dedup();
+        groups
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Tenant {
@@ -395,12 +430,8 @@ pub struct NetworkAcls {
     pub virtual_network_rules: Vec<SubnetRef>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SubnetRef {
-    pub vnet: String,
-    pub subnet: String,
-}
+/// A subnet by its vNet and subnet names (the workspace's one subnet reference).
+pub use ppvnet_common::net::SubnetRef;
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase")]
@@ -461,6 +492,14 @@ pub enum ApiImplementation {
     /// (see `services::program::spawn_external`).
     #[serde(rename_all = "camelCase")]
     Command { argv: Vec<String> },
+    /// A stubbed third-party API: request matchers and canned responses from `mappings` (a
+    /// YAML/JSON file relative to the landscape; see `services::stub`), or none until a test
+    /// adds them.
+    #[serde(rename_all = "camelCase")]
+    Stub {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mappings: Option<std::path::PathBuf>,
+    },
 }
 
 fn ten_thousand() -> u32 {

@@ -8,19 +8,26 @@ use anyhow::Context;
 use crate::scenario::model::{ApiImplementation, PublicNetworkAccess};
 use crate::services::launch::{BoundFaces, Launch, Tasks, bind_faces};
 
+/// The started APIs: their ready-file entries, and the stubs tests drive.
+pub struct Started {
+    pub entries: BTreeMap<String, crate::ready::ApiEntry>,
+    pub stubs: BTreeMap<String, crate::services::stub::Stub>,
+}
+
 /// Each API of the landscape on its public face and its private endpoints: the builtin search
-/// API in-process, or a team's own program handed its faces
-/// ([`crate::services::program::start`]).
+/// API in-process, a team's own program handed its faces
+/// ([`crate::services::program::start`]), or a stub ([`crate::services::stub::start`]).
 pub async fn start(
     run: Launch<'_>,
     entra: &crate::services::entra::Started,
     tasks: &mut Tasks,
-) -> anyhow::Result<BTreeMap<String, crate::ready::ApiEntry>> {
+) -> anyhow::Result<Started> {
     let Launch {
         landscape, fabric, ..
     } = run;
     let s = &landscape.scenario;
     let mut entries = BTreeMap::new();
+    let mut stubs = BTreeMap::new();
     for api in &s.apis {
         let service = landscape
             .service(&api.name)
@@ -54,6 +61,18 @@ pub async fn start(
                 let program = crate::services::program::Program { api, app, argv };
                 crate::services::program::start(run, entra, program, endpoints, &leaf, tasks)?;
             }
+            ApiImplementation::Stub { mappings } => {
+                let stub = crate::services::stub::start(
+                    run,
+                    api,
+                    mappings.as_deref(),
+                    endpoints,
+                    &leaf,
+                    tasks,
+                )
+                .await?;
+                stubs.insert(api.name.clone(), stub);
+            }
         }
         entries.insert(
             api.name.clone(),
@@ -67,5 +86,5 @@ pub async fn start(
             },
         );
     }
-    Ok(entries)
+    Ok(Started { entries, stubs })
 }

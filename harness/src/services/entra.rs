@@ -171,6 +171,21 @@ fn first_party(sp: &ServicePrincipal) -> Value {
     })
 }
 
+/// Adds Azure Resource Manager's first-party principal, which exists in every tenant, unless the
+/// landscape declares it itself: without it Entra refuses tokens for
+/// `https://management.core.windows.net/` (AADSTS500011) and the Azure CLI cannot sign in.
+pub fn add_arm_principal(cfg: &mut ppvnet_entra::EntraConfig) {
+    use ppvnet_entra::config::{ARM_APP_ID, ApplicationConfig};
+    if !cfg
+        .applications
+        .iter()
+        .any(|a| a.app_id.eq_ignore_ascii_case(ARM_APP_ID))
+    {
+        cfg.applications
+            .push(ApplicationConfig::azure_resource_manager());
+    }
+}
+
 /// Application id of the resource principal behind `https://apihub.azure.com`, the audience of
 /// the tokens Power Apps sends to the connector runtime. Microsoft's docs name "Azure API
 /// Connections" `fe053c5f-…` as the app connectors use (MicrosoftDocs/powerapps-docs:
@@ -322,6 +337,7 @@ pub async fn start(run: Launch<'_>, tasks: &mut Tasks) -> anyhow::Result<Started
         https_url(address)
     };
     let mut config = config(landscape)?;
+    add_arm_principal(&mut config);
     // Dataverse's credential in this run, when there is a Power Platform to use it.
     let dataverse_secret = (!landscape.scenario.environments.is_empty())
         .then(crate::services::powerplatform::dataverse_secret);

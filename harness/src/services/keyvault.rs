@@ -85,14 +85,7 @@ pub fn config(
                             .map_err(|e| anyhow::anyhow!("vault {}: ip rule {r}: {e}", v.name))
                     })
                     .collect::<anyhow::Result<Vec<_>>>()?,
-                virtual_network_rules: acls
-                    .virtual_network_rules
-                    .iter()
-                    .map(|r| ppvnet_common::net::SubnetRef {
-                        vnet: r.vnet.clone(),
-                        subnet: r.subnet.clone(),
-                    })
-                    .collect(),
+                virtual_network_rules: acls.virtual_network_rules.clone(),
             },
         };
         vaults.push(VaultConfig {

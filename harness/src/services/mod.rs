@@ -9,12 +9,18 @@
 //! - [`api`]: each API of the landscape on its faces, builtin or a team's program.
 //! - [`search`]: builtin case search APIs: audiences, case owners by team, public access.
 //! - [`program`]: a team's own API program, handed its faces by socket activation.
+//! - [`stub`]: a stubbed third-party API: wiremock behind the API's faces, mappings from a file
+//!   or from steps.
 //! - [`powerplatform`]: environments, their variables, connectors read from their files.
+//! - [`arm`]: the landscape as Azure Resource Manager resources and role assignments, and
+//!   ARM's start on its public face.
 
 pub mod api;
+pub mod arm;
 pub mod entra;
 pub mod keyvault;
 pub mod launch;
 pub mod powerplatform;
 pub mod program;
 pub mod search;
+pub mod stub;

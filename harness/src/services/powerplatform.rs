@@ -49,23 +49,9 @@ pub fn read_upload(base_dir: &Path, c: &Connector) -> anyhow::Result<Upload> {
 /// Reads a regular file of at most 8 MiB (definitions over 1 MB are refused at import with the
 /// maker's words; this cap only keeps a FIFO or `/dev/zero` from being read forever).
 fn read_capped(path: &Path) -> anyhow::Result<Vec<u8>> {
-    use std::io::Read;
     const CAP: u64 = 8 << 20;
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    anyhow::ensure!(meta.is_file(), "{} is not a regular file", path.display());
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .take(CAP + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    anyhow::ensure!(
-        bytes.len() as u64 <= CAP,
-        "{} is larger than {CAP} bytes",
-        path.display()
-    );
-    Ok(bytes)
+    crate::scenario::input::read_capped(path, CAP)
+        .with_context(|| format!("cannot read {}", path.display()))
 }
 
 fn kind(t: VariableType) -> VariableKind {

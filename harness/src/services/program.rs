@@ -44,7 +44,7 @@ pub fn start(
     // (as the builtin search API does in its own middleware).
     let (refused, faces): (Vec<_>, Vec<_>) = endpoints
         .into_iter()
-        .partition(|e| !public_enabled && e.ingress == ppvnet_common::Ingress::Public);
+        .partition(|e| !public_enabled && e.ingress == crate::fabric::Face::Public);
     if !refused.is_empty() {
         let tls = run.pki.server_config(leaf)?;
         let front = run.stopped();
@@ -121,7 +121,7 @@ fn program_env(
 }
 
 /// App Service's answer on the public face of an app whose public network access is disabled.
-fn app_service_forbidden() -> axum::Router {
+pub(crate) fn app_service_forbidden() -> axum::Router {
     use axum::response::IntoResponse;
     axum::Router::new().fallback(|| async {
         ppvnet_search_api::error::ApiError::PublicAccessDenied.into_response()
@@ -152,10 +152,7 @@ fn spawn_external(
     let mut binds = Vec::new();
     let mut fds = Vec::new();
     for face in &faces {
-        let label = match &face.ingress {
-            ppvnet_common::Ingress::Public => "public",
-            ppvnet_common::Ingress::PrivateEndpoint { name } => name.as_str(),
-        };
+        let label = face.ingress.label();
         let ppvnet_common::Source::Listener(listener) = &face.source else {
             anyhow::bail!("face {label} was not bound for a program (no listener to hand over)");
         };

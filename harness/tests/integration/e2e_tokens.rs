@@ -62,14 +62,17 @@ fn resign(run_dir: &Path, kid: &str, claims: &Value) -> String {
         .find(|k| k["status"] == "signing")
         .unwrap();
     let der = STANDARD.decode(signing["pkcs8"].as_str().unwrap()).unwrap();
+    let body = STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
     let pem = format!(
         "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        STANDARD.encode(der)
+        lines.join("\n")
     );
-    let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-    header.kid = Some(kid.to_string());
-    jsonwebtoken::encode(&header, claims, &key).unwrap()
+    ppvnet_testkit::TokenAuthority::from_pem(kid, &pem).sign(claims)
 }
 
 fn unsigned(header: &Value, claims: &Value) -> String {

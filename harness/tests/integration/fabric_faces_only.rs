@@ -1,5 +1,6 @@
 //! On the loopback fabric a service is reachable only through its faces: a running landscape's
-//! process listens on its faces' relays, the control API and the fabric's block claim, and on
+//! process listens on its faces' relays, its hosts' HTTPS proxies (which connect to the relays
+//! as their host, like any client of it), the control API and the fabric's block claim, and on
 //! nothing else, so no local program can reach a service without the oracle's verdict and a flow
 //! log record (before, every service also listened on an internal `127.B.3.x` address that any
 //! local process could connect to, bypassing both).
@@ -71,7 +72,8 @@ async fn in_a_process_of_its_own_every_listener_is_a_face() {
         .collect();
     assert!(
         unexplained.is_empty(),
-        "listening, but neither a face, the control API nor the block claim: {unexplained:?}\n\
+        "listening, but neither a face, a host's proxy, the control API nor the block claim: \
+         {unexplained:?}\n\
          documented: {documented:?}"
     );
     // The other way round, so an enumeration that saw nothing cannot pass: every face of the
@@ -183,8 +185,8 @@ async fn faces_still_lead_to_the_services(running: &ppvnet::up::Running, ready: 
     );
 }
 
-/// Every address a URL of the ready file names (faces, endpoints, the control API), plus port
-/// 443 of Entra's address when it listens there too.
+/// Every address a URL of the ready file names (faces, endpoints, the control API), the hosts'
+/// proxies, and port 443 of Entra's address when it listens there too.
 fn documented_addresses(ready: &Value) -> BTreeSet<SocketAddr> {
     fn walk(v: &Value, out: &mut BTreeSet<SocketAddr>) {
         match v {
@@ -196,6 +198,15 @@ fn documented_addresses(ready: &Value) -> BTreeSet<SocketAddr> {
     }
     let mut out = BTreeSet::new();
     walk(ready, &mut out);
+    // The hosts' proxies (`ip:port`, not URLs).
+    let hosts = ready["hosts"]
+        .as_object()
+        .expect("the ready file lists hosts");
+    out.extend(
+        hosts
+            .values()
+            .filter_map(|h| h["proxy"].as_str()?.parse::<SocketAddr>().ok()),
+    );
     if ready["entra"]["port_443"] == Value::Bool(true) {
         let authority = ready["entra"]["authority_host"]
             .as_str()

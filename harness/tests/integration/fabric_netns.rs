@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use crate::fabric_support::*;
+use ppvnet::fabric::flowlog::FlowRecord;
 use ppvnet::fabric::{Fabric, FabricKind, Face};
 
 fn skip() -> bool {
@@ -17,24 +18,19 @@ fn skip() -> bool {
 
 /// A ready file as `ppvnet up` writes it, with the fields `exec` reads.
 fn ready_file(f: &Fabric, dir: &Path) -> std::path::PathBuf {
-    let hosts: serde_json::Map<String, serde_json::Value> = f
-        .hosts()
-        .into_iter()
-        .map(|(n, h)| {
-            (
-                n,
-                serde_json::json!({"address": h.address, "namespace": h.namespace}),
-            )
-        })
-        .collect();
+    let ready = ppvnet::ready::ReadyFile {
+        ca_cert: dir.join("ca.pem"),
+        entra: Some(ppvnet::ready::EntraEntry {
+            authority_host: "https://login.microsoftonline.com".into(),
+            authority: "https://login.microsoftonline.com/common".into(),
+            port_443: true,
+        }),
+        hosts: f.hosts(),
+        control_url: "http://127.0.0.1:1".into(),
+        ..Default::default()
+    };
     let path = dir.join("ready.json");
-    let ready = serde_json::json!({
-        "ca_cert": dir.join("ca.pem"),
-        "entra": {"authority_host": "https://login.microsoftonline.com"},
-        "hosts": hosts,
-        "control_url": "http://127.0.0.1:1",
-    });
-    std::fs::write(&path, ready.to_string()).unwrap();
+    ready.write(&path).unwrap();
     path
 }
 
@@ -270,19 +266,18 @@ async fn kernel_flow_log_shows_the_prod_path_never_crossed_the_internet() {
         }));
         v
     };
-    for _ in 0..50 {
-        if prod(&h).len() >= 4
-            && !h
-                .flows(&FlowFilter {
-                    state: Some(FlowState::D),
-                    ..Default::default()
-                })
-                .is_empty()
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let is_prod =
+        |r: &FlowRecord| matches!(r.src_host.as_str(), "pp-prod-westus" | "pp-prod-eastus");
+    h.flow_log()
+        .wait_for(
+            &FlowFilter::default(),
+            std::time::Duration::from_secs(5),
+            |all| {
+                all.iter().filter(|r| is_prod(r)).count() >= 4
+                    && all.iter().any(|r| r.state == FlowState::D)
+            },
+        )
+        .await;
     let records = prod(&h);
     assert_eq!(
         records.iter().filter(|r| r.state == FlowState::B).count(),
@@ -308,13 +303,24 @@ async fn kernel_flow_log_shows_the_prod_path_never_crossed_the_internet() {
             .filter(|r| r.state == FlowState::E)
             .collect::<Vec<_>>()
     };
-    for _ in 0..50 {
-        if ended(&h).len() >= 4 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(ppvnet::fabric::netns::flows::POLL * 2).await;
+    h.flow_log()
+        .wait_for(
+            &FlowFilter {
+                state: Some(FlowState::E),
+                ..Default::default()
+            },
+            std::time::Duration::from_secs(5),
+            |ends| ends.iter().filter(|r| is_prod(r)).count() >= 4,
+        )
+        .await;
+    // Two more conntrack sweeps of every router: a second E of any connection would be in now.
+    let since = h.flow_log().sweeps();
+    assert!(!since.is_empty(), "no router reads conntrack");
+    assert!(
+        h.flow_log()
+            .wait_sweeps(&since, 2, std::time::Duration::from_secs(5))
+            .await
+    );
     let ends = ended(&h);
     assert_eq!(ends.len(), 4, "{ends:#?}");
     for b in records.iter().filter(|r| r.state == FlowState::B) {
@@ -442,17 +448,23 @@ async fn kernel_flow_log_ends_each_connection_with_its_byte_counts() {
         .filter(|r| r.sport == sport)
         .collect::<Vec<_>>()
     };
-    let end = loop {
-        if let Some(e) = of_this(FlowState::E).pop() {
-            break e;
-        }
-        assert!(
-            closed.elapsed() < Duration::from_secs(5),
+    h.flow_log()
+        .wait_for(
+            &FlowFilter {
+                src_host: Some("pp-prod-westus".into()),
+                state: Some(FlowState::E),
+                ..Default::default()
+            },
+            Duration::from_secs(5),
+            |ends| ends.iter().any(|r| r.sport == sport),
+        )
+        .await;
+    let end = of_this(FlowState::E).pop().unwrap_or_else(|| {
+        panic!(
             "no E record 5 s after the close: {:#?}",
             h.flows(&FlowFilter::default())
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+        )
+    });
     eprintln!(
         "E record {} ms after the connection closed",
         closed.elapsed().as_millis()
@@ -528,17 +540,31 @@ async fn kernel_flow_log_ends_each_connection_with_its_byte_counts() {
             ..Default::default()
         })
     };
-    let start = Instant::now();
-    while test_flows(FlowState::D).is_empty() && start.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let d = test_flows(FlowState::D);
+    let d = h
+        .flow_log()
+        .wait_for(
+            &FlowFilter {
+                src_host: Some("pp-test-westus".into()),
+                state: Some(FlowState::D),
+                ..Default::default()
+            },
+            Duration::from_secs(5),
+            |d| !d.is_empty(),
+        )
+        .await;
     assert!(
         d.iter().any(|r| r.dst_host == "pe-kv-contoso-prod"),
         "{d:#?}"
     );
-    // Several conntrack polls later, still no end or continuation of the denied attempt.
-    tokio::time::sleep(ppvnet::fabric::netns::flows::POLL * 4).await;
+    // Four conntrack sweeps of every router later, still no end or continuation of the denied
+    // attempt.
+    let since = h.flow_log().sweeps();
+    assert!(!since.is_empty(), "no router reads conntrack");
+    assert!(
+        h.flow_log()
+            .wait_sweeps(&since, 4, Duration::from_secs(5))
+            .await
+    );
     assert!(test_flows(FlowState::E).is_empty());
     assert!(test_flows(FlowState::C).is_empty());
 

@@ -15,7 +15,7 @@ use ppvnet::up::{self, UpOptions};
 
 /// Runs `command` with `sh -c` inside `host` by `ppvnet exec`; its exit code and output
 /// (stdout and stderr, through a file in `dir`).
-fn exec_shell(
+pub(crate) fn exec_shell(
     ready: &std::path::Path,
     dir: &std::path::Path,
     host: &'static str,

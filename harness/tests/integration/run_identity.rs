@@ -203,6 +203,11 @@ fn up_prints_the_ca_and_what_to_do_next() {
         ready_path.display()
     );
     assert!(printed.contains(&exec_line), "{printed}");
+    let env_line = format!(
+        "eval \"$(ppvnet env --ready-file {} --host internet)\"",
+        ready_path.display()
+    );
+    assert!(printed.contains(&env_line), "{printed}");
 }
 
 #[test]

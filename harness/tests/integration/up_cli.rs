@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Starts `ppvnet up FILE --ready-file PATH` and waits for its ready file.
 pub(crate) fn up(
@@ -28,18 +28,17 @@ pub(crate) fn up(
     (child, ready)
 }
 
+/// The ready file once `ppvnet up` has written it (atomically, so it is whole when it appears):
+/// another process's file has no event to await here, hence the kit's deadline poll.
 fn wait_for_file(path: &Path, child: &mut std::process::Child) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            return serde_json::from_str(&text).expect("the ready file is JSON");
-        }
+    let text = ppvnet_testkit::eventually_blocking(Duration::from_secs(120), || {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("ppvnet up exited early with {status}");
         }
-        assert!(Instant::now() < deadline, "no ready file after 120 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        std::fs::read_to_string(path).ok()
+    })
+    .expect("no ready file after 120 s");
+    serde_json::from_str(&text).expect("the ready file is JSON")
 }
 
 #[test]
@@ -137,6 +136,27 @@ fn up_writes_the_ready_file_and_sigterm_leaves_nothing_behind() {
     assert!(leftovers.is_empty(), "files left behind: {leftovers:?}");
 }
 
+/// Waits for the child's exit (the event itself: `wait`), killing it when `timeout` passes
+/// first; `None` then.
+pub(crate) fn wait_exit(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> Option<std::process::ExitStatus> {
+    let pid = child.id().to_string();
+    let (exited, watchdog) = std::sync::mpsc::channel::<()>();
+    let killer = std::thread::spawn(move || {
+        let timed_out = watchdog.recv_timeout(timeout).is_err();
+        if timed_out {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        }
+        timed_out
+    });
+    let status = child.wait().unwrap();
+    let _ = exited.send(());
+    let timed_out = killer.join().unwrap_or(true);
+    (!timed_out).then_some(status)
+}
+
 /// SIGTERM to `ppvnet up`; waits for its exit and asserts it succeeded.
 pub(crate) fn terminate(child: &mut std::process::Child) {
     let status = Command::new("kill")
@@ -144,17 +164,8 @@ pub(crate) fn terminate(child: &mut std::process::Child) {
         .status()
         .unwrap();
     assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "ppvnet up did not stop within 30 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = wait_exit(child, Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("ppvnet up did not stop within 30 s of SIGTERM"));
     assert!(exit.success(), "exit status {exit}");
 }
 

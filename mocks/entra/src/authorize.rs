@@ -10,7 +10,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use crate::directory::{Directory, User};
+use crate::directory::{App, Directory, RedirectKind, User};
 use crate::error::EntraError;
 use crate::request::{Form, Tenant, TenantPath, error_envelope, request_origin};
 use crate::scopes::{ScopeRequest, grant_delegated};
@@ -179,159 +179,29 @@ fn authorize(
     submitted: bool,
 ) -> Response {
     let dir = entra.directory();
-    if let Err(e) = TenantPath::require(&dir, tenant).and_then(|_| params.check_unique()) {
-        return error_page(entra, headers, &e);
-    }
-    let client = match params.require("client_id").and_then(|id| {
-        dir.app(id).ok_or_else(|| EntraError::ApplicationNotFound {
-            app_id: id.to_string(),
-            tenant: tenant.to_string(),
-        })
-    }) {
+    let (client, redirect_uri, kind) = match trusted_redirect(&dir, tenant, params) {
         Ok(c) => c,
         Err(e) => return error_page(entra, headers, &e),
     };
-    let registered: Vec<&String> = client.all_redirect_uris().collect();
-    let redirect_uri = match params.get("redirect_uri") {
-        Some(r) => r,
-        None if registered.len() == 1 => registered[0].as_str(),
-        None => {
-            return error_page(
-                entra,
-                headers,
-                &EntraError::MissingParameter {
-                    name: "redirect_uri".into(),
-                },
-            );
-        }
-    };
-    let Some(kind) = client.redirect_uri_kind(redirect_uri) else {
-        return error_page(
-            entra,
-            headers,
-            &EntraError::RedirectUriMismatch {
-                redirect_uri: redirect_uri.to_string(),
-                app_id: client.app_id().to_string(),
-            },
-        );
-    };
-
-    let response_type = params.get("response_type").unwrap_or("code");
-    let mut types: Vec<&str> = response_type.split_whitespace().collect();
-    types.sort_unstable();
-    let wants_code = types.contains(&"code");
-    let wants_id_token = types.contains(&"id_token");
-    let default_mode = if wants_id_token { "fragment" } else { "query" };
-    let mode = params.get("response_mode").unwrap_or(default_mode);
-    let reply = Reply {
-        redirect_uri,
-        mode: if ["query", "fragment", "form_post"].contains(&mode) {
-            mode
-        } else {
-            default_mode
-        },
-        state: params.get("state"),
-    };
+    let (wants, reply, refused) = response_kind(client, redirect_uri, params);
+    if let Some(e) = refused {
+        return reply.error(entra, headers, &e);
+    }
     let fail = |e: EntraError| reply.error(entra, headers, &e);
-
-    if !(types == ["code"] || types == ["id_token"] || types == ["code", "id_token"])
-        || (wants_id_token
-            && !client
-                .config
-                .web
-                .implicit_grant_settings
-                .enable_id_token_issuance)
-    {
-        return fail(EntraError::ResponseTypeNotEnabled {
-            response_type: response_type.to_string(),
-        });
-    }
-    if reply.mode != mode {
-        return fail(EntraError::InvalidRequest {
-            reason: format!("response_mode '{mode}' is not supported"),
-        });
-    }
-    if wants_id_token && mode == "query" {
-        return fail(EntraError::InvalidRequest {
-            reason: "response_mode 'query' cannot return an id_token".into(),
-        });
-    }
-    let request = match params.require("scope").and_then(ScopeRequest::parse_v2) {
+    let (request, challenge) = match checked_request(&dir, client, params, wants) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    let (user, set_cookie) =
+        match signed_in_user(entra, &dir, tenant, params, uri, headers, submitted) {
+            Ok(u) => u,
+            Err(SignIn::Page(page)) => return *page,
+            Err(SignIn::Refused(e)) => return fail(e),
+        };
     let nonce = params.get("nonce");
-    if wants_id_token {
-        if !request.has("openid") {
-            return fail(EntraError::InvalidRequest {
-                reason: "an id_token requires the 'openid' scope".into(),
-            });
-        }
-        if nonce.is_none() {
-            return fail(EntraError::MissingParameter {
-                name: "nonce".into(),
-            });
-        }
-    }
-    let challenge = match (
-        params.get("code_challenge"),
-        params.get("code_challenge_method"),
-    ) {
-        (None, _) => None,
-        (Some(c), None | Some("plain")) => Some((c.to_string(), PkceMethod::Plain)),
-        (Some(c), Some("S256")) => Some((c.to_string(), PkceMethod::S256)),
-        (Some(_), Some(other)) => {
-            return fail(EntraError::InvalidRequest {
-                reason: format!("code_challenge_method '{other}' is not supported"),
-            });
-        }
-    };
-    if request.resource.is_some()
-        && let Err(e) = grant_delegated(&dir, client, &request)
-    {
-        return fail(e);
-    }
-
-    // Who is signing in: the submitted form, else the SSO session unless a prompt forbids it.
-    let prompt = params.get("prompt");
-    let login_hint = params.get("login_hint");
     let now = entra.now();
-    let mut set_cookie = None;
-    let secure = if request_origin(entra, headers, uri).starts_with("https:") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let user: &User = if submitted {
-        match check_sign_in(&dir, params) {
-            Ok(user) => {
-                let handle = random_handle("", 32);
-                entra.grants().sessions.insert(
-                    handle.clone(),
-                    Session {
-                        user_id: user.id.clone(),
-                    },
-                );
-                set_cookie = Some(format!(
-                    "{SESSION_COOKIE}={handle}; Path=/; HttpOnly; SameSite=None{secure}"
-                ));
-                user
-            }
-            Err(e) => return sign_in_page(tenant, params, login_hint, Some(&e)),
-        }
-    } else {
-        let session = session_user(entra, &dir, headers)
-            .filter(|_| !matches!(prompt, Some("login" | "select_account" | "consent")))
-            .filter(|u| login_hint.is_none_or(|h| h.eq_ignore_ascii_case(&u.upn)));
-        match (session, prompt) {
-            (Some(s), _) => s,
-            (None, Some("none")) => return fail(EntraError::LoginRequired),
-            (None, _) => return sign_in_page(tenant, params, login_hint, None),
-        }
-    };
-
     let mut out: Vec<(&str, String)> = Vec::new();
-    let code = wants_code.then(|| {
+    let code = wants.code.then(|| {
         entra.grants().add_code(
             AuthCode {
                 client_id: client.app_id().to_string(),
@@ -350,7 +220,7 @@ fn authorize(
     if let Some(code) = &code {
         out.push(("code", code.clone()));
     }
-    if wants_id_token {
+    if wants.id_token {
         let minter = Minter {
             dir: &dir,
             key: entra.keys().signing(),
@@ -364,6 +234,189 @@ fn authorize(
     }
     out.push(("session_state", uuid::Uuid::new_v4().to_string()));
     reply.send(out, set_cookie)
+}
+
+/// What the request asks back: a code, an id_token, or both.
+#[derive(Clone, Copy)]
+struct Wants {
+    code: bool,
+    id_token: bool,
+}
+
+/// The tenant, the client and the redirect URI, checked before anything may be sent to that
+/// URI (errors here go on Entra's own error page).
+fn trusted_redirect<'d, 'p>(
+    dir: &'d Directory,
+    tenant: &str,
+    params: &'p Form,
+) -> Result<(&'d App, &'p str, RedirectKind), EntraError>
+where
+    'd: 'p,
+{
+    TenantPath::require(dir, tenant).and_then(|_| params.check_unique())?;
+    let client = params.require("client_id").and_then(|id| {
+        dir.app(id).ok_or_else(|| EntraError::ApplicationNotFound {
+            app_id: id.to_string(),
+            tenant: tenant.to_string(),
+        })
+    })?;
+    let registered: Vec<&String> = client.all_redirect_uris().collect();
+    let redirect_uri: &'p str = match params.get("redirect_uri") {
+        Some(r) => r,
+        None if registered.len() == 1 => registered[0].as_str(),
+        None => {
+            return Err(EntraError::MissingParameter {
+                name: "redirect_uri".into(),
+            });
+        }
+    };
+    let kind =
+        client
+            .redirect_uri_kind(redirect_uri)
+            .ok_or_else(|| EntraError::RedirectUriMismatch {
+                redirect_uri: redirect_uri.to_string(),
+                app_id: client.app_id().to_string(),
+            })?;
+    Ok((client, redirect_uri, kind))
+}
+
+/// `response_type` and `response_mode`: what to send back and how, and why the request is
+/// refused if it is (the error goes back on the reply, in the mode the request may use).
+fn response_kind<'a>(
+    client: &App,
+    redirect_uri: &'a str,
+    params: &'a Form,
+) -> (Wants, Reply<'a>, Option<EntraError>) {
+    let response_type = params.get("response_type").unwrap_or("code");
+    let mut types: Vec<&str> = response_type.split_whitespace().collect();
+    types.sort_unstable();
+    let wants = Wants {
+        code: types.contains(&"code"),
+        id_token: types.contains(&"id_token"),
+    };
+    let default_mode = if wants.id_token { "fragment" } else { "query" };
+    let mode = params.get("response_mode").unwrap_or(default_mode);
+    let reply = Reply {
+        redirect_uri,
+        mode: if ["query", "fragment", "form_post"].contains(&mode) {
+            mode
+        } else {
+            default_mode
+        },
+        state: params.get("state"),
+    };
+    let error = if !(types == ["code"] || types == ["id_token"] || types == ["code", "id_token"])
+        || (wants.id_token
+            && !client
+                .config
+                .web
+                .implicit_grant_settings
+                .enable_id_token_issuance)
+    {
+        Some(EntraError::ResponseTypeNotEnabled {
+            response_type: response_type.to_string(),
+        })
+    } else if reply.mode != mode {
+        Some(EntraError::InvalidRequest {
+            reason: format!("response_mode '{mode}' is not supported"),
+        })
+    } else if wants.id_token && mode == "query" {
+        Some(EntraError::InvalidRequest {
+            reason: "response_mode 'query' cannot return an id_token".into(),
+        })
+    } else {
+        None
+    };
+    (wants, reply, error)
+}
+
+/// The scopes (consented where a resource is named), the nonce an id_token needs, and PKCE.
+fn checked_request(
+    dir: &Directory,
+    client: &App,
+    params: &Form,
+    wants: Wants,
+) -> Result<(ScopeRequest, Option<(String, PkceMethod)>), EntraError> {
+    let request = params.require("scope").and_then(ScopeRequest::parse_v2)?;
+    if wants.id_token {
+        if !request.has("openid") {
+            return Err(EntraError::InvalidRequest {
+                reason: "an id_token requires the 'openid' scope".into(),
+            });
+        }
+        if params.get("nonce").is_none() {
+            return Err(EntraError::MissingParameter {
+                name: "nonce".into(),
+            });
+        }
+    }
+    let challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
+        (None, _) => None,
+        (Some(c), None | Some("plain")) => Some((c.to_string(), PkceMethod::Plain)),
+        (Some(c), Some("S256")) => Some((c.to_string(), PkceMethod::S256)),
+        (Some(_), Some(other)) => {
+            return Err(EntraError::InvalidRequest {
+                reason: format!("code_challenge_method '{other}' is not supported"),
+            });
+        }
+    };
+    if request.resource.is_some() {
+        grant_delegated(dir, client, &request)?;
+    }
+    Ok((request, challenge))
+}
+
+/// Why no user is signed in yet: the sign-in page to show, or an error for the redirect URI.
+enum SignIn {
+    Page(Box<Response>),
+    Refused(EntraError),
+}
+
+/// Who is signing in: the submitted form (starting an SSO session, whose cookie comes back),
+/// else the SSO session unless a prompt forbids it.
+fn signed_in_user<'d>(
+    entra: &Entra,
+    dir: &'d Directory,
+    tenant: &str,
+    params: &Form,
+    uri: &Uri,
+    headers: &HeaderMap,
+    submitted: bool,
+) -> Result<(&'d User, Option<String>), SignIn> {
+    let prompt = params.get("prompt");
+    let login_hint = params.get("login_hint");
+    if submitted {
+        let user = check_sign_in(dir, params).map_err(|e| {
+            SignIn::Page(Box::new(sign_in_page(tenant, params, login_hint, Some(&e))))
+        })?;
+        let secure = if request_origin(entra, headers, uri).starts_with("https:") {
+            "; Secure"
+        } else {
+            ""
+        };
+        let handle = random_handle("", 32);
+        entra.grants().sessions.insert(
+            handle.clone(),
+            Session {
+                user_id: user.id.clone(),
+            },
+        );
+        let cookie = format!("{SESSION_COOKIE}={handle}; Path=/; HttpOnly; SameSite=None{secure}");
+        return Ok((user, Some(cookie)));
+    }
+    let session = session_user(entra, dir, headers)
+        .filter(|_| !matches!(prompt, Some("login" | "select_account" | "consent")))
+        .filter(|u| login_hint.is_none_or(|h| h.eq_ignore_ascii_case(&u.upn)));
+    match (session, prompt) {
+        (Some(s), _) => Ok((s, None)),
+        (None, Some("none")) => Err(SignIn::Refused(EntraError::LoginRequired)),
+        (None, _) => Err(SignIn::Page(Box::new(sign_in_page(
+            tenant, params, login_hint, None,
+        )))),
+    }
 }
 
 /// The enabled user `upn` names, when `password` is theirs (shared by the sign-in page and

@@ -310,7 +310,31 @@ impl ApplicationConfig {
         }];
         app
     }
+
+    /// The first-party "Windows Azure Service Management API" principal (Azure Resource
+    /// Manager) as it exists in every tenant: app id `797f4846-…`, identifiers
+    /// `https://management.core.windows.net/` (what the Azure CLI asks for, as
+    /// `https://management.core.windows.net//.default`) and `https://management.azure.com/`,
+    /// delegated scope `user_impersonation`, v1.0 tokens.
+    pub fn azure_resource_manager() -> Self {
+        let mut app = Self::new("Windows Azure Service Management API", ARM_APP_ID);
+        app.identifier_uris = vec![
+            "https://management.core.windows.net/".to_string(),
+            "https://management.azure.com/".to_string(),
+        ];
+        app.api.oauth2_permission_scopes = vec![PermissionScope {
+            id: ARM_USER_IMPERSONATION_ID.to_string(),
+            value: "user_impersonation".to_string(),
+            is_enabled: true,
+        }];
+        app
+    }
 }
+
+/// Azure Resource Manager's application id.
+pub const ARM_APP_ID: &str = "797f4846-ba00-4fd7-ba43-dac1f8f63013";
+/// The id of ARM's `user_impersonation` scope (UNVERIFIED: as seen in public manifests).
+pub const ARM_USER_IMPERSONATION_ID: &str = "41094075-9dad-400e-a0bd-54e686782033";
 
 /// A point in time given as Unix seconds or an RFC 3339 string; serialized as RFC 3339.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

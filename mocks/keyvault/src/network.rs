@@ -3,7 +3,7 @@
 //! Key Vault evaluates them after authenticating the caller (its 403 texts name the caller),
 //! so a request without a token still gets the 401 challenge from anywhere.
 
-use ppvnet_common::{Ingress, Peer};
+use ppvnet_common::{Face, Peer};
 
 use crate::auth::Caller;
 use crate::config::{DefaultAction, PublicNetworkAccess, VaultConfig};
@@ -12,7 +12,7 @@ use crate::error::{KeyVaultError, VaultLabel};
 /// Allows or refuses a request that arrived on `ingress` from `peer`.
 pub fn check_network(
     vault: &VaultConfig,
-    ingress: &Ingress,
+    ingress: &Face,
     peer: &Peer,
     caller: &Caller,
 ) -> Result<(), KeyVaultError> {
@@ -21,7 +21,7 @@ pub fn check_network(
         region: vault.region.clone(),
     };
     // A private endpoint connected to this vault bypasses both public access and firewall.
-    if let Ingress::PrivateEndpoint { name } = ingress
+    if let Face::PrivateEndpoint(name) = ingress
         && vault
             .private_endpoints
             .iter()
@@ -79,22 +79,10 @@ mod tests {
         v.private_endpoints = vec!["pe-kv".into()];
         let p = peer("203.0.113.7", None);
         let c = Caller::default();
-        let e = check_network(&v, &Ingress::Public, &p, &c).unwrap_err();
+        let e = check_network(&v, &Face::Public, &p, &c).unwrap_err();
         assert!(matches!(e, KeyVaultError::ForbiddenByConnection { .. }));
-        assert!(
-            check_network(
-                &v,
-                &Ingress::PrivateEndpoint {
-                    name: "pe-kv".into()
-                },
-                &p,
-                &c
-            )
-            .is_ok()
-        );
-        let other = Ingress::PrivateEndpoint {
-            name: "pe-other".into(),
-        };
+        assert!(check_network(&v, &Face::PrivateEndpoint("pe-kv".into()), &p, &c).is_ok());
+        let other = Face::PrivateEndpoint("pe-other".into());
         assert!(check_network(&v, &other, &p, &c).is_err());
     }
 
@@ -110,17 +98,17 @@ mod tests {
             }],
         };
         let c = Caller::default();
-        assert!(check_network(&v, &Ingress::Public, &peer("198.51.100.9", None), &c).is_ok());
+        assert!(check_network(&v, &Face::Public, &peer("198.51.100.9", None), &c).is_ok());
         assert!(
             check_network(
                 &v,
-                &Ingress::Public,
+                &Face::Public,
                 &peer("10.0.0.4", Some(("vnet", "pp"))),
                 &c
             )
             .is_ok()
         );
-        let e = check_network(&v, &Ingress::Public, &peer("203.0.113.7", None), &c).unwrap_err();
+        let e = check_network(&v, &Face::Public, &peer("203.0.113.7", None), &c).unwrap_err();
         assert!(
             e.to_string().contains("Client address: 203.0.113.7\r\n"),
             "{e}"

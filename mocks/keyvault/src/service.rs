@@ -33,7 +33,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ppvnet_common::net::SharedPeerDirectory;
 use ppvnet_common::token::{Bearer, request_bearer};
-use ppvnet_common::{Clock, Endpoint, Ingress, Peer};
+use ppvnet_common::{Clock, Endpoint, Face, Peer};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -558,9 +558,9 @@ async fn handle(State(kv): State<KeyVault>, request: Request) -> Response {
         .map_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0), |c| c.0);
     let ingress = parts
         .extensions
-        .get::<Ingress>()
+        .get::<Face>()
         .cloned()
-        .unwrap_or(Ingress::Public);
+        .unwrap_or(Face::Public);
     let scheme = parts
         .extensions
         .get::<Scheme>()

@@ -51,10 +51,10 @@ async fn send(base: &str, attack: &Attack) -> reqwest::Response {
 async fn every_jwt_attack_gets_the_exact_refusal() {
     let (_issuer, key, running) = landscape(40).await;
     let kit = AttackKit {
-        key: key.encoding.clone(),
+        key: key.encoding_key(),
         kid: key.kid.clone(),
         public_pem: key.public_pem.clone(),
-        attacker: signing_key("attacker").encoding,
+        attacker: signing_key("attacker").encoding_key(),
         claims: user_claims(ALICE, &running.clock),
         now: running.clock.unix(),
     };

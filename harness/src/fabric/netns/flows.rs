@@ -773,8 +773,11 @@ impl Reader {
     }
 }
 
-/// Reads one router's flow log sockets into the fabric's flow log until the task is aborted.
-pub async fn collect(sockets: Sockets, handle: FabricHandle) {
+/// Reads one router's flow log sockets into the fabric's flow log until the task is aborted;
+/// `router` names its namespace in the flow log's sweep count ([`FlowLog::swept`]).
+///
+/// [`FlowLog::swept`]: crate::fabric::flowlog::FlowLog::swept
+pub async fn collect(sockets: Sockets, handle: FabricHandle, router: String) {
     // SAFETY: the AsyncFds take the descriptors' ownership; nothing else uses or closes them.
     let Ok(nflog) = (unsafe { AsyncFd::register(sockets.nflog) }) else {
         return;
@@ -813,6 +816,7 @@ pub async fn collect(sockets: Sockets, handle: FabricHandle) {
                         // read them first, so C and E records repeat their B.
                         reader.drain_nflog(nflog.get_ref());
                         reader.observe(&conns);
+                        reader.handle.flow_log().swept(&router);
                     }
                     Ok(Err(e)) if !warned => {
                         warned = true;

@@ -30,11 +30,9 @@
 //! connection's bytes in conntrack; [`flows`] reads both into `B`, `D`, `C` and `E` records.
 
 pub mod dns;
-mod exec;
+pub(crate) mod exec;
 pub mod flows;
 pub mod nft;
-
-pub use exec::exec;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -44,15 +42,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::Context;
 use ppvnet_common::net::{Peer, PeerDirectory, SharedPeerDirectory, SubnetRef};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::control::Enforcer;
-use super::oracle::{Oracle, Resolution};
+use super::oracle::Oracle;
 use super::{BoundFace, FabricHandle, Face, HostEntry};
 
 /// Prefix of every namespace ppvnet creates.
@@ -70,9 +66,8 @@ static NEXT_RUN: AtomicU32 = AtomicU32::new(0);
 struct HostPlan {
     ns: String,
     address: Ipv4Addr,
-    /// vNet of the router, `None` for the internet router.
-    vnet: Option<String>,
-    subnet: Option<String>,
+    /// Its subnet (whose vNet's router it hangs off), `None` behind the internet router.
+    subnet: Option<SubnetRef>,
     /// Router-side interface.
     iface: String,
     power_platform_region: Option<String>,
@@ -213,11 +208,11 @@ impl Enforcer for Plan {
             let attachments: Vec<nft::Attachment<'_>> = self
                 .hosts
                 .values()
-                .filter(|h| h.vnet.as_deref() == Some(vnet))
                 .filter_map(|h| {
+                    let subnet = h.subnet.as_ref().filter(|r| &r.vnet == vnet)?;
                     Some(nft::Attachment {
                         interface: &h.iface,
-                        subnet: h.subnet.as_deref()?,
+                        subnet: &subnet.subnet,
                     })
                 })
                 .collect();
@@ -319,8 +314,7 @@ fn build_plan(oracle: &Oracle, prefix: &str) -> Plan {
                 HostPlan {
                     ns: ns(&h.name),
                     address: h.address,
-                    vnet: h.subnet.as_ref().map(|(v, _)| v.clone()),
-                    subnet: h.subnet.as_ref().map(|(_, s)| s.clone()),
+                    subnet: h.subnet.clone(),
                     iface: format!("h{i}"),
                     power_platform_region: h.power_platform.as_ref().map(|(_, r)| r.clone()),
                 },
@@ -368,16 +362,11 @@ impl NetnsFabric {
                     .map(|ip| (*ip, (None, None)))
                     .collect()
             });
-        by_address.extend(plan.hosts.iter().map(|(name, p)| {
-            let subnet = match (&p.vnet, &p.subnet) {
-                (Some(v), Some(s)) => Some(SubnetRef {
-                    vnet: v.clone(),
-                    subnet: s.clone(),
-                }),
-                _ => None,
-            };
-            (p.address, (Some(name.clone()), subnet))
-        }));
+        by_address.extend(
+            plan.hosts
+                .iter()
+                .map(|(name, p)| (p.address, (Some(name.clone()), p.subnet.clone()))),
+        );
         let fabric = Self {
             handle: handle.clone(),
             directory: Arc::new(NetnsPeers { by_address }),
@@ -426,7 +415,11 @@ impl NetnsFabric {
             )));
             if vnet.is_some() {
                 match in_netns(&ns, flows::open) {
-                    Ok(s) => tasks.push(tokio::spawn(flows::collect(s, self.handle.clone()))),
+                    Ok(s) => tasks.push(tokio::spawn(flows::collect(
+                        s,
+                        self.handle.clone(),
+                        ns.clone(),
+                    ))),
                     Err(e) => tracing::warn!("no kernel flow log in {ns} (nfnetlink_log: {e})"),
                 }
             }
@@ -461,7 +454,7 @@ impl NetnsFabric {
         }
         Ok(BoundFace {
             source: ppvnet_common::serve::Source::Listener(listener),
-            ingress: face.ingress(),
+            ingress: face.clone(),
             address,
         })
     }
@@ -481,6 +474,7 @@ impl NetnsFabric {
                         address: IpAddr::V4(h.address),
                         azure_address: IpAddr::V4(h.address),
                         namespace: Some(h.ns.clone()),
+                        proxy: None,
                     },
                 )
             })
@@ -520,12 +514,15 @@ impl NetnsFabric {
                     l.set_nonblocking(true)?;
                     let addr = l.local_addr()?;
                     let l = tokio::net::TcpListener::from_std(l)?;
-                    let task = tokio::spawn(proxy_loop(
-                        l,
-                        self.handle.clone(),
-                        from_host.to_string(),
-                        ns,
-                    ));
+                    let host_proxy = Arc::new(super::proxy::HostProxy {
+                        handle: self.handle.clone(),
+                        host: from_host.to_string(),
+                        dial: super::proxy::Dial::FromNamespace(ns),
+                        head_timeout: super::proxy::HEAD_TIMEOUT,
+                    });
+                    // The proxy lives as long as the fabric: it stops when its task is aborted.
+                    let (_, stop) = tokio::sync::watch::channel(false);
+                    let task = tokio::spawn(super::proxy::serve(l, host_proxy, stop));
                     self.tasks
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -613,8 +610,8 @@ fn wire(plan: &Plan, oracle: &Oracle) -> anyhow::Result<()> {
     for ns in plan.all_namespaces() {
         root.push(format!("netns add {ns}"));
     }
-    let router_of = |h: &HostPlan| match &h.vnet {
-        Some(v) => plan.vnet_ns[v].clone(),
+    let router_of = |h: &HostPlan| match &h.subnet {
+        Some(r) => plan.vnet_ns[&r.vnet].clone(),
         None => plan.inet_ns.clone(),
     };
     for h in plan.hosts.values() {
@@ -752,116 +749,9 @@ fn internet_routes(oracle: &Oracle, vnet: &str) -> Vec<ipnet::Ipv4Net> {
 }
 
 /// Opens a TCP connection from inside a namespace (the socket is created there).
-async fn connect_from(ns: String, to: SocketAddr) -> io::Result<TcpStream> {
+pub(crate) async fn connect_from(ns: String, to: SocketAddr) -> io::Result<TcpStream> {
     let socket = in_netns(&ns, tokio::net::TcpSocket::new_v4)?;
     socket.connect(to).await
-}
-
-async fn proxy_loop(
-    listener: tokio::net::TcpListener,
-    handle: FabricHandle,
-    host: String,
-    ns: String,
-) {
-    while let Ok((s, _)) = listener.accept().await {
-        tokio::spawn(proxy_one(s, handle.clone(), host.clone(), ns.clone()));
-    }
-}
-
-async fn reply(mut s: TcpStream, status: &str, body: &str) {
-    let _ = s
-        .write_all(
-            format!(
-                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        )
-        .await;
-}
-
-/// One proxied connection: `CONNECT host:port` (HTTPS) or an absolute-form request (HTTP).
-async fn proxy_one(mut client: TcpStream, handle: FabricHandle, host: String, ns: String) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match client.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-        if head.len() > 64 * 1024 {
-            return reply(client, "431 Request Header Fields Too Large", "").await;
-        }
-    }
-    let text = String::from_utf8_lossy(&head).into_owned();
-    let mut first = text.lines().next().unwrap_or_default().split_whitespace();
-    let (method, target) = (
-        first.next().unwrap_or_default(),
-        first.next().unwrap_or_default(),
-    );
-    let connect = method.eq_ignore_ascii_case("CONNECT");
-    let authority = if connect {
-        target.to_string()
-    } else {
-        match reqwest::Url::parse(target) {
-            Ok(u) => format!(
-                "{}:{}",
-                u.host_str().unwrap_or_default(),
-                u.port_or_known_default().unwrap_or(80)
-            ),
-            Err(_) => {
-                return reply(client, "400 Bad Request", "absolute-form request expected").await;
-            }
-        }
-    };
-    let Some((name, port)) = authority
-        .rsplit_once(':')
-        .and_then(|(n, p)| Some((n.to_string(), p.parse::<u16>().ok()?)))
-    else {
-        return reply(client, "400 Bad Request", "host:port expected").await;
-    };
-    let address = match name.parse::<Ipv4Addr>() {
-        Ok(a) => a,
-        Err(_) => match handle.resolve(&host, &name) {
-            Ok(Resolution::Address { address, .. }) => address,
-            Ok(Resolution::NxDomain { .. }) => {
-                return reply(
-                    client,
-                    "502 Bad Gateway",
-                    &format!("{name}: NXDOMAIN from {host}"),
-                )
-                .await;
-            }
-            Err(e) => return reply(client, "502 Bad Gateway", &e.to_string()).await,
-        },
-    };
-    let upstream = tokio::time::timeout(
-        Duration::from_secs(10),
-        connect_from(ns, SocketAddr::from((address, port))),
-    )
-    .await;
-    let mut server = match upstream {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return reply(client, "502 Bad Gateway", &format!("{authority}: {e}")).await,
-        Err(_) => {
-            return reply(
-                client,
-                "504 Gateway Timeout",
-                &format!("{authority}: connect timed out"),
-            )
-            .await;
-        }
-    };
-    let sent = if connect {
-        client
-            .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
-            .await
-    } else {
-        server.write_all(&head).await
-    };
-    if sent.is_ok() {
-        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-    }
 }
 
 #[cfg(test)]

@@ -237,10 +237,95 @@ fn check_role_assignment(
             ),
         );
     }
-    check_scope(s, ix, f, format!("roleAssignments[{i}].scope"), &ra.scope);
+    let path = format!("roleAssignments[{i}].scope");
+    if CONTROL_PLANE_ROLES.contains(&ra.role.as_str()) {
+        check_control_scope(s, ix, f, path, &ra.scope);
+    } else {
+        check_scope(s, ix, f, path, &ra.scope);
+    }
 }
 
-/// A role assignment scope: a vault, or a secret below it.
+/// Roles whose assignments Azure Resource Manager evaluates for reads of the landscape's
+/// resources; they may sit at the subscription, a resource group or a resource.
+const CONTROL_PLANE_ROLES: &[&str] = &["Owner", "Contributor", "Reader"];
+
+/// The scope of an Owner, Contributor or Reader assignment: the landscape's subscription, one
+/// of its resource groups, or one of its resources (`.../providers/{type}/{name}`).
+fn check_control_scope(s: &Scenario, ix: &Index, f: &mut Findings, path: String, scope: &str) {
+    let subscription = format!("/subscriptions/{}", s.subscription);
+    let invalid = |f: &mut Findings| {
+        f.add(
+            "InvalidScope",
+            path.clone(),
+            format!(
+                "The scope '{scope}' is not valid for a role assignment in this landscape; expected {subscription}[/resourceGroups/{{group}}[/providers/{{type}}/{{name}}]]."
+            ),
+        );
+    };
+    let Some(rest) = scope
+        .get(..subscription.len())
+        .filter(|p| p.eq_ignore_ascii_case(&subscription))
+        .map(|_| &scope[subscription.len()..])
+    else {
+        return invalid(f);
+    };
+    let segments: Vec<&str> = rest.split('/').skip(1).collect();
+    let (group, resource) = match segments.as_slice() {
+        [] => return,
+        [g, group] if g.eq_ignore_ascii_case("resourceGroups") => (*group, None),
+        [g, group, p, ns, t, name]
+            if g.eq_ignore_ascii_case("resourceGroups") && p.eq_ignore_ascii_case("providers") =>
+        {
+            (*group, Some((format!("{ns}/{t}"), *name)))
+        }
+        _ => return invalid(f),
+    };
+    let groups = s.resource_groups();
+    if !groups.iter().any(|g| g.eq_ignore_ascii_case(group)) {
+        return f.add(
+            "InvalidScope",
+            path,
+            format!(
+                "The scope '{scope}' names resource group '{group}', which the landscape does not have (its groups: {}).",
+                groups.join(", ")
+            ),
+        );
+    }
+    let Some((kind, name)) = resource else { return };
+    if !landscape_has(s, ix, group, &kind, name) {
+        f.add(
+            "ResourceNotFound",
+            path,
+            format!("The Resource '{kind}/{name}' under resource group '{group}' was not found."),
+        );
+    }
+}
+
+/// Whether the landscape has the resource `{kind}/{name}` in `group`.
+fn landscape_has(s: &Scenario, ix: &Index, group: &str, kind: &str, name: &str) -> bool {
+    let in_main = group.eq_ignore_ascii_case(&s.resource_group);
+    let named = |n: &str| n.eq_ignore_ascii_case(name);
+    match kind.to_ascii_lowercase().as_str() {
+        "microsoft.keyvault/vaults" => in_main && ix.vaults.contains_key(name),
+        "microsoft.network/virtualnetworks" => in_main && s.vnets.iter().any(|v| named(&v.name)),
+        "microsoft.network/networksecuritygroups" => {
+            in_main && s.nsgs.iter().any(|n| named(&n.name))
+        }
+        "microsoft.network/privateendpoints" => {
+            in_main && s.private_endpoints.iter().any(|p| named(&p.name))
+        }
+        "microsoft.powerplatform/enterprisepolicies" => {
+            in_main && s.enterprise_policies.iter().any(|p| named(&p.name))
+        }
+        "microsoft.network/privatednszones" => s
+            .private_dns_zones
+            .iter()
+            .any(|z| named(&z.zone) && s.dns_zone_group(z).eq_ignore_ascii_case(group)),
+        _ => false,
+    }
+}
+
+/// A Key Vault data role's scope: a vault, or a secret below it.
 fn check_scope(s: &Scenario, ix: &Index, f: &mut Findings, path: String, scope: &str) {
     let prefix = format!(
         "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.KeyVault/vaults/",
@@ -307,6 +392,78 @@ mod tests {
         assert!(
             err.to_string()
                 .contains("defines no app role 'Cases.Write.All'"),
+            "{err}"
+        );
+    }
+
+    /// Owner, Contributor and Reader may sit at the subscription, a resource group (the DNS
+    /// zones' own groups included) or a resource of the landscape; Key Vault data roles keep
+    /// to vaults and secrets.
+    #[test]
+    fn control_plane_roles_take_subscription_group_and_resource_scopes() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
+        let text = std::fs::read_to_string(&path).expect("contoso");
+        let reader = "role: Reader, scope: /subscriptions/6f1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b/resourceGroups/rg-contoso }";
+        assert!(text.contains(reader));
+        let sub = "/subscriptions/6f1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b";
+        let with_scope = |role: &str, scope: &str| {
+            text.replacen(reader, &format!("role: {role}, scope: {scope} }}"), 1)
+        };
+        for (role, scope) in [
+            ("Reader", sub.to_string()),
+            (
+                "Owner",
+                format!("{sub}/resourceGroups/rg-contoso-pdz-vault-prod"),
+            ),
+            (
+                "Contributor",
+                format!(
+                    "{sub}/resourceGroups/rg-contoso/providers/Microsoft.Network/virtualNetworks/vnet-prod-westus"
+                ),
+            ),
+            (
+                "Reader",
+                format!(
+                    "{sub}/resourceGroups/rg-contoso-pdz-web-test/providers/Microsoft.Network/privateDnsZones/privatelink.azurewebsites.net"
+                ),
+            ),
+        ] {
+            crate::scenario::load_str(&with_scope(role, &scope), &path)
+                .unwrap_or_else(|e| panic!("{role} at {scope}: {e}"));
+        }
+        let refused = |role: &str, scope: &str| {
+            crate::scenario::load_str(&with_scope(role, scope), &path)
+                .expect_err("refused")
+                .to_string()
+        };
+        let err = refused("Reader", &format!("{sub}/resourceGroups/rg-other"));
+        assert!(
+            err.contains("InvalidScope") && err.contains("'rg-other'"),
+            "{err}"
+        );
+        let err = refused(
+            "Reader",
+            &format!(
+                "{sub}/resourceGroups/rg-contoso/providers/Microsoft.Network/virtualNetworks/vnet-none"
+            ),
+        );
+        assert!(
+            err.contains("ResourceNotFound")
+                && err.contains("'Microsoft.Network/virtualNetworks/vnet-none'"),
+            "{err}"
+        );
+        let err = refused(
+            "Reader",
+            "/subscriptions/00000000-0000-4000-8000-000000000000",
+        );
+        assert!(err.contains("InvalidScope"), "{err}");
+        let err = refused(
+            "Key Vault Secrets User",
+            &format!("{sub}/resourceGroups/rg-contoso"),
+        );
+        assert!(
+            err.contains("InvalidScope") && err.contains("/secrets/{name}]"),
             "{err}"
         );
     }

@@ -34,7 +34,8 @@ pub use vaults::{valid_secret_name, valid_vault_name};
 pub const POWER_PLATFORM_DELEGATION: &str = "Microsoft.PowerPlatform/enterprisePolicies";
 
 /// Every code `ppvnet validate` can report: this module's checks, the NSG rule checks of
-/// [`crate::fabric::nsg::RuleError`] and the connector file checks of [`super::connectors`].
+/// [`crate::fabric::nsg::RuleError`], the connector file checks of [`super::connectors`] and
+/// the stub mappings checks of [`super::stubs`].
 /// A unit test keeps it equal to the codes those sources emit; the landscape tests require an
 /// invalid landscape and a feature scenario for each.
 pub const CODES: &[&str] = &[
@@ -86,6 +87,7 @@ pub const CODES: &[&str] = &[
     "SecurityRuleInvalidPortRange",
     "SecurityRuleInvalidPriority",
     "SecurityRuleInvalidProtocol",
+    "StubMappingsInvalid",
     "SubnetAlreadyUsedByPolicy",
     "SubnetDelegatedCannotHostResources",
     "SubnetNotDelegated",
@@ -302,6 +304,7 @@ mod tests {
         include_str!("vaults.rs"),
         include_str!("../../fabric/nsg.rs"),
         include_str!("../connectors.rs"),
+        include_str!("../stubs.rs"),
     ];
 
     /// The code-shaped string literals (`ResourceNotFound`) that follow `marker` after optional

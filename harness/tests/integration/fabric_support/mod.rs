@@ -285,7 +285,7 @@ pub fn assert_same(expected: &[Cell], actual: &[Cell]) {
 /// pp-test-westus cannot resolve the name (its privatelink zone has no record for prod).
 pub async fn assert_clients_keep_identity_and_dns_view(f: &Fabric) {
     use axum::extract::{ConnectInfo, Extension};
-    use ppvnet_common::Ingress;
+    use ppvnet_common::Face;
 
     ppvnet_common::serve::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
@@ -298,15 +298,12 @@ pub async fn assert_clients_keep_identity_and_dns_view(f: &Fabric) {
     let router = axum::Router::new().route(
         "/",
         axum::routing::get(
-            move |Extension(ingress): Extension<Ingress>,
+            move |Extension(ingress): Extension<Face>,
                   ConnectInfo(peer): ConnectInfo<SocketAddr>| {
                 let d = directory.clone();
                 async move {
                     let p = d.peer(peer);
-                    let face = match ingress {
-                        Ingress::Public => "public".to_string(),
-                        Ingress::PrivateEndpoint { name } => name,
-                    };
+                    let face = ingress.label();
                     format!("{face} {} {}", p.host.unwrap_or_default(), p.address)
                 }
             },

@@ -195,19 +195,11 @@ async fn plain_http_serves_discovery_and_client_credentials_then_sigterm_exits_z
 async fn https_with_a_given_certificate_and_reused_signing_keys() {
     ppvnet_common::serve::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca, ca_key);
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &issuer)
-        .unwrap();
+    let pki = ppvnet_testkit::TestPki::new("ppvnet test CA");
+    let leaf = pki.leaf(&["127.0.0.1"]);
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, leaf.pem() + &ca_cert.pem()).unwrap();
-    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+    std::fs::write(&cert, leaf.cert_pem.clone() + &pki.ca_pem).unwrap();
+    std::fs::write(&key, &leaf.key_pem).unwrap();
     let tls = [
         "--tls-cert",
         cert.to_str().unwrap(),
@@ -215,7 +207,7 @@ async fn https_with_a_given_certificate_and_reused_signing_keys() {
         key.to_str().unwrap(),
     ];
     let http = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(ca_cert.pem().as_bytes()).unwrap()])
+        .tls_certs_only([reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap()])
         .build()
         .unwrap();
 

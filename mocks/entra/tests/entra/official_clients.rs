@@ -21,34 +21,10 @@ struct Tls {
 /// A run CA and a leaf for `ip`, as the harness's PKI would issue them.
 fn tls_for(ip: IpAddr) -> Tls {
     ppvnet_common::serve::install_crypto_provider();
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "ppvnet test CA");
-    ca.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-        rcgen::KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca, ca_key);
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let mut leaf = rcgen::CertificateParams::new(vec![ip.to_string()]).unwrap();
-    leaf.distinguished_name
-        .push(rcgen::DnType::CommonName, ip.to_string());
-    leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
-    let server = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![leaf_cert.der().clone(), ca_cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
-        )
-        .unwrap();
+    let pki = ppvnet_testkit::TestPki::new("ppvnet test CA");
     Tls {
-        ca_pem: ca_cert.pem(),
-        server: Arc::new(server),
+        server: pki.server_config(&[&ip.to_string()]),
+        ca_pem: pki.ca_pem,
     }
 }
 

@@ -12,9 +12,9 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::routing::get;
 use axum::{Json, Router};
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use ppvnet_common::{Clock, Endpoint};
 use ppvnet_keyvault::{EntraTokenCheck, KeyVault};
+use ppvnet_testkit::TokenAuthority;
 use serde_json::json;
 use tokio::sync::oneshot;
 
@@ -22,44 +22,24 @@ pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
 /// A CA and a leaf for `localhost` and 127.0.0.1, shared by every server of the run.
 pub struct Pki {
-    ca_pem: String,
+    kit: ppvnet_testkit::TestPki,
     pub server: Arc<rustls::ServerConfig>,
 }
 
 impl Pki {
     pub fn new() -> Self {
         ppvnet_common::serve::install_crypto_provider();
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "ppvnet keyvault bench CA");
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let mut leaf_params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-        leaf_params
-            .subject_alt_names
-            .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
-        let issuer = rcgen::Issuer::from_ca_cert_der(ca.der(), &ca_key).unwrap();
-        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
-        let server = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![leaf.der().clone(), ca.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
-            )
-            .unwrap();
+        let kit = ppvnet_testkit::TestPki::new("ppvnet keyvault bench CA");
         Self {
-            ca_pem: ca.pem(),
-            server: Arc::new(server),
+            server: kit.server_config(&["localhost", "127.0.0.1"]),
+            kit,
         }
     }
 
     /// A client trusting the CA, keeping up to `idle` connections per host alive.
     pub fn client(&self, idle: usize) -> reqwest::Client {
-        reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).unwrap())
+        self.kit
+            .client_builder()
             .pool_max_idle_per_host(idle)
             .no_proxy()
             .build()
@@ -72,7 +52,7 @@ impl Pki {
 #[derive(Clone)]
 pub struct Authority {
     pub base: String,
-    encoding: Arc<EncodingKey>,
+    key: Arc<TokenAuthority>,
     clock: Clock,
 }
 
@@ -80,14 +60,10 @@ const KID: &str = "bench-kid";
 
 impl Authority {
     pub async fn start(clock: Clock, tls: Arc<rustls::ServerConfig>) -> Self {
-        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
-        let encoding = EncodingKey::from_rsa_pem(pair.serialize_pem().as_bytes()).unwrap();
-        let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, Algorithm::RS256).unwrap();
-        let jwk = serde_json::to_value(&jwk).unwrap();
+        let key = TokenAuthority::new(KID);
         let listener = bind();
         let base = format!("https://{}", listener.local_addr().unwrap());
-        let keys = json!({"keys": [{"kty": "RSA", "use": "sig", "kid": KID, "x5t": KID,
-                                    "n": jwk["n"], "e": jwk["e"]}]});
+        let keys = key.jwks();
         let router = Router::new()
             .route(
                 "/{tenant}/v2.0/.well-known/openid-configuration",
@@ -121,7 +97,7 @@ impl Authority {
         ));
         Self {
             base,
-            encoding: Arc::new(encoding),
+            key: Arc::new(key),
             clock,
         }
     }
@@ -135,9 +111,7 @@ impl Authority {
             "appid": "11111111-2222-3333-4444-555555555555", "appidacr": "1", "idtyp": "app",
             "oid": oid, "sub": oid, "tid": TENANT, "ver": "1.0",
         });
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(KID.to_owned());
-        encode(&header, &claims, &self.encoding).unwrap()
+        self.key.sign(&claims)
     }
 
     /// The production token check against this authority, with an empty key cache.

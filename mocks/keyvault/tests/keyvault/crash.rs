@@ -207,6 +207,8 @@ async fn writes_acknowledged_before_sigkill_survive_restart() {
                 (acked, start)
             })
         };
+        // Not a wait for an event: the kill lands at a random moment of the writes on purpose
+        // (the point of the test), so a timer is what chooses it.
         tokio::time::sleep(kill_after).await;
         child.process.start_kill().unwrap();
         child.process.wait().await.unwrap();

@@ -61,13 +61,7 @@ async fn every_jwt_attack_gets_key_vaults_exact_refusal() {
         key: authority.encoding_key(),
         kid: authority.kid.clone(),
         public_pem: authority.public_pem.clone(),
-        attacker: jsonwebtoken::EncodingKey::from_rsa_pem(
-            rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256)
-                .unwrap()
-                .serialize_pem()
-                .as_bytes(),
-        )
-        .unwrap(),
+        attacker: ppvnet_testkit::TokenAuthority::new("attacker").encoding_key(),
         claims: authority.claims_for(TENANT, OFFICER, APP_ID, "https://vault.azure.net"),
         now: clock.unix(),
     };

@@ -108,13 +108,8 @@ async fn without_the_role_the_vaults_403_text_is_kept_and_calls_name_the_variabl
     );
     assert_eq!(saved["errors"].as_array().unwrap().len(), 1, "{saved}");
     // The connection does not need the key; the call does.
-    let alice = l.user_token(ALICE, ALICE_PASSWORD).await;
-    let id = l.app_connection(&alice).await;
-    let r = l
-        .invoke(Some(&alice), &id, "/cases/search")
-        .send()
-        .await
-        .unwrap();
+    let (alice, id) = l.alice_app_connection().await;
+    let r = l.call(&alice, &id, "/cases/search").await;
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
     let message = body["error"]["message"].as_str().unwrap();
@@ -145,8 +140,7 @@ async fn unreachable_vault_names_the_connection_failure() {
 async fn a_rotated_secret_reaches_calls_only_after_a_resave() {
     let l = Landscape::start(Options::default()).await;
     backend_ok(&l).await;
-    let alice = l.user_token(ALICE, ALICE_PASSWORD).await;
-    let id = l.app_connection(&alice).await;
+    let (alice, id) = l.alice_app_connection().await;
     let call = || l.invoke(Some(&alice), &id, "/cases/search?q=x").send();
     assert_eq!(call().await.unwrap().status(), 200);
     l.rotate_secret("api-key", "api-key-version-2").await;
@@ -297,11 +291,7 @@ async fn a_resource_only_connector_uses_the_v1_endpoints() {
     assert!(!q.contains_key("scope"));
     // App-only: `{resource}/.default` at the v2 endpoint.
     let id = l.app_connection(&alice).await;
-    let r = l
-        .invoke(Some(&alice), &id, "/cases/search")
-        .send()
-        .await
-        .unwrap();
+    let r = l.call(&alice, &id, "/cases/search").await;
     assert_eq!(r.status(), 200);
     let seen = &l.backend.received_requests().await.unwrap()[0];
     let bearer = header(seen, "authorization").unwrap();
@@ -456,14 +446,9 @@ async fn a_wrong_client_secret_is_recorded_on_a_service_principal_connection() {
 async fn another_user_gets_the_missing_connection_acl_error() {
     let l = Landscape::start(Options::default()).await;
     backend_ok(&l).await;
-    let alice = l.user_token(ALICE, ALICE_PASSWORD).await;
-    let id = l.app_connection(&alice).await;
+    let (alice, id) = l.alice_app_connection().await;
     let bob = l.user_token(BOB, BOB_PASSWORD).await;
-    let r = l
-        .invoke(Some(&bob), &id, "/cases/search")
-        .send()
-        .await
-        .unwrap();
+    let r = l.call(&bob, &id, "/cases/search").await;
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
     assert_eq!(
@@ -472,11 +457,7 @@ async fn another_user_gets_the_missing_connection_acl_error() {
                "source": format!("{}/tokens/{CONNECTOR}/{id}/exchange", l.base),
                "message": "Error from token exchange. Permission denied due to missing connection ACL."})
     );
-    let r = l
-        .invoke(Some(&alice), &id, "/cases/search")
-        .send()
-        .await
-        .unwrap();
+    let r = l.call(&alice, &id, "/cases/search").await;
     assert_eq!(r.status(), 200);
 }
 
@@ -484,19 +465,14 @@ async fn another_user_gets_the_missing_connection_acl_error() {
 async fn invoke_requires_a_valid_api_hub_token() {
     let l = Landscape::start(Options::default()).await;
     backend_ok(&l).await;
-    let alice = l.user_token(ALICE, ALICE_PASSWORD).await;
-    let id = l.app_connection(&alice).await;
+    let (_, id) = l.alice_app_connection().await;
     let r = l.invoke(None, &id, "/cases/search").send().await.unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
     let other = l
         .ropc(ALICE, ALICE_PASSWORD, &format!("{CASES_URI}/Cases.Read"))
         .await;
-    let r = l
-        .invoke(Some(&other), &id, "/cases/search")
-        .send()
-        .await
-        .unwrap();
+    let r = l.call(&other, &id, "/cases/search").await;
     assert_eq!(r.status(), 401);
     let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
     assert!(
@@ -526,21 +502,12 @@ async fn calls_above_the_per_minute_limit_get_429_with_retry_after() {
     })
     .await;
     backend_ok(&l).await;
-    let alice = l.user_token(ALICE, ALICE_PASSWORD).await;
-    let id = l.app_connection(&alice).await;
+    let (alice, id) = l.alice_app_connection().await;
     for _ in 0..3 {
-        let r = l
-            .invoke(Some(&alice), &id, "/cases/search")
-            .send()
-            .await
-            .unwrap();
+        let r = l.call(&alice, &id, "/cases/search").await;
         assert_eq!(r.status(), 200);
     }
-    let r = l
-        .invoke(Some(&alice), &id, "/cases/search")
-        .send()
-        .await
-        .unwrap();
+    let r = l.call(&alice, &id, "/cases/search").await;
     assert_eq!(r.status(), 429);
     let wait: u64 = r.headers()["retry-after"]
         .to_str()
@@ -557,11 +524,7 @@ async fn calls_above_the_per_minute_limit_get_429_with_retry_after() {
             .starts_with("Rate limit is exceeded.")
     );
     l.clock.shift_secs(61);
-    let r = l
-        .invoke(Some(&alice), &id, "/cases/search")
-        .send()
-        .await
-        .unwrap();
+    let r = l.call(&alice, &id, "/cases/search").await;
     assert_eq!(r.status(), 200);
     // The body cap.
     let r = l
@@ -588,8 +551,7 @@ async fn a_slow_backend_gives_the_gateway_timeout_shape() {
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
         .mount(&l.backend)
         .await;
-    let alice = l.user_token(ALICE, ALICE_PASSWORD).await;
-    let id = l.app_connection(&alice).await;
+    let (alice, id) = l.alice_app_connection().await;
     let r = l
         .invoke(Some(&alice), &id, "/cases/search")
         .header(
@@ -616,14 +578,9 @@ async fn a_slow_backend_gives_the_gateway_timeout_shape() {
 #[tokio::test]
 async fn an_unreachable_backend_gives_502_naming_host_and_cause() {
     let l = Landscape::start(Options::default()).await;
-    let alice = l.user_token(ALICE, ALICE_PASSWORD).await;
-    let id = l.app_connection(&alice).await;
+    let (alice, id) = l.alice_app_connection().await;
     l.outbound.set_active(ENV, HOST_DOWN);
-    let r = l
-        .invoke(Some(&alice), &id, "/cases/search")
-        .send()
-        .await
-        .unwrap();
+    let r = l.call(&alice, &id, "/cases/search").await;
     assert_eq!(r.status(), 502);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], 502);
@@ -642,15 +599,10 @@ async fn an_unreachable_backend_gives_502_naming_host_and_cause() {
 async fn a_failover_during_the_call_is_retried_once_from_the_new_host() {
     let l = Landscape::start(Options::default()).await;
     backend_ok(&l).await;
-    let alice = l.user_token(ALICE, ALICE_PASSWORD).await;
-    let id = l.app_connection(&alice).await;
+    let (alice, id) = l.alice_app_connection().await;
     l.outbound.set_active(ENV, HOST_DOWN);
     l.outbound.fail_over_when_used(HOST_DOWN, HOST_B);
-    let r = l
-        .invoke(Some(&alice), &id, "/cases/search")
-        .send()
-        .await
-        .unwrap();
+    let r = l.call(&alice, &id, "/cases/search").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-ppvnet-egress-host"], HOST_B);
     assert_eq!(l.backend.received_requests().await.unwrap().len(), 1);
@@ -664,8 +616,7 @@ async fn definition_errors_and_unauthenticated_policy() {
         .respond_with(ResponseTemplate::new(401))
         .mount(&l.backend)
         .await;
-    let alice = l.user_token(ALICE, ALICE_PASSWORD).await;
-    let id = l.app_connection(&alice).await;
+    let (alice, id) = l.alice_app_connection().await;
     let r = l.invoke(Some(&alice), &id, "/nope").send().await.unwrap();
     assert_eq!(r.status(), 404);
     let body: Value = r.json().await.unwrap();
@@ -676,11 +627,7 @@ async fn definition_errors_and_unauthenticated_policy() {
             .contains("\r\nclientRequestId: "),
         "{body}"
     );
-    let r = l
-        .invoke(Some(&alice), &id, "/cases/search")
-        .send()
-        .await
-        .unwrap();
+    let r = l.call(&alice, &id, "/cases/search").await;
     assert_eq!(r.status(), 401, "the backend's answer is passed through");
     let c = l.connection(&id).await;
     assert_eq!(c["status"], "Error", "{c}");
@@ -707,11 +654,7 @@ async fn end_to_end_with_the_real_connector_logic() {
     assert_eq!(saved["errors"], json!([]), "{saved}");
     let alice = l.user_token(ALICE, ALICE_PASSWORD).await;
     let id = l.user_connection(&alice).await;
-    let r = l
-        .invoke(Some(&alice), &id, "/cases/search?q=fraud")
-        .send()
-        .await
-        .unwrap();
+    let r = l.call(&alice, &id, "/cases/search?q=fraud").await;
     assert_eq!(r.status(), 200);
     let seen = &l.backend.received_requests().await.unwrap()[0];
     assert_eq!(seen.url.path(), "/cases/search");

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use axum::Json;
 use axum::extract::State;
 use axum::routing;
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use ppvnet_common::{Clock, Endpoint};
 use ppvnet_search_api::{CaseOwner, SearchApi, SearchApiConfig};
 use serde_json::{Value, json};
@@ -43,24 +42,11 @@ pub const CAROL: User = User {
     group: SUPERVISORS,
 };
 
-pub struct SigningKey {
-    pub kid: String,
-    pub encoding: EncodingKey,
-    pub jwk: Value,
-    pub public_pem: String,
-}
+/// The testkit's signing authority: one RSA key with its Entra-shaped JWK.
+pub type SigningKey = ppvnet_testkit::TokenAuthority;
 
 pub fn signing_key(kid: &str) -> SigningKey {
-    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
-    let encoding = EncodingKey::from_rsa_pem(pair.serialize_pem().as_bytes()).unwrap();
-    let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, Algorithm::RS256).unwrap();
-    let jwk = serde_json::to_value(&jwk).unwrap();
-    SigningKey {
-        kid: kid.to_owned(),
-        encoding,
-        jwk: json!({"kty": "RSA", "use": "sig", "kid": kid, "x5t": kid, "n": jwk["n"], "e": jwk["e"]}),
-        public_pem: pair.public_key_pem(),
-    }
+    SigningKey::new(kid)
 }
 
 /// Discovery and JWKS on loopback; the published key set can be replaced at any time.
@@ -134,9 +120,7 @@ pub fn app_claims(clock: &Clock, roles: &[&str]) -> Value {
 }
 
 pub fn sign(key: &SigningKey, claims: &Value) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(key.kid.clone());
-    encode(&header, claims, &key.encoding).unwrap()
+    key.sign(claims)
 }
 
 pub fn config(issuer: &Issuer, cases: u64) -> SearchApiConfig {

@@ -1,5 +1,5 @@
-//! Test support: a tiny Entra stand-in (discovery, JWKS, token endpoint signing with a test
-//! RSA key), a test PKI, and a running fake vault.
+//! Test support: a tiny Entra stand-in (discovery, JWKS, token endpoint signing with the
+//! testkit's authority), the testkit's PKI, and a running fake vault.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,9 +7,10 @@ use std::sync::Arc;
 use axum::extract::{Form, Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use jsonwebtoken::EncodingKey;
 use ppvnet_common::{Clock, Endpoint};
 use ppvnet_keyvault::{EntraTokenCheck, KeyVault, KeyVaultConfig};
+use ppvnet_testkit::TokenAuthority;
 use serde_json::{Value, json};
 
 pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -18,48 +19,27 @@ pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 pub struct Pki {
     pub ca_pem: String,
     pub server: Arc<rustls::ServerConfig>,
+    kit: ppvnet_testkit::TestPki,
 }
 
 impl Pki {
     pub fn new() -> Self {
         ppvnet_common::serve::install_crypto_provider();
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "ppvnet keyvault test CA");
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let mut leaf_params = rcgen::CertificateParams::new(vec![
-            "*.vault.azure.net".to_owned(),
-            "vault.azure.net".to_owned(),
-            "localhost".to_owned(),
-        ])
-        .unwrap();
-        leaf_params
-            .subject_alt_names
-            .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
-        let issuer = rcgen::Issuer::from_ca_cert_der(ca.der(), &ca_key).unwrap();
-        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
-        let server = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![leaf.der().clone(), ca.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
-            )
-            .unwrap();
+        let kit = ppvnet_testkit::TestPki::new("ppvnet keyvault test CA");
         Self {
-            ca_pem: ca.pem(),
-            server: Arc::new(server),
+            ca_pem: kit.ca_pem.clone(),
+            server: kit.server_config(&[
+                "*.vault.azure.net",
+                "vault.azure.net",
+                "localhost",
+                "127.0.0.1",
+            ]),
+            kit,
         }
     }
 
     pub fn client(&self) -> reqwest::Client {
-        reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).unwrap())
-            .build()
-            .unwrap()
+        self.kit.client()
     }
 }
 
@@ -67,7 +47,7 @@ impl Pki {
 #[derive(Clone)]
 pub struct Authority {
     pub base: String,
-    encoding: Arc<EncodingKey>,
+    key: Arc<TokenAuthority>,
     pub kid: String,
     /// The signing key's public half, for attacks that misuse it.
     pub public_pem: String,
@@ -84,22 +64,18 @@ struct TokenForm {
 impl Authority {
     /// Starts the authority on loopback; HTTPS when `tls` is given.
     pub async fn start(clock: Clock, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
-        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
-        let encoding = EncodingKey::from_rsa_pem(pair.serialize_pem().as_bytes()).unwrap();
-        let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, Algorithm::RS256).unwrap();
-        let jwk = serde_json::to_value(&jwk).unwrap();
+        let key = TokenAuthority::new("test-kid");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let scheme = if tls.is_some() { "https" } else { "http" };
         let base = format!("{scheme}://{}", listener.local_addr().unwrap());
         let authority = Self {
             base: base.clone(),
-            encoding: Arc::new(encoding),
-            kid: "test-kid".into(),
-            public_pem: pair.public_key_pem(),
+            kid: key.kid.clone(),
+            public_pem: key.public_pem.clone(),
             clock,
+            key: Arc::new(key),
         };
-        let keys = json!({"keys": [{"kty": "RSA", "use": "sig", "kid": "test-kid", "x5t": "test-kid",
-                                    "n": jwk["n"], "e": jwk["e"]}]});
+        let keys = authority.key.jwks();
         let router = Router::new()
             .route(
                 "/{tenant}/v2.0/.well-known/openid-configuration",
@@ -172,7 +148,7 @@ impl Authority {
 
     /// The authority's signing key, for tests that forge around it.
     pub fn encoding_key(&self) -> EncodingKey {
-        (*self.encoding).clone()
+        self.key.encoding_key()
     }
 
     pub fn token(&self, oid: &str) -> String {
@@ -185,9 +161,7 @@ impl Authority {
     }
 
     pub fn sign(&self, claims: &Value) -> String {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(self.kid.clone());
-        encode(&header, claims, &self.encoding).unwrap()
+        self.key.sign(claims)
     }
 
     /// The production token check against this authority.

@@ -71,33 +71,26 @@ pub const API_KEY_V1: &str = "api-key-version-1";
 
 /// The test CA and a leaf for `*.vault.azure.net`.
 pub struct Pki {
-    pub ca: reqwest::Certificate,
+    kit: ppvnet_testkit::TestPki,
     pub server: Arc<rustls::ServerConfig>,
 }
 
 impl Pki {
     pub fn new() -> Self {
         ppvnet_common::serve::install_crypto_provider();
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let leaf_params =
-            rcgen::CertificateParams::new(vec!["*.vault.azure.net".to_owned()]).unwrap();
-        let issuer = rcgen::Issuer::from_ca_cert_der(ca.der(), &ca_key).unwrap();
-        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
-        let server = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![leaf.der().clone(), ca.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
-            )
-            .unwrap();
+        let kit = ppvnet_testkit::TestPki::new("ppvnet powerplatform test CA");
         Self {
-            ca: reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap(),
-            server: Arc::new(server),
+            server: kit.server_config(&["*.vault.azure.net"]),
+            kit,
         }
+    }
+
+    /// A client builder of a host: trusts the CA, no proxy, no redirects followed.
+    fn client_builder(&self) -> reqwest::ClientBuilder {
+        self.kit
+            .client_builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
     }
 }
 
@@ -148,10 +141,7 @@ impl Outbound for TestOutbound {
 }
 
 fn client_for(pki: &Pki, names: &[&str], addr: SocketAddr) -> reqwest::Client {
-    let mut b = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .add_root_certificate(pki.ca.clone());
+    let mut b = pki.client_builder();
     for name in names {
         b = b.resolve(name, addr);
     }
@@ -445,11 +435,7 @@ impl Landscape {
         let mut clients = HashMap::new();
         clients.insert("internet".to_owned(), client_for(&pki, &[], kv_addr));
         for host in [HOST_A, HOST_B] {
-            let mut c = reqwest::Client::builder()
-                .no_proxy()
-                .redirect(reqwest::redirect::Policy::none())
-                .add_root_certificate(pki.ca.clone())
-                .resolve(BACKEND_HOST, backend_addr);
+            let mut c = pki.client_builder().resolve(BACKEND_HOST, backend_addr);
             for v in vaults {
                 c = c.resolve(v, kv_addr);
             }
@@ -579,6 +565,21 @@ impl Landscape {
     }
 
     /// `POST /invoke` for `connection` with `path_and_query` below it.
+    /// `GET path` through the runtime on `connection` as `token`, sent.
+    pub async fn call(&self, token: &str, connection: &str, path: &str) -> reqwest::Response {
+        self.invoke(Some(token), connection, path)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Alice's token and an app connection of hers: how most runtime tests begin.
+    pub async fn alice_app_connection(&self) -> (String, String) {
+        let alice = self.user_token(ALICE, ALICE_PASSWORD).await;
+        let id = self.app_connection(&alice).await;
+        (alice, id)
+    }
+
     pub fn invoke(
         &self,
         token: Option<&str>,

@@ -3,36 +3,31 @@
 //! (the control API's `/pp` routes), and the harness inspects what the runtime, Entra, Key
 //! Vault and the flow log saw.
 
+use crate::fabric::FabricKind;
+use crate::fabric::flowlog::FlowFilter;
+use crate::scenario::model::Scenario;
 use cucumber::{given, then, when};
-use ppvnet::fabric::FabricKind;
-use ppvnet::fabric::flowlog::FlowFilter;
-use ppvnet::scenario::model::Scenario;
 use serde_json::Value;
 
+use super::PpvWorld;
 use super::landscape::{Live, control_get, control_post, live, start_with};
-use super::{PpvWorld, scenarios_dir};
+use crate::acceptance::{fabric_named, landscape_to_start};
 
-fn fabric(name: &str) -> FabricKind {
-    match name {
-        "loopback" => FabricKind::Loopback,
-        "netns" => FabricKind::Netns,
-        other => panic!("unknown fabric {other}"),
-    }
-}
-
-async fn start(w: &mut PpvWorld, name: &str, kind: &str, edit: impl FnOnce(&mut Scenario)) {
-    let file = scenarios_dir().join(format!("{name}.yaml"));
-    start_with(w, &file, fabric(kind), edit).await;
+/// Starts the named landscape on a fabric (`None`: the run's default, `--network`).
+async fn start(w: &mut PpvWorld, name: &str, kind: Option<&str>, edit: impl FnOnce(&mut Scenario)) {
+    let file = landscape_to_start(name);
+    let kind: FabricKind = fabric_named(kind);
+    start_with(w, &file, kind, edit).await;
 }
 
 #[given(expr = "the {word} landscape is running on the {word} fabric")]
 async fn running_on(w: &mut PpvWorld, name: String, kind: String) {
-    start(w, &name, &kind, |_| {}).await;
+    start(w, &name, Some(&kind), |_| {}).await;
 }
 
 #[given(expr = "the {word} landscape is running with the redirect URI of {string} unregistered")]
 async fn running_without_redirect(w: &mut PpvWorld, name: String, app: String) {
-    start(w, &name, "loopback", |s| {
+    start(w, &name, None, |s| {
         let a = s.apps.iter_mut().find(|a| a.name == app).expect("the app");
         a.redirect_uris.retain(|u| !u.contains("/redirect/"));
     })
@@ -47,7 +42,7 @@ async fn running_without_role(
     principal: String,
     vault: String,
 ) {
-    start(w, &name, "loopback", |s| {
+    start(w, &name, None, |s| {
         let before = s.role_assignments.len();
         s.role_assignments.retain(|r| {
             !(r.role == role
@@ -73,7 +68,7 @@ async fn running_without_link(
     zone: String,
     vnet: String,
 ) {
-    start(w, &name, &kind, |s| {
+    start(w, &name, Some(&kind), |s| {
         let z = s
             .private_dns_zones
             .iter_mut()
@@ -95,7 +90,7 @@ async fn running_with_variable(
     env: String,
     value: String,
 ) {
-    start(w, &name, &kind, |s| {
+    start(w, &name, Some(&kind), |s| {
         let e = s
             .environments
             .iter_mut()
@@ -160,22 +155,65 @@ fn connection_fails(w: &mut PpvWorld, code: String) {
     assert!(message.contains(&code), "expected {code} in: {message}");
 }
 
+/// The last call as evidence for a failed step: the runtime's answer (status, headers, body)
+/// and the flow-log records of the connections that carried it (by its correlation id).
+fn call_evidence(l: &Live) -> String {
+    let Some((status, body)) = l.last.as_ref() else {
+        return "no call was made".into();
+    };
+    let exchange = serde_json::to_string_pretty(body).unwrap_or_default();
+    let correlation = body["headers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|h| h[0] == "x-ms-correlation-id")
+        .and_then(|h| h[1].as_str());
+    let flows = correlation.map_or_else(
+        || "(the answer carries no correlation id)".to_string(),
+        |c| {
+            let records = l.running.fabric().handle().flows(&FlowFilter {
+                correlation_id: Some(c.to_string()),
+                ..Default::default()
+            });
+            if records.is_empty() {
+                format!("(no flow record for correlation id {c})")
+            } else {
+                records
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} -> {} rule {} {}",
+                            r.src_host,
+                            r.dst_host,
+                            r.rule,
+                            r.tuple()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        },
+    );
+    format!("HTTP exchange: status {status}\n{exchange}\nflow log:\n{flows}")
+}
+
 #[then(expr = "the call succeeds from host {string}")]
 fn call_succeeds(w: &mut PpvWorld, host: String) {
-    let (status, body) = last(live(w));
-    assert_eq!(*status, 200, "{body}");
+    let l = live(w);
+    let (status, body) = last(l);
+    assert_eq!(*status, 200, "{}", call_evidence(l));
     let egress = body["headers"]
         .as_array()
         .into_iter()
         .flatten()
         .find(|h| h[0] == "x-ppvnet-egress-host")
         .and_then(|h| h[1].as_str());
-    assert_eq!(egress, Some(host.as_str()), "{body}");
+    assert_eq!(egress, Some(host.as_str()), "{}", call_evidence(l));
 }
 
 fn user_groups(l: &Live, upn: &str) -> (String, Vec<String>) {
     let file = &l.running.ready().scenario_file;
-    let landscape = ppvnet::scenario::load(file).expect("the landscape file");
+    let landscape = crate::scenario::load(file).expect("the landscape file");
     let s = &landscape.scenario;
     let user = s.users.iter().find(|u| u.upn == upn).expect("the user");
     let groups = s
@@ -250,8 +288,9 @@ fn flow_log_shows(w: &mut PpvWorld, host: String, service: String) {
 
 #[then(expr = "the runtime answers {int}")]
 fn runtime_answers(w: &mut PpvWorld, status: u16) {
-    let (got, body) = last(live(w));
-    assert_eq!(*got, status, "{body}");
+    let l = live(w);
+    let (got, _) = last(l);
+    assert_eq!(*got, status, "{}", call_evidence(l));
 }
 
 fn runtime_message(body: &Value) -> String {
@@ -260,16 +299,24 @@ fn runtime_message(body: &Value) -> String {
 
 #[then(expr = "the runtime's message names the host {string}")]
 fn message_names_host(w: &mut PpvWorld, host: String) {
-    let (_, body) = last(live(w));
-    let m = runtime_message(body);
-    assert!(m.contains(&host), "{host} not named in {m}");
+    let l = live(w);
+    let m = runtime_message(&last(l).1);
+    assert!(
+        m.contains(&host),
+        "{host} not named in {m}\n{}",
+        call_evidence(l)
+    );
 }
 
 #[then(expr = "the runtime's message says {string}")]
 fn message_says(w: &mut PpvWorld, text: String) {
-    let (_, body) = last(live(w));
-    let m = runtime_message(body);
-    assert!(m.contains(&text), "{text:?} not in {m}");
+    let l = live(w);
+    let m = runtime_message(&last(l).1);
+    assert!(
+        m.contains(&text),
+        "{text:?} not in {m}\n{}",
+        call_evidence(l)
+    );
 }
 
 #[when(expr = "the connector {string} is saved again in {string}")]
@@ -476,7 +523,7 @@ async fn calls_through_other(w: &mut PpvWorld, user: String, call: String, owner
     let answer = agent
         .invoke(
             &token,
-            &ppvnet::powerplatform::user::Call {
+            &crate::powerplatform::user::Call {
                 environment_id: &env_id,
                 connector: "contoso-cases",
                 connection: &connection,
@@ -492,9 +539,9 @@ async fn calls_through_other(w: &mut PpvWorld, user: String, call: String, owner
 }
 
 /// A user agent on the internet host, as the `/pp` routes use.
-fn user_agent(l: &Live) -> ppvnet::powerplatform::user::UserAgent {
+fn user_agent(l: &Live) -> crate::powerplatform::user::UserAgent {
     let ready = l.running.ready();
-    ppvnet::powerplatform::user::UserAgent {
+    crate::powerplatform::user::UserAgent {
         http: l.client("internet"),
         authority: ready.entra.as_ref().expect("Entra").authority.clone(),
         power_platform: ready
@@ -531,7 +578,7 @@ async fn calls_with_other_token(w: &mut PpvWorld, user: String, resource: String
     let answer = user_agent(l)
         .invoke(
             &token,
-            &ppvnet::powerplatform::user::Call {
+            &crate::powerplatform::user::Call {
                 environment_id: &env_id,
                 connector: "contoso-cases",
                 connection: "00000000000000000000000000000000",

@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::scenario::{self, LoadError, LocatedFinding};
 use cucumber::{given, then, when};
-use ppvnet::scenario::{self, LoadError, LocatedFinding};
 
-use super::{PpvWorld, scenarios_dir};
+use super::PpvWorld;
+use crate::acceptance::{landscape_file, settings};
 
 #[derive(Debug)]
 pub enum Outcome {
@@ -16,7 +17,7 @@ pub enum Outcome {
 
 #[given(expr = "the landscape file {string}")]
 fn the_landscape_file(w: &mut PpvWorld, name: String) {
-    let path = scenarios_dir().join(&name);
+    let path = landscape_file(&name);
     assert!(path.exists(), "no landscape file {}", path.display());
     w.file = Some(path);
 }
@@ -34,7 +35,7 @@ fn i_validate_it(w: &mut PpvWorld) {
 #[when("I run ppvnet validate on it")]
 fn i_run_ppvnet_validate(w: &mut PpvWorld) {
     let path = w.file.as_ref().expect("a landscape file was given");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ppvnet"))
+    let out = std::process::Command::new(settings().ppvnet_exe)
         .arg("validate")
         .arg(path)
         .output()

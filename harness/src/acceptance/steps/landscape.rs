@@ -7,20 +7,21 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::fabric::FabricKind;
+use crate::up::{self, Running, UpOptions};
 use base64::Engine;
 use cucumber::{given, then, when};
-use ppvnet::fabric::FabricKind;
-use ppvnet::up::{self, Running, UpOptions};
 use serde_json::Value;
 
-use super::{PpvWorld, scenarios_dir};
+use super::PpvWorld;
+use crate::acceptance::{fabric_named, landscape_to_start};
 
 /// A running landscape and what scenarios remember about it.
 pub struct Live {
     pub running: Running,
     pub dir: tempfile::TempDir,
     /// The control API, with the run's token.
-    pub control: ppvnet::control::Client,
+    pub control: crate::control::Client,
     /// Access tokens by the name of whoever obtained them.
     pub tokens: BTreeMap<String, String>,
     /// The last answer from Entra, a vault or an API: status and JSON body (or text).
@@ -101,7 +102,7 @@ pub fn live(w: &mut PpvWorld) -> &mut Live {
 }
 
 async fn start(w: &mut PpvWorld, file: &Path) {
-    start_with(w, file, FabricKind::Loopback, |_| {}).await;
+    start_with(w, file, fabric_named(None), |_| {}).await;
 }
 
 /// Starts a landscape on a fabric after `edit` changed its model in memory (a variant of a
@@ -111,13 +112,13 @@ pub async fn start_with(
     w: &mut PpvWorld,
     file: &Path,
     kind: FabricKind,
-    edit: impl FnOnce(&mut ppvnet::scenario::model::Scenario),
+    edit: impl FnOnce(&mut crate::scenario::model::Scenario),
 ) {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut landscape = ppvnet::scenario::load(file).unwrap_or_else(|e| panic!("{e}"));
+    let mut landscape = crate::scenario::load(file).unwrap_or_else(|e| panic!("{e}"));
     edit(&mut landscape.scenario);
     let text = serde_norway::to_string(&landscape.scenario).expect("the model serializes");
-    let landscape = ppvnet::scenario::load_str(&text, file).unwrap_or_else(|e| panic!("{e}"));
+    let landscape = crate::scenario::load_str(&text, file).unwrap_or_else(|e| panic!("{e}"));
     let mut opts = UpOptions::new(kind, dir.path().join("ready.json"));
     // A dropped backend connection shows as the runtime's 502 in seconds, not after 120 s.
     opts.power_platform_limits.call_timeout = std::time::Duration::from_secs(20);
@@ -134,7 +135,7 @@ pub async fn start_with(
         kind != FabricKind::Loopback || !authority.trim_start_matches("https://").contains(':'),
         "services must listen on port 443 for host names to work: run as root (as CI does)"
     );
-    let control = ppvnet::control::Client::from_ready(running.ready())
+    let control = crate::control::Client::from_ready(running.ready())
         .unwrap_or_else(|e| panic!("the control API: {e:#}"));
     w.live = Some(Live {
         running,
@@ -148,7 +149,7 @@ pub async fn start_with(
 
 #[given(expr = "the {word} landscape is running")]
 async fn landscape_is_running(w: &mut PpvWorld, name: String) {
-    start(w, &scenarios_dir().join(format!("{name}.yaml"))).await;
+    start(w, &landscape_to_start(&name)).await;
 }
 
 #[given(expr = "{string} signs in through {string} for {string}")]

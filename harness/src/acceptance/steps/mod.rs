@@ -4,10 +4,14 @@
 //! - [`connector`]: the custom connector runtime, called as a Power Apps user.
 //! - [`landscape`]: a running landscape: signing in, searching cases, reading secrets.
 //! - [`network`]: a landscape's network alone on a fabric, probed host by host.
+//! - [`stub`]: stubbed third-party APIs: their answers and what they received.
+//!
+//! Every step is listed in [`super::catalogue`]; a unit test there fails for one that is not.
 
 pub mod connector;
 pub mod landscape;
 pub mod network;
+pub mod stub;
 pub mod validation;
 
 use std::path::PathBuf;
@@ -27,7 +31,10 @@ pub struct PpvWorld {
     pub network: Option<network::Net>,
 }
 
-/// The repository's `scenarios/` folder.
-pub fn scenarios_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios"))
+impl PpvWorld {
+    /// Stops whatever the scenario started (the runner's after-scenario hook).
+    pub async fn stop(&mut self) {
+        landscape::stop(self).await;
+        network::stop(self).await;
+    }
 }

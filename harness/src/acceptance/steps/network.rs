@@ -7,10 +7,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::fabric::flowlog::{FlowFilter, FlowState};
+use crate::fabric::oracle::{FaceName, Resolution};
+use crate::fabric::{Fabric, FabricKind, FabricOptions, Face};
 use cucumber::{given, then, when};
-use ppvnet::fabric::flowlog::{FlowFilter, FlowState};
-use ppvnet::fabric::oracle::{FaceName, Resolution};
-use ppvnet::fabric::{Fabric, FabricKind, FabricOptions, Face};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::PpvWorld;
@@ -47,7 +47,8 @@ fn net(w: &mut PpvWorld) -> &mut Net {
         .expect("a network is up (Given the ... network on the ... fabric)")
 }
 
-fn netns_unavailable() -> Option<String> {
+/// Why the netns fabric cannot run here (not root, no `ip netns`), if it cannot.
+pub fn netns_unavailable() -> Option<String> {
     let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
         s.lines()
             .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
@@ -69,18 +70,14 @@ fn netns_unavailable() -> Option<String> {
 
 #[given(expr = "the {word} network on the {word} fabric")]
 async fn network_on(w: &mut PpvWorld, scenario: String, fabric: String) {
-    let kind = match fabric.as_str() {
-        "loopback" => FabricKind::Loopback,
-        "netns" => FabricKind::Netns,
-        other => panic!("unknown fabric '{other}' (loopback or netns)"),
-    };
+    let kind = crate::acceptance::fabric_named(Some(&fabric));
     if kind == FabricKind::Netns
         && let Some(why) = netns_unavailable()
     {
         panic!("{why}");
     }
-    let path = super::scenarios_dir().join(format!("{scenario}.yaml"));
-    let l = ppvnet::scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let path = crate::acceptance::landscape_to_start(&scenario);
+    let l = crate::scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let fabric = Fabric::materialize_with(
         &l,
         kind,
@@ -138,6 +135,37 @@ impl Net {
         };
         matches!(tokio::time::timeout(wait, attempt).await, Ok(Some(())))
     }
+
+    /// A failed reach step's evidence: the oracle's verdict for the host and the private
+    /// endpoint (TCP 443), and the flow-log records from the host to it.
+    fn evidence(&self, host: &str, pe: &str) -> String {
+        let h = self.fabric.handle();
+        let face = Face::PrivateEndpoint(pe.to_string());
+        let service = self
+            .faces
+            .iter()
+            .find(|(_, f, _)| *f == face)
+            .map(|(s, _, _)| s.clone())
+            .unwrap_or_default();
+        let verdict = h
+            .with_oracle(|o| o.decide(host, &service, &face, 443))
+            .map_or_else(|e| e.to_string(), |d| format!("{} ({d:?})", d.label()));
+        let flows: Vec<String> = h
+            .flows(&FlowFilter {
+                src_host: Some(host.to_string()),
+                ..Default::default()
+            })
+            .iter()
+            .filter(|r| r.dst_host == pe)
+            .map(|r| format!("{:?} rule {} {}", r.state, r.rule, r.tuple()))
+            .collect();
+        let flows = if flows.is_empty() {
+            "(no record)".to_string()
+        } else {
+            flows.join("\n")
+        };
+        format!("oracle: {verdict}\nflow log {host} -> {pe}:\n{flows}")
+    }
 }
 
 #[then(expr = "{string} can reach the private endpoint {string}")]
@@ -147,7 +175,8 @@ async fn can_reach(w: &mut PpvWorld, host: String, pe: String) {
     assert!(
         n.echoes(&host, n.endpoint(&pe), Duration::from_secs(15))
             .await,
-        "{host} cannot reach {pe}"
+        "{host} cannot reach {pe}\n{}",
+        n.evidence(&host, &pe)
     );
 }
 
@@ -157,7 +186,8 @@ async fn cannot_reach(w: &mut PpvWorld, host: String, pe: String) {
     assert!(
         !n.echoes(&host, n.endpoint(&pe), Duration::from_millis(2500))
             .await,
-        "{host} reaches {pe}"
+        "{host} reaches {pe}\n{}",
+        n.evidence(&host, &pe)
     );
 }
 
@@ -212,7 +242,7 @@ async fn peering_off(w: &mut PpvWorld, a: String, b: String) {
 }
 
 /// Flow records of the prod delegated subnets (the kernel path reports asynchronously).
-async fn prod_flows(n: &Net, begun: usize) -> Vec<ppvnet::fabric::flowlog::FlowRecord> {
+async fn prod_flows(n: &Net, begun: usize) -> Vec<crate::fabric::flowlog::FlowRecord> {
     let h = n.fabric.handle();
     let collect = || {
         PROD_HOSTS
@@ -225,7 +255,7 @@ async fn prod_flows(n: &Net, begun: usize) -> Vec<ppvnet::fabric::flowlog::FlowR
             })
             .collect::<Vec<_>>()
     };
-    let enough = |all: &[ppvnet::fabric::flowlog::FlowRecord]| {
+    let enough = |all: &[crate::fabric::flowlog::FlowRecord]| {
         all.iter()
             .filter(|r| r.state == FlowState::B && PROD_HOSTS.contains(&r.src_host.as_str()))
             .count()
