@@ -87,24 +87,7 @@ pub struct Running {
 pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Running> {
     let s = &landscape.scenario;
     let clock = Clock::new();
-    let created_dirs: Vec<PathBuf> = [opts.ready_file.parent(), opts.run_dir.parent()]
-        .into_iter()
-        .flatten()
-        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
-        .map(Path::to_path_buf)
-        .collect();
-    // Before anything is started: a second run on the same ready file is refused by name.
-    let claim = ReadyClaim::take(&opts.ready_file)?;
-    // RSA prime search is the largest cost of a start: take Entra's key from the pool.
-    ppvnet_entra::use_key_pool(
-        opts.cache
-            .as_ref()
-            .map(|c| ppvnet_common::keypool::KeyPool::at(c.join("keys").join("rsa-2048"))),
-    );
-    let pki = match &opts.data_dir {
-        Some(dir) => Pki::keep_in(&dir.join("pki"), &s.name)?,
-        None => Pki::create(&opts.run_dir, &s.name)?,
-    };
+    let (created_dirs, claim, pki) = claim_and_pki(landscape, opts)?;
     let fabric = Fabric::materialize_with(
         landscape,
         opts.network,
@@ -210,6 +193,34 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         clock,
         stubs: apis.stubs,
     })
+}
+
+/// What a run holds before anything starts: the folders it will create (removed at stop when
+/// left empty), its claim on the ready file (a second run on the same file is refused by name
+/// here, before anything is started) and its PKI (kept in `--data-dir` when given).
+fn claim_and_pki(
+    landscape: &Landscape,
+    opts: &UpOptions,
+) -> anyhow::Result<(Vec<PathBuf>, ReadyClaim, Pki)> {
+    let created_dirs: Vec<PathBuf> = [opts.ready_file.parent(), opts.run_dir.parent()]
+        .into_iter()
+        .flatten()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    let claim = ReadyClaim::take(&opts.ready_file)?;
+    // RSA prime search is the largest cost of a start: take Entra's key from the pool.
+    ppvnet_entra::use_key_pool(
+        opts.cache
+            .as_ref()
+            .map(|c| ppvnet_common::keypool::KeyPool::at(c.join("keys").join("rsa-2048"))),
+    );
+    let name = &landscape.scenario.name;
+    let pki = match &opts.data_dir {
+        Some(dir) => Pki::keep_in(&dir.join("pki"), name)?,
+        None => Pki::create(&opts.run_dir, name)?,
+    };
+    Ok((created_dirs, claim, pki))
 }
 
 /// The control API's routes: the run's own, then each service's under its prefix.
