@@ -309,3 +309,13 @@ async fn fail_back_refused(w: &mut PpvWorld, env: String, region: String, code: 
     assert_eq!(status, 400, "POST {path}: {body}");
     assert_eq!(body["error"]["code"], Value::String(code), "{body}");
 }
+
+#[then(expr = "the vault's message names the client address {string}")]
+fn vault_message_names_client(w: &mut PpvWorld, address: String) {
+    let (_, body) = last(live(w));
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("Client address: {address}\r\n")),
+        "message {message:?} does not name the client address {address}"
+    );
+}
