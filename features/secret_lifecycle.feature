@@ -14,7 +14,7 @@ Feature: Secret expiry and disabled secrets in Key Vault
 
   Scenario: A secret past its expiry date is still served, with its expiry visible
     When "ops-automation" sets the secret "partner-api-key" of "kv-contoso-prod" to "pk-2026-12" expiring in 30 minutes from host "pp-prod-westus"
-    And the landscape clock moves forward 50 minutes
+    And the clock advances by 50 minutes
     And "ops-automation" reads the secret "partner-api-key" of "kv-contoso-prod" from host "pp-prod-westus"
     Then the secret's value is "pk-2026-12"
     And the secret's expiry date has passed
@@ -27,7 +27,7 @@ Feature: Secret expiry and disabled secrets in Key Vault
 
   Scenario: A new version replaces an expired one
     When "ops-automation" sets the secret "partner-api-key" of "kv-contoso-prod" to "pk-2026-12" expiring in 30 minutes from host "pp-prod-westus"
-    And the landscape clock moves forward 50 minutes
+    And the clock advances by 50 minutes
     And the app "ops-automation" asks for a token for "https://vault.azure.net/.default"
     And "ops-automation" sets the secret "partner-api-key" of "kv-contoso-prod" to "pk-2027-01" from host "pp-prod-westus"
     And "ops-automation" reads the secret "partner-api-key" of "kv-contoso-prod" from host "pp-prod-westus"

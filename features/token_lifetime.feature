@@ -13,20 +13,20 @@ Feature: Token lifetimes and clock shift
     When the app "ops-automation" asks for a token for "https://vault.azure.net/.default"
     And "ops-automation" reads the secret "cases-connector-secret" of "kv-contoso-prod" from host "pp-prod-westus"
     Then the secret's value is the client secret of "cases-connector"
-    When the landscape clock moves forward 100 minutes
+    When the clock advances by 100 minutes
     And "ops-automation" reads the secret "cases-connector-secret" of "kv-contoso-prod" from host "pp-prod-westus"
     Then the vault refuses the token with 401 saying "The token expired at"
 
   Scenario: A fresh vault token works again after the clock moved
     When the app "ops-automation" asks for a token for "https://vault.azure.net/.default"
-    And the landscape clock moves forward 100 minutes
+    And the clock advances by 100 minutes
     And the app "ops-automation" asks for a token for "https://vault.azure.net/.default"
     And "ops-automation" reads the secret "cases-connector-secret" of "kv-contoso-prod" from host "pp-prod-westus"
     Then the secret's value is the client secret of "cases-connector"
 
   Scenario: A token still inside its lifetime is accepted after the clock moved a little
     When the app "ops-automation" asks for a token for "https://vault.azure.net/.default"
-    And the landscape clock moves forward 30 minutes
+    And the clock advances by 30 minutes
     And "ops-automation" reads the secret "cases-connector-secret" of "kv-contoso-prod" from host "pp-prod-westus"
     Then the secret's value is the client secret of "cases-connector"
 
@@ -34,7 +34,7 @@ Feature: Token lifetimes and clock shift
     When "alice@contoso.onmicrosoft.com" signs in through "cases-connector" for "api://contoso-cases/Cases.Read"
     And "alice@contoso.onmicrosoft.com" searches "cases-api-prod.azurewebsites.net" for "printer" from host "pp-prod-westus"
     Then the search succeeds
-    When the landscape clock moves forward 100 minutes
+    When the clock advances by 100 minutes
     And "alice@contoso.onmicrosoft.com" searches "cases-api-prod.azurewebsites.net" for "printer" from host "pp-prod-westus"
     Then the search is refused with 401 and error "invalid_token" saying "The token expired at"
     When "alice@contoso.onmicrosoft.com" signs in through "cases-connector" for "api://contoso-cases/Cases.Read"

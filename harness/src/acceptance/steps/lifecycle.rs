@@ -46,13 +46,6 @@ async fn landscape_with_role(
     .await;
 }
 
-#[when(expr = "the landscape clock moves forward {int} minutes")]
-async fn clock_forward(w: &mut PpvWorld, minutes: i64) {
-    let l = live(w);
-    let (status, body) = control_post(l, "/clock/shift", json!({"seconds": minutes * 60})).await;
-    assert_eq!(status, 200, "POST /clock/shift: {body}");
-}
-
 #[when(expr = "{string} keeps that token as {string}")]
 fn keep_token(w: &mut PpvWorld, who: String, alias: String) {
     let l = live(w);
