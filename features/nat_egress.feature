@@ -29,3 +29,7 @@ Feature: NAT gateway source addresses seen by a vault firewall
   Scenario: A vault without a firewall lets the NAT gateway's traffic in, and RBAC decides
     When "nat-client" reads the secret "egress-check" of "kv-public" from host "pp-prod-westus"
     Then the vault answers 403 with "ForbiddenByRbac"
+
+  Scenario: A delegated subnet without a NAT gateway has no internet egress to a public vault
+    When "nat-client" reads the secret "egress-check" of "kv-public" from host "pp-prod-eastus"
+    Then the request does not reach the vault

@@ -91,6 +91,7 @@ pub const CATALOGUE: &[Entry] = &[
     Entry { area: LC, keywords: &[T], phrase: "the secret's expiry date has passed", parameters: &[], example: "the secret's expiry date has passed" },
     Entry { area: LC, keywords: &[T], phrase: "the vault's message names the action {string}", parameters: &["RBAC data action"], example: "the vault's message names the action \"Microsoft.KeyVault/vaults/secrets/setSecret/action\"" },
     Entry { area: LC, keywords: &[T], phrase: "the vault's message names the client address {string}", parameters: &["public IP the vault saw"], example: "the vault's message names the client address \"203.0.113.101\"" },
+    Entry { area: LC, keywords: &[T], phrase: "the request does not reach the vault", parameters: &[], example: "the request does not reach the vault" },
     Entry { area: LC, keywords: &[W], phrase: "the outage of region {string} ends", parameters: &["region"], example: "the outage of region \"westus\" ends" },
     Entry { area: LC, keywords: &[W], phrase: "the environment {string} fails back to {string}", parameters: &["environment", "region"], example: "the environment \"prod\" fails back to \"westus\"" },
     Entry { area: LC, keywords: &[T], phrase: "failing {string} back to {string} is refused with {string}", parameters: &["environment", "region", "control API error code"], example: "failing \"prod\" back to \"westus\" is refused with \"InvalidRequest\"" },

@@ -312,3 +312,10 @@ fn vault_message_names_client(w: &mut PpvWorld, address: String) {
         "message {message:?} does not name the client address {address}"
     );
 }
+
+#[then("the request does not reach the vault")]
+fn vault_not_reached(w: &mut PpvWorld) {
+    let (status, body) = last(live(w));
+    // No HTTP status at all: the network dropped the connection before any vault answered.
+    assert_eq!(status, 0, "the vault answered {status}: {body}");
+}
