@@ -46,6 +46,27 @@ Feature: The custom connector runtime
       | fabric |
       | netns  |
 
+  Scenario Outline: After the outage ends and prod fails back, calls leave from pp-prod-westus again
+    Given the contoso landscape is running on the <fabric> fabric
+    When the region "westus" has an outage
+    And "alice@contoso.onmicrosoft.com" calls "GET /cases/search?q=outage" on "contoso-cases" in "prod"
+    Then the call succeeds from host "pp-prod-eastus"
+    When the outage of region "westus" ends
+    And the environment "prod" fails back to "westus"
+    And "alice@contoso.onmicrosoft.com" calls "GET /cases/search?q=outage" on "contoso-cases" in "prod"
+    Then the call succeeds from host "pp-prod-westus"
+    And the flow log shows the call leaving "pp-prod-westus" for "cases-api-prod"
+
+    @loopback
+    Examples: loopback
+      | fabric   |
+      | loopback |
+
+    @netns
+    Examples: netns
+      | fabric |
+      | netns  |
+
   Scenario Outline: Without the peering, a failed-over prod gets the runtime's 502
     Given the contoso landscape is running on the <fabric> fabric
     When "alice@contoso.onmicrosoft.com" connects to "contoso-cases" in "prod"

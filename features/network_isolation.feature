@@ -108,3 +108,62 @@ Feature: Network isolation
     Examples: netns
       | fabric |
       | netns  |
+
+  Scenario Outline: Removing the allow rule at run time blocks the delegated subnets, the flow log names the rule that denied, and adding it back restores them
+    Given the contoso network on the <fabric> fabric
+    Then "pp-prod-eastus" can reach the private endpoint "pe-kv-contoso-prod"
+    When the rule "AllowVnetHttpsInbound" is removed from "nsg-pe-prod"
+    Then "pp-prod-eastus" cannot reach the private endpoint "pe-kv-contoso-prod"
+    And the flow log records "pp-prod-eastus" denied at "pe-kv-contoso-prod" by the rule "DenyAllOtherInbound"
+    When the rule "AllowVnetHttpsInbound" allowing inbound TCP 443 from "VirtualNetwork" is added to "nsg-pe-prod" at priority 100
+    Then "pp-prod-eastus" can reach the private endpoint "pe-kv-contoso-prod"
+
+    @loopback
+    Examples: loopback
+      | fabric   |
+      | loopback |
+
+    @netns
+    Examples: netns
+      | fabric |
+      | netns  |
+
+  # Azure takes NSG priorities 100 to 4096 only, and contoso's allow rule holds 100, so a deny
+  # rule that should win is placed after moving the allow rule down.
+  Scenario Outline: A deny rule added at run time blocks eastus, the flow log names it, and removing it restores the path
+    Given the contoso network on the <fabric> fabric
+    When the rule "AllowVnetHttpsInbound" is removed from "nsg-pe-prod"
+    And the rule "AllowVnetHttpsInbound" allowing inbound TCP 443 from "VirtualNetwork" is added to "nsg-pe-prod" at priority 200
+    Then "pp-prod-eastus" can reach the private endpoint "pe-kv-contoso-prod"
+    When the rule "DenyEastusHttpsInbound" denying inbound TCP 443 from "10.20.0.0/16" is added to "nsg-pe-prod" at priority 150
+    Then "pp-prod-eastus" cannot reach the private endpoint "pe-kv-contoso-prod"
+    And the flow log records "pp-prod-eastus" denied at "pe-kv-contoso-prod" by the rule "DenyEastusHttpsInbound"
+    But "pp-prod-westus" can reach the private endpoint "pe-kv-contoso-prod"
+    When the rule "DenyEastusHttpsInbound" is removed from "nsg-pe-prod"
+    Then "pp-prod-eastus" can reach the private endpoint "pe-kv-contoso-prod"
+
+    @loopback
+    Examples: loopback
+      | fabric   |
+      | loopback |
+
+    @netns
+    Examples: netns
+      | fabric |
+      | netns  |
+
+  Scenario Outline: A deny rule at a lower priority than the allow rule changes nothing
+    Given the contoso network on the <fabric> fabric
+    When the rule "DenyEastusHttpsLate" denying inbound TCP 443 from "10.20.0.0/16" is added to "nsg-pe-prod" at priority 200
+    Then "pp-prod-eastus" can reach the private endpoint "pe-cases-api-prod"
+    And "pp-prod-eastus" can reach the private endpoint "pe-kv-contoso-prod"
+
+    @loopback
+    Examples: loopback
+      | fabric   |
+      | loopback |
+
+    @netns
+    Examples: netns
+      | fabric |
+      | netns  |

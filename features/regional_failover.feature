@@ -29,3 +29,26 @@ Feature: Regional failover
     And the region "westus" has an outage
     And "alice@contoso.onmicrosoft.com" searches "cases-api-prod.azurewebsites.net" for "outage" from host "pp-prod-eastus"
     Then the search does not reach the API
+
+  Scenario: After the outage ends, prod fails back to westus and reaches its backend from there
+    When the region "westus" has an outage
+    Then the environment "prod" runs in "eastus" on host "pp-prod-eastus"
+    When the outage of region "westus" ends
+    Then the environment "prod" runs in "eastus" on host "pp-prod-eastus"
+    When the environment "prod" fails back to "westus"
+    Then the environment "prod" runs in "westus" on host "pp-prod-westus"
+    When "alice@contoso.onmicrosoft.com" searches "cases-api-prod.azurewebsites.net" for "outage" from host "pp-prod-westus"
+    Then the search succeeds
+
+  Scenario: Failing back into a region that is still down is refused, and prod stays in eastus
+    When the region "westus" has an outage
+    Then failing "prod" back to "westus" is refused with "InvalidRequest"
+    And the environment "prod" runs in "eastus" on host "pp-prod-eastus"
+
+  Scenario: Both ways: eastus after a westus outage, westus again after an eastus outage
+    When the region "westus" has an outage
+    And the outage of region "westus" ends
+    And the region "eastus" has an outage
+    Then the environment "prod" runs in "westus" on host "pp-prod-westus"
+    When "alice@contoso.onmicrosoft.com" searches "cases-api-prod.azurewebsites.net" for "outage" from host "pp-prod-westus"
+    Then the search succeeds

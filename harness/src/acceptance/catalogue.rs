@@ -31,6 +31,7 @@ use Kw::{Given as G, Then as T, When as W};
 
 const C: &str = "connector runtime";
 const L: &str = "running landscape";
+const LC: &str = "time and change";
 const N: &str = "network";
 const V: &str = "landscape validation";
 const S: &str = "stubbed APIs";
@@ -52,7 +53,7 @@ pub const CATALOGUE: &[Entry] = &[
     Entry { area: L, keywords: &[G], phrase: "the {word} landscape is running", parameters: &["landscape name (scenarios/<name>.yaml, or --landscape)"], example: "the contoso landscape is running" },
     Entry { area: L, keywords: &[G, W], phrase: "{string} signs in through {string} for {string}", parameters: &["user", "app", "scope"], example: "\"alice@contoso.onmicrosoft.com\" signs in through \"cases-connector\" for \"api://contoso-cases/Cases.Read\"" },
     Entry { area: L, keywords: &[W], phrase: "{string} signs in through {string} for {string} with password {string}", parameters: &["user", "app", "scope", "password"], example: "\"alice@contoso.onmicrosoft.com\" signs in through \"cases-connector\" for \"api://contoso-cases/Cases.Read\" with password \"not-her-password\"" },
-    Entry { area: L, keywords: &[W], phrase: "the app {string} asks for a token for {string}", parameters: &["app", "scope"], example: "the app \"cases-api\" asks for a token for \"https://vault.azure.net/.default\"" },
+    Entry { area: L, keywords: &[G, W], phrase: "the app {string} asks for a token for {string}", parameters: &["app", "scope"], example: "the app \"cases-api\" asks for a token for \"https://vault.azure.net/.default\"" },
     Entry { area: L, keywords: &[W], phrase: "the app {string} asks for a token for {string} with secret {string}", parameters: &["app", "scope", "client secret"], example: "the app \"cases-connector\" asks for a token for \"api://contoso-cases/.default\" with secret \"guess\"" },
     Entry { area: L, keywords: &[G, W], phrase: "the user {string} is disabled", parameters: &["user"], example: "the user \"bob@contoso.onmicrosoft.com\" is disabled" },
     Entry { area: L, keywords: &[T], phrase: "{string} holds an access token whose {string} is {string}", parameters: &["who", "claim", "value"], example: "\"alice@contoso.onmicrosoft.com\" holds an access token whose \"scp\" is \"Cases.Read\"" },
@@ -71,6 +72,29 @@ pub const CATALOGUE: &[Entry] = &[
     Entry { area: L, keywords: &[W], phrase: "the region {string} has an outage", parameters: &["region"], example: "the region \"westus\" has an outage" },
     Entry { area: L, keywords: &[W], phrase: "the vNet peering between {string} and {string} is switched off", parameters: &["vNet", "vNet"], example: "the vNet peering between \"vnet-prod-westus\" and \"vnet-prod-eastus\" is switched off" },
     Entry { area: L, keywords: &[T], phrase: "the environment {string} runs in {string} on host {string}", parameters: &["environment", "region", "host"], example: "the environment \"prod\" runs in \"eastus\" on host \"pp-prod-eastus\"" },
+    Entry { area: N, keywords: &[W], phrase: "the rule {string} {word} inbound TCP {int} from {string} is added to {string} at priority {int}", parameters: &["rule name", "allowing or denying", "destination port", "source prefix", "NSG", "priority (lower wins)"], example: "the rule \"DenyEastusHttpsInbound\" denying inbound TCP 443 from \"10.20.0.0/16\" is added to \"nsg-pe-prod\" at priority 150" },
+    Entry { area: N, keywords: &[W], phrase: "the rule {string} is removed from {string}", parameters: &["rule name", "NSG"], example: "the rule \"DenyEastusHttpsInbound\" is removed from \"nsg-pe-prod\"" },
+    Entry { area: N, keywords: &[T], phrase: "the flow log records {string} denied at {string} by the rule {string}", parameters: &["source host", "private endpoint", "NSG rule name"], example: "the flow log records \"pp-prod-eastus\" denied at \"pe-kv-contoso-prod\" by the rule \"DenyEastusHttpsInbound\"" },
+    // Time and change in a running landscape (token lifetime, key rollover, secrets, RBAC, failback).
+    Entry { area: LC, keywords: &[G], phrase: "the {word} landscape is running with {string} granted {string} on {string}", parameters: &["landscape name", "principal", "role", "vault, or the resource group"], example: "the contoso landscape is running with \"cases-api\" granted \"Key Vault Secrets User\" on \"kv-contoso-prod\"" },
+    Entry { area: LC, keywords: &[W], phrase: "{string} keeps that token as {string}", parameters: &["who holds it", "name to keep it under"], example: "\"ops-automation\" keeps that token as \"ops-automation before the rollover\"" },
+    Entry { area: LC, keywords: &[W], phrase: "Entra publishes its next signing key", parameters: &[], example: "Entra publishes its next signing key" },
+    Entry { area: LC, keywords: &[W], phrase: "Entra switches to its next signing key", parameters: &[], example: "Entra switches to its next signing key" },
+    Entry { area: LC, keywords: &[W], phrase: "Entra retires its previous signing key", parameters: &[], example: "Entra retires its previous signing key" },
+    Entry { area: LC, keywords: &[T], phrase: "{string} and {string} are signed by different keys", parameters: &["token holder", "token holder"], example: "\"ops-automation\" and \"ops-automation before the switch\" are signed by different keys" },
+    Entry { area: LC, keywords: &[T], phrase: "the vault refuses the token with 401 saying {string}", parameters: &["text of the message"], example: "the vault refuses the token with 401 saying \"The token expired at\"" },
+    Entry { area: LC, keywords: &[T], phrase: "the search is refused with 401 and error {string} saying {string}", parameters: &["WWW-Authenticate error", "text of its description"], example: "the search is refused with 401 and error \"invalid_token\" saying \"The token expired at\"" },
+    Entry { area: LC, keywords: &[W], phrase: "{string} sets the secret {string} of {string} to {string} from host {string}", parameters: &["who", "secret", "vault", "value", "host"], example: "\"ops-automation\" sets the secret \"partner-api-key\" of \"kv-contoso-prod\" to \"pk-2026-12\" from host \"pp-prod-westus\"" },
+    Entry { area: LC, keywords: &[W], phrase: "{string} sets the secret {string} of {string} to {string} expiring in {int} minutes from host {string}", parameters: &["who", "secret", "vault", "value", "minutes from the landscape's now", "host"], example: "\"ops-automation\" sets the secret \"partner-api-key\" of \"kv-contoso-prod\" to \"pk-2026-12\" expiring in 30 minutes from host \"pp-prod-westus\"" },
+    Entry { area: LC, keywords: &[W], phrase: "{string} disables the secret {string} of {string} from host {string}", parameters: &["who", "secret", "vault", "host"], example: "\"ops-automation\" disables the secret \"partner-api-key\" of \"kv-contoso-prod\" from host \"pp-prod-westus\"" },
+    Entry { area: LC, keywords: &[T], phrase: "the secret's value is {string}", parameters: &["value"], example: "the secret's value is \"pk-2026-12\"" },
+    Entry { area: LC, keywords: &[T], phrase: "the secret's expiry date has passed", parameters: &[], example: "the secret's expiry date has passed" },
+    Entry { area: LC, keywords: &[T], phrase: "the vault's message names the action {string}", parameters: &["RBAC data action"], example: "the vault's message names the action \"Microsoft.KeyVault/vaults/secrets/setSecret/action\"" },
+    Entry { area: LC, keywords: &[T], phrase: "the vault's message names the client address {string}", parameters: &["public IP the vault saw"], example: "the vault's message names the client address \"203.0.113.101\"" },
+    Entry { area: LC, keywords: &[T], phrase: "the request does not reach the vault", parameters: &[], example: "the request does not reach the vault" },
+    Entry { area: LC, keywords: &[W], phrase: "the outage of region {string} ends", parameters: &["region"], example: "the outage of region \"westus\" ends" },
+    Entry { area: LC, keywords: &[W], phrase: "the environment {string} fails back to {string}", parameters: &["environment", "region"], example: "the environment \"prod\" fails back to \"westus\"" },
+    Entry { area: LC, keywords: &[T], phrase: "failing {string} back to {string} is refused with {string}", parameters: &["environment", "region", "control API error code"], example: "failing \"prod\" back to \"westus\" is refused with \"InvalidRequest\"" },
     // The connector runtime (features/connector.feature).
     Entry { area: C, keywords: &[G], phrase: "the {word} landscape is running on the {word} fabric", parameters: &["landscape name", "fabric (loopback, netns)"], example: "the contoso landscape is running on the loopback fabric" },
     Entry { area: C, keywords: &[G], phrase: "the {word} landscape is running with the redirect URI of {string} unregistered", parameters: &["landscape name", "app"], example: "the contoso landscape is running with the redirect URI of \"cases-connector\" unregistered" },
@@ -92,7 +116,7 @@ pub const CATALOGUE: &[Entry] = &[
     Entry { area: C, keywords: &[T], phrase: "the variable {string} of {string} does not resolve, with a message containing {string}", parameters: &["variable", "environment", "text"], example: "the variable \"cr_CasesClientId\" of \"prod\" does not resolve, with a message containing \"kv-contoso-prod\"" },
     Entry { area: C, keywords: &[T], phrase: "{string} cannot create a connection to {string} in {string}, with a message containing {string}", parameters: &["user", "connector", "environment", "text"], example: "\"alice@contoso.onmicrosoft.com\" cannot create a connection to \"contoso-cases\" in \"prod\", with a message containing \"cr_CasesClientId\"" },
     Entry { area: C, keywords: &[W], phrase: "the connector's client secret is rotated in Entra and in {string}", parameters: &["vault"], example: "the connector's client secret is rotated in Entra and in \"kv-contoso-prod\"" },
-    Entry { area: C, keywords: &[W], phrase: "the clock advances by {int} hours", parameters: &["hours"], example: "the clock advances by 2 hours" },
+    Entry { area: C, keywords: &[W], phrase: "the clock advances by {int} {word}", parameters: &["count", "hours or minutes"], example: "the clock advances by 2 hours" },
     Entry { area: C, keywords: &[T], phrase: "testing the connection of {string} to {string} in {string} shows the error {string}", parameters: &["user", "connector", "environment", "text"], example: "testing the connection of \"alice@contoso.onmicrosoft.com\" to \"contoso-cases\" in \"prod\" shows the error \"AADSTS50057\"" },
     Entry { area: C, keywords: &[W], phrase: "{string} calls {string} through the connection of {string}", parameters: &["user", "METHOD /path", "connection owner"], example: "\"bob@contoso.onmicrosoft.com\" calls \"GET /cases/search?q=outage\" through the connection of \"alice@contoso.onmicrosoft.com\"" },
     Entry { area: C, keywords: &[W], phrase: "{string} calls the runtime with a token for {string}", parameters: &["user", "resource"], example: "\"alice@contoso.onmicrosoft.com\" calls the runtime with a token for \"api://contoso-cases\"" },

@@ -440,16 +440,18 @@ async fn rotate_secret(w: &mut PpvWorld, vault: String) {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
 }
 
-#[when(expr = "the clock advances by {int} hours")]
-async fn clock_advances(w: &mut PpvWorld, hours: i64) {
+/// Moves the landscape's shared clock (every service's time) by whole hours or minutes.
+#[when(expr = "the clock advances by {int} {word}")]
+async fn clock_advances(w: &mut PpvWorld, count: i64, unit: String) {
+    let seconds = match unit.as_str() {
+        "hour" | "hours" => count * 3600,
+        "minute" | "minutes" => count * 60,
+        other => panic!("'{other}': the clock advances by hours or minutes"),
+    };
     let l = live(w);
-    let (status, body) = control_post(
-        l,
-        "/clock/shift",
-        serde_json::json!({"seconds": hours * 3600}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let (status, body) =
+        control_post(l, "/clock/shift", serde_json::json!({ "seconds": seconds })).await;
+    assert_eq!(status, 200, "POST /clock/shift: {body}");
 }
 
 /// The connection of `user` (made by an earlier step) is tested as the maker portal does.

@@ -26,6 +26,8 @@ pub struct Live {
     pub tokens: BTreeMap<String, String>,
     /// The last answer from Entra, a vault or an API: status and JSON body (or text).
     pub last: Option<(u16, Value)>,
+    /// The `WWW-Authenticate` challenge of the last vault or API answer, if it had one.
+    pub challenge: Option<String>,
     /// Search results by user.
     pub results: BTreeMap<String, Vec<Value>>,
 }
@@ -143,6 +145,7 @@ pub async fn start_with(
         control,
         tokens: BTreeMap::new(),
         last: None,
+        challenge: None,
         results: BTreeMap::new(),
     });
 }
@@ -186,6 +189,7 @@ async fn sign_in(l: &mut Live, upn: &str, password: &str, app: &str, scope: &str
     }
 }
 
+#[given(expr = "the app {string} asks for a token for {string}")]
 #[when(expr = "the app {string} asks for a token for {string}")]
 async fn app_asks(w: &mut PpvWorld, app: String, scope: String) {
     let l = live(w);
@@ -280,7 +284,8 @@ fn entra_refuses(w: &mut PpvWorld, error: String, code: u64) {
     );
 }
 
-async fn search_all(l: &Live, host: &str, api: &str, token: &str, q: &str) -> (u16, Vec<Value>) {
+/// Every page of a search: the final status, the cases, and a refusal's body and challenge.
+async fn search_all(l: &Live, host: &str, api: &str, token: &str, q: &str) -> Searched {
     let client = l.client(host);
     let mut out = Vec::new();
     let mut next: Option<String> = None;
@@ -294,17 +299,19 @@ async fn search_all(l: &Live, host: &str, api: &str, token: &str, q: &str) -> (u
         }
         let r = match req.send().await {
             Ok(r) => r,
-            Err(_) => return (0, out),
+            Err(_) => return (0, out, Value::Null, None),
         };
         let status = r.status().as_u16();
         if status != 200 {
-            return (status, out);
+            let challenge = www_authenticate(&r);
+            let body = r.json().await.unwrap_or(Value::Null);
+            return (status, out, body, challenge);
         }
         let body: Value = r.json().await.expect("JSON results");
         out.extend(body["value"].as_array().cloned().unwrap_or_default());
         match body["continuationToken"].as_str() {
             Some(t) => next = Some(t.to_string()),
-            None => return (200, out),
+            None => return (200, out, Value::Null, None),
         }
     }
 }
@@ -317,9 +324,21 @@ async fn user_searches(w: &mut PpvWorld, who: String, api: String, q: String, ho
         .get(&who)
         .cloned()
         .unwrap_or_else(|| panic!("{who} has no token: {:?}", l.last));
-    let (status, results) = search_all(l, &host, &api, &token, &q).await;
-    l.last = Some((status, Value::Null));
+    let (status, results, body, challenge) = search_all(l, &host, &api, &token, &q).await;
+    l.last = Some((status, body));
+    l.challenge = challenge;
     l.results.insert(who, results);
+}
+
+/// Status, cases found, the body of a refusal and its `WWW-Authenticate` challenge.
+type Searched = (u16, Vec<Value>, Value, Option<String>);
+
+/// The `WWW-Authenticate` header of an answer.
+pub fn www_authenticate(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn ids(results: &[Value]) -> std::collections::BTreeSet<String> {
@@ -393,14 +412,23 @@ async fn read_secret(w: &mut PpvWorld, who: String, secret: String, vault: Strin
         .cloned()
         .unwrap_or_else(|| panic!("{who} has no token: {:?}", l.last));
     let url = format!("https://{vault}.vault.azure.net/secrets/{secret}?api-version=2025-07-01");
-    let r = l.client(&host).get(url).bearer_auth(token).send().await;
-    l.last = Some(match r {
+    let r = l.client(&host).get(url).bearer_auth(token).send();
+    record_answer(l, r.await).await;
+}
+
+/// Keeps a vault's or an API's answer as the scenario's last one: status (0 when the
+/// connection failed), JSON body and challenge.
+pub async fn record_answer(l: &mut Live, r: reqwest::Result<reqwest::Response>) {
+    let (last, challenge) = match r {
         Ok(r) => {
             let status = r.status().as_u16();
-            (status, r.json().await.unwrap_or(Value::Null))
+            let challenge = www_authenticate(&r);
+            ((status, r.json().await.unwrap_or(Value::Null)), challenge)
         }
-        Err(_) => (0, Value::Null),
-    });
+        Err(e) => ((0, Value::String(format!("no answer: {e}"))), None),
+    };
+    l.last = Some(last);
+    l.challenge = challenge;
 }
 
 #[then(expr = "the vault answers {int} with {string}")]

@@ -4,12 +4,15 @@
 //! - [`connector`]: the custom connector runtime, called as a Power Apps user.
 //! - [`landscape`]: a running landscape: signing in, searching cases, reading secrets.
 //! - [`network`]: a landscape's network alone on a fabric, probed host by host.
+//! - [`lifecycle`]: a running landscape through time and change: the clock, key rollover,
+//!   secret expiry, role assignments, failback.
 //! - [`stub`]: stubbed third-party APIs: their answers and what they received.
 //!
 //! Every step is listed in [`super::catalogue`]; a unit test there fails for one that is not.
 
 pub mod connector;
 pub mod landscape;
+pub mod lifecycle;
 pub mod network;
 pub mod stub;
 pub mod validation;

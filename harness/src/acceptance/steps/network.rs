@@ -291,3 +291,72 @@ async fn never_crossed(w: &mut PpvWorld) {
         assert!(r.dst.is_private(), "left the private address space: {r:?}");
     }
 }
+
+#[when(
+    expr = "the rule {string} {word} inbound TCP {int} from {string} is added to {string} at priority {int}"
+)]
+async fn rule_added(
+    w: &mut PpvWorld,
+    rule: String,
+    access: String,
+    port: u16,
+    source: String,
+    nsg: String,
+    priority: u32,
+) {
+    let access = match access.as_str() {
+        "allowing" => "Allow",
+        "denying" => "Deny",
+        other => panic!("'{other}': a rule is allowing or denying"),
+    };
+    // The same JSON an operator sends to `POST /network/nsgs/{nsg}/rules`.
+    let rule: crate::scenario::model::NsgRule = serde_json::from_value(serde_json::json!({
+        "name": rule,
+        "priority": priority,
+        "direction": "Inbound",
+        "access": access,
+        "protocol": "Tcp",
+        "sourceAddressPrefixes": [source],
+        "destinationPortRanges": [port.to_string()],
+    }))
+    .unwrap_or_else(|e| panic!("the rule: {e}"));
+    net(w)
+        .fabric
+        .handle()
+        .add_nsg_rule(&nsg, rule)
+        .await
+        .unwrap_or_else(|e| panic!("adding the rule to {nsg}: {e}"));
+}
+
+#[when(expr = "the rule {string} is removed from {string}")]
+async fn rule_removed(w: &mut PpvWorld, rule: String, nsg: String) {
+    net(w)
+        .fabric
+        .handle()
+        .remove_nsg_rule(&nsg, &rule)
+        .await
+        .unwrap_or_else(|e| panic!("removing {rule} from {nsg}: {e}"));
+}
+
+#[then(expr = "the flow log records {string} denied at {string} by the rule {string}")]
+async fn denied_by_rule(w: &mut PpvWorld, host: String, pe: String, rule: String) {
+    let n = net(w);
+    let filter = FlowFilter {
+        src_host: Some(host.clone()),
+        dst_host: Some(pe.clone()),
+        state: Some(FlowState::D),
+        ..Default::default()
+    };
+    let named = |all: &[crate::fabric::flowlog::FlowRecord]| all.iter().any(|r| r.rule == rule);
+    let denied = n
+        .fabric
+        .handle()
+        .flow_log()
+        .wait_for(&filter, Duration::from_secs(5), named)
+        .await;
+    assert!(
+        denied.iter().any(|r| r.rule == rule),
+        "no D record by {rule}\n{}",
+        n.evidence(&host, &pe)
+    );
+}
