@@ -97,6 +97,14 @@ impl Live {
     }
 }
 
+/// The token `who` holds (a step named it earlier), or a failure naming the last answer.
+pub fn token_of(l: &Live, who: &str) -> String {
+    l.tokens
+        .get(who)
+        .cloned()
+        .unwrap_or_else(|| panic!("{who} has no token: {:?}", l.last))
+}
+
 pub fn live(w: &mut PpvWorld) -> &mut Live {
     w.live
         .as_mut()
@@ -242,11 +250,7 @@ fn claims(token: &str) -> Value {
 #[then(expr = "{string} holds an access token whose {string} is {string}")]
 fn token_claim_is(w: &mut PpvWorld, who: String, claim: String, value: String) {
     let l = live(w);
-    let token = l
-        .tokens
-        .get(&who)
-        .unwrap_or_else(|| panic!("{who} has no token: {:?}", l.last));
-    let c = claims(token);
+    let c = claims(&token_of(l, &who));
     let got = match &c[&claim] {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -257,11 +261,7 @@ fn token_claim_is(w: &mut PpvWorld, who: String, claim: String, value: String) {
 #[then(expr = "{string} holds an access token whose {string} include {string}")]
 fn token_claim_includes(w: &mut PpvWorld, who: String, claim: String, value: String) {
     let l = live(w);
-    let token = l
-        .tokens
-        .get(&who)
-        .unwrap_or_else(|| panic!("{who} has no token: {:?}", l.last));
-    let c = claims(token);
+    let c = claims(&token_of(l, &who));
     let has = match &c[&claim] {
         Value::Array(items) => items.iter().any(|v| v == &Value::String(value.clone())),
         Value::String(s) => s.split(' ').any(|x| x == value),
@@ -319,11 +319,7 @@ async fn search_all(l: &Live, host: &str, api: &str, token: &str, q: &str) -> Se
 #[when(expr = "{string} searches {string} for {string} from host {string}")]
 async fn user_searches(w: &mut PpvWorld, who: String, api: String, q: String, host: String) {
     let l = live(w);
-    let token = l
-        .tokens
-        .get(&who)
-        .cloned()
-        .unwrap_or_else(|| panic!("{who} has no token: {:?}", l.last));
+    let token = token_of(l, &who);
     let (status, results, body, challenge) = search_all(l, &host, &api, &token, &q).await;
     l.last = Some((status, body));
     l.challenge = challenge;
@@ -406,11 +402,7 @@ fn search_unreachable(w: &mut PpvWorld) {
 #[when(expr = "{string} reads the secret {string} of {string} from host {string}")]
 async fn read_secret(w: &mut PpvWorld, who: String, secret: String, vault: String, host: String) {
     let l = live(w);
-    let token = l
-        .tokens
-        .get(&who)
-        .cloned()
-        .unwrap_or_else(|| panic!("{who} has no token: {:?}", l.last));
+    let token = token_of(l, &who);
     let url = format!("https://{vault}.vault.azure.net/secrets/{secret}?api-version=2025-07-01");
     let r = l.client(&host).get(url).bearer_auth(token).send();
     record_answer(l, r.await).await;

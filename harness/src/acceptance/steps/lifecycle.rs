@@ -12,7 +12,9 @@ use cucumber::{given, then, when};
 use serde_json::{Value, json};
 
 use super::PpvWorld;
-use super::landscape::{Live, control_get, control_post, live, record_answer, start_with};
+use super::landscape::{
+    Live, control_get, control_post, live, record_answer, start_with, token_of,
+};
 use crate::acceptance::{fabric_named, landscape_to_start};
 
 #[given(expr = "the {word} landscape is running with {string} granted {string} on {string}")]
@@ -49,11 +51,7 @@ async fn landscape_with_role(
 #[when(expr = "{string} keeps that token as {string}")]
 fn keep_token(w: &mut PpvWorld, who: String, alias: String) {
     let l = live(w);
-    let token = l
-        .tokens
-        .get(&who)
-        .cloned()
-        .unwrap_or_else(|| panic!("{who} has no token: {:?}", l.last));
+    let token = token_of(l, &who);
     l.tokens.insert(alias, token);
 }
 
@@ -90,13 +88,6 @@ fn kid(token: &str) -> String {
         .unwrap_or_default();
     let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     v["kid"].as_str().unwrap_or_default().to_string()
-}
-
-fn token_of(l: &Live, who: &str) -> String {
-    l.tokens
-        .get(who)
-        .cloned()
-        .unwrap_or_else(|| panic!("{who} has no token: {:?}", l.last))
 }
 
 #[then(expr = "{string} and {string} are signed by different keys")]
