@@ -13,7 +13,6 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::private_fs;
 
@@ -53,7 +52,9 @@ impl KeyPool {
             if !name.ends_with(".key") || name.starts_with('.') {
                 continue;
             }
-            let claimed = self.dir.join(format!(".taken-{}", unique()));
+            let claimed = self
+                .dir
+                .join(format!(".taken-{}", private_fs::unique_suffix()));
             if std::fs::rename(entry.path(), &claimed).is_err() {
                 continue; // another taker was first
             }
@@ -105,27 +106,13 @@ impl KeyPool {
         let mut added = 0;
         while self.len() < depth {
             let key = generate()?;
-            let name = format!("{}.key", unique());
-            // Written under a dot name and renamed: a taker never sees half a key.
-            private_fs::write_atomic(&self.dir.join(name), &key, &unique())?;
+            let name = format!("{}.key", private_fs::unique_suffix());
+            // Written under a temporary name and renamed: a taker never sees half a key.
+            private_fs::replace(&self.dir.join(name), &key)?;
             added += 1;
         }
         Ok(added)
     }
-}
-
-/// A name no other taker or filler uses: pid, time and a per-process counter.
-fn unique() -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 #[cfg(test)]
@@ -133,6 +120,7 @@ mod tests {
     use super::*;
     use std::collections::BTreeSet;
     use std::os::unix::fs::PermissionsExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     fn counter_key() -> impl Fn() -> io::Result<Vec<u8>> {
         let n = AtomicU64::new(0);

@@ -8,6 +8,7 @@ use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Mode of every file holding secrets.
 pub const FILE_MODE: u32 = 0o600;
@@ -35,6 +36,45 @@ pub fn open_or_create(path: &Path) -> io::Result<File> {
 /// written and fsynced, renamed over `path`, and the folder fsynced so the rename survives a
 /// crash. `tmp_suffix` must be unique among concurrent writers of the same path.
 pub fn write_atomic(path: &Path, bytes: &[u8], tmp_suffix: &str) -> io::Result<()> {
+    replace_with(path, tmp_suffix, |file| file.write_all(bytes))
+}
+
+/// [`write_atomic`] with a temporary name of its own ([`unique_suffix`]), for writers that
+/// have none.
+pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic(path, bytes, &unique_suffix())
+}
+
+/// Replaces `to` with a copy of `from` as [`write_atomic`] does (streamed, so a large file is
+/// never held in memory).
+pub fn copy_atomic(from: &Path, to: &Path) -> io::Result<()> {
+    let mut source = File::open(from)?;
+    replace_with(to, &unique_suffix(), |file| {
+        io::copy(&mut source, file).map(drop)
+    })
+}
+
+/// A name part no other writer uses at the same time: pid, time and a per-process counter.
+pub fn unique_suffix() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The one way files are replaced: `fill` writes a fresh 0600 temporary file beside `path`,
+/// which is fsynced and renamed over it; the folder is fsynced after.
+fn replace_with(
+    path: &Path,
+    tmp_suffix: &str,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
     let file_name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
@@ -47,7 +87,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], tmp_suffix: &str) -> io::Result<(
             .create_new(true)
             .mode(FILE_MODE)
             .open(&tmp)?;
-        file.write_all(bytes)?;
+        fill(&mut file)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     })();

@@ -46,7 +46,7 @@ impl Pki {
     /// Creates a CA and writes its certificate to `dir/ca.pem` (0600, in `dir` created 0700:
     /// the run directory also holds private keys). The CA's own key never leaves memory.
     pub fn create(dir: &Path, run_name: &str) -> anyhow::Result<Self> {
-        crate::ready::create_private_dir_all(dir)
+        ppvnet_common::private_fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the run directory {}", dir.display()))?;
         let (params, key) = ca_params(run_name)?;
         let ca_pem = params.self_signed(&key)?.pem();
@@ -64,7 +64,7 @@ impl Pki {
     /// keys kept beside it: a client that trusts `dir/ca.pem` keeps trusting the landscape
     /// across restarts, and the path to give it (`SSL_CERT_FILE`) never changes.
     pub fn keep_in(dir: &Path, run_name: &str) -> anyhow::Result<Self> {
-        crate::ready::create_private_dir_all(dir)
+        ppvnet_common::private_fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the PKI folder {}", dir.display()))?;
         let cert_path = dir.join(KEPT_CA_CERT);
         let key_path = dir.join(KEPT_CA_KEY);

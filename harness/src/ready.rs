@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use ppvnet_common::private_fs;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize, Default)]
@@ -224,7 +225,7 @@ impl ReadyClaim {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        create_private_dir_all(dir)?;
+        private_fs::create_dir_all(dir)?;
         let mut name = ready.file_name().unwrap_or_default().to_os_string();
         name.push(".lock");
         let lock_path = dir.join(name);
@@ -267,14 +268,7 @@ impl Drop for ReadyClaim {
 }
 
 fn open_lock(path: &Path) -> anyhow::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(PRIVATE_FILE_MODE)
-        .open(path)
+    private_fs::open_or_create(path)
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))
 }
 
@@ -311,63 +305,17 @@ fn held_by_another_run(ready: &Path, lock_path: &Path) -> anyhow::Error {
     )
 }
 
-/// Mode of every file ppvnet writes for a run (the ready file, the PKI, program keys): they
-/// hold passwords, client secrets, the control token and private keys.
-pub const PRIVATE_FILE_MODE: u32 = 0o600;
-/// Mode of every folder ppvnet creates for such files.
-pub const PRIVATE_DIR_MODE: u32 = 0o700;
-
-// A stand-in for `ppvnet_common::private_fs` (on the mocks' hardening branch, not merged yet):
-// once it is, these two helpers become calls to it.
-
-/// Creates `dir` and its missing parents with mode 0700. Folders that exist already (the
-/// current directory, a user's `--data-dir`) keep their mode: they are the user's to protect.
-pub fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(PRIVATE_DIR_MODE)
-        .create(dir)
-}
-
-/// Writes a file so that readers see the old content or the new one, never a half-written file.
-/// The file is created 0600 (the mode is given to `open`, so it is never readable by others, not
-/// even for a moment) in a folder created 0700 when it is missing.
+/// Writes a ready-file-like document (the ready file, PKI files, program keys: passwords,
+/// client secrets, the control token, private keys) so readers see the old content or the new
+/// one, owner-only from the start ([`private_fs`]), in a folder created 0700 when it is missing.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    create_private_dir_all(dir)?;
-    let (tmp, mut file) = tempfile_in(dir, path)?;
-    let written = file
-        .write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written?;
+    private_fs::create_dir_all(dir)?;
+    private_fs::replace(path, bytes)?;
     Ok(())
-}
-
-fn tempfile_in(dir: &Path, target: &Path) -> anyhow::Result<(PathBuf, std::fs::File)> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into());
-    // Unique per write, so concurrent writers in one process never share a temporary file.
-    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
-    // `create_new`: never write through a file (or a symlink) someone else put there.
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(PRIVATE_FILE_MODE)
-        .open(&tmp)?;
-    Ok((tmp, file))
 }
 
 #[cfg(test)]

@@ -342,7 +342,7 @@ impl CaseStore {
         let cached = cache.join(format!("{generation}.sqlite"));
         if stored_generation(path).as_deref() != Some(generation.as_str())
             && stored_generation(&cached).as_deref() == Some(generation.as_str())
-            && let Err(e) = copy_atomically(&cached, path)
+            && let Err(e) = ppvnet_common::private_fs::copy_atomic(&cached, path)
         {
             tracing::warn!(
                 "cannot reuse the cached case database {}: {e}",
@@ -352,7 +352,7 @@ impl CaseStore {
         let store = Self::open(Some(path), data)?;
         if store.report.rebuilt {
             let kept = ppvnet_common::private_fs::create_dir_all(cache)
-                .and_then(|()| copy_atomically(path, &cached));
+                .and_then(|()| ppvnet_common::private_fs::copy_atomic(path, &cached));
             if let Err(e) = kept {
                 tracing::warn!("cannot keep the case database in {}: {e}", cache.display());
             }
@@ -716,28 +716,6 @@ fn open_reader(file: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "mmap_size", 4_i64 << 30)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
-}
-
-/// Copies `from` to `to` through a temporary file beside `to` (0600), so a reader of `to` sees
-/// the old file or the whole new one.
-fn copy_atomically(from: &Path, to: &Path) -> std::io::Result<()> {
-    static COPIES: AtomicUsize = AtomicUsize::new(0);
-    let tmp = to.with_extension(format!(
-        "copy-{}-{}",
-        std::process::id(),
-        COPIES.fetch_add(1, Ordering::Relaxed)
-    ));
-    let copied = (|| {
-        let mut source = std::fs::File::open(from)?;
-        let mut target = ppvnet_common::private_fs::open_or_create(&tmp)?;
-        target.set_len(0)?;
-        std::io::copy(&mut source, &mut target)?;
-        std::fs::rename(&tmp, to)
-    })();
-    if copied.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    copied
 }
 
 fn stored_generation(file: &Path) -> Option<String> {

@@ -347,7 +347,7 @@ pub async fn start(run: Launch<'_>, tasks: &mut Tasks) -> anyhow::Result<Started
     let key_dir = run.state_dir("entra");
     // Before the mock writes its signing keys there: owner-only, like the rest of the run's
     // secrets (a missing `--data-dir` is created the same way).
-    crate::ready::create_private_dir_all(&key_dir)
+    ppvnet_common::private_fs::create_dir_all(&key_dir)
         .with_context(|| format!("cannot create {}", key_dir.display()))?;
     let authority = authority_host.parse().context("Entra's authority URL")?;
     let key_clock = clock.clone();

@@ -205,7 +205,7 @@ pub fn start(
     let store_dir = opts.data_dir.as_ref().map(|d| d.join("keyvault"));
     if let Some(dir) = &store_dir {
         // The vaults' stores hold their secrets: an owner-only folder before the first write.
-        crate::ready::create_private_dir_all(dir)
+        ppvnet_common::private_fs::create_dir_all(dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let config = config(

@@ -36,7 +36,7 @@ pub fn start(
     let public_enabled =
         api.public_network_access == crate::scenario::model::PublicNetworkAccess::Enabled;
     let cert_dir = run.opts.run_dir.join("apis").join(&api.name);
-    ready::create_private_dir_all(&cert_dir)?;
+    ppvnet_common::private_fs::create_dir_all(&cert_dir)?;
     ready::write_atomically(&cert_dir.join("tls.crt"), leaf.cert_pem.as_bytes())?;
     ready::write_atomically(&cert_dir.join("tls.key"), leaf.key_pem.as_bytes())?;
     // App Service evaluates public network access before the app sees a request: with it

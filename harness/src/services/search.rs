@@ -89,7 +89,7 @@ pub async fn start(
     tasks: &mut Tasks,
 ) -> anyhow::Result<()> {
     let db_dir = run.state_dir("apis");
-    crate::ready::create_private_dir_all(&db_dir)?;
+    ppvnet_common::private_fs::create_dir_all(&db_dir)?;
     let mut config = config(
         run.landscape,
         api,
