@@ -257,6 +257,23 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
+/// How a service is reached, as its own links must say it (`nextLink`, ids, `Location`): every
+/// request carries it as an extension, set by [`serve_with`] from whether it serves TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
 /// Serves `router` on every endpoint until `shutdown` resolves, then drains open connections
 /// for up to five seconds. `tls: None` serves plain HTTP. Limits come from [`ServeLimits::from_env`].
 pub async fn serve(
@@ -277,6 +294,12 @@ pub async fn serve_with(
     limits: ServeLimits,
 ) -> io::Result<()> {
     install_crypto_provider();
+    let scheme = if tls.is_some() {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
+    let router = router.layer(Extension(scheme));
     let limits = Arc::new(limits);
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);

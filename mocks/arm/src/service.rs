@@ -12,10 +12,10 @@ use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Router};
 use ppvnet_common::Endpoint;
 use serde_json::{Value, json};
 
@@ -31,12 +31,8 @@ use crate::route::{self, Target};
 /// lists are far shorter).
 const DEFAULT_PAGE: usize = 1000;
 
-/// How the service is reached; `nextLink`s use it. Set by [`run`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scheme {
-    Http,
-    Https,
-}
+/// How the service is reached (set by `ppvnet_common::serve` from whether it serves TLS).
+pub use ppvnet_common::serve::Scheme;
 
 /// The ARM service: cheap to clone.
 #[derive(Clone)]
@@ -93,13 +89,7 @@ pub async fn run(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let scheme = if tls.is_some() {
-        Scheme::Https
-    } else {
-        Scheme::Http
-    };
-    let app = router(state).layer(Extension(scheme));
-    ppvnet_common::serve(endpoints, app, tls, shutdown).await
+    ppvnet_common::serve(endpoints, router(state), tls, shutdown).await
 }
 
 /// One request's query parameters.
@@ -181,10 +171,7 @@ async fn answer(arm: &Arm, scheme: Scheme, request: Request) -> Response {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("management.azure.com")
         .to_string();
-    let scheme = match scheme {
-        Scheme::Http => "http",
-        Scheme::Https => "https",
-    };
+    let scheme = scheme.as_str();
     let call = Call {
         method: request.method().clone(),
         query: Query::parse(uri.query()),

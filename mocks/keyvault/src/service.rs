@@ -24,11 +24,11 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
-use axum::{Extension, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ppvnet_common::net::SharedPeerDirectory;
@@ -74,12 +74,8 @@ const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 const DRAIN_LIMIT_BYTES: usize = 64 * 1024 * 1024;
 const VAULT_DNS_SUFFIX: &str = ".vault.azure.net";
 
-/// How the vault is served; ids and links use it. Set by [`run`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scheme {
-    Http,
-    Https,
-}
+/// How the service is reached (set by `ppvnet_common::serve` from whether it serves TLS).
+pub use ppvnet_common::serve::Scheme;
 
 /// Why the fake could not start.
 #[derive(Debug, thiserror::Error)]
@@ -259,13 +255,7 @@ pub async fn run(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let scheme = if tls.is_some() {
-        Scheme::Https
-    } else {
-        Scheme::Http
-    };
-    let app = router(state).layer(Extension(scheme));
-    ppvnet_common::serve(endpoints, app, tls, shutdown).await
+    ppvnet_common::serve(endpoints, router(state), tls, shutdown).await
 }
 
 /// What every response of one vault carries.
