@@ -20,6 +20,7 @@ mod require;
 mod arm_cli;
 mod client_samples;
 mod control_auth;
+mod dashboard;
 mod e2e;
 mod e2e_connector;
 mod e2e_tokens;
