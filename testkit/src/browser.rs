@@ -14,7 +14,7 @@
 //! `<target dir>/screenshots/<test>/`.
 //!
 //! Protocol: <https://www.w3.org/TR/webdriver2/> (new session, navigate, find element, element
-//! click / send keys / text, execute script, take screenshot, delete session).
+//! click / send keys / text, execute script, user prompts, take screenshot, delete session).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -361,6 +361,28 @@ impl Browser {
         )
         .await
         .map(drop)
+    }
+
+    /// The text of the open user prompt (`alert`, `confirm`, `prompt`).
+    pub async fn alert_text(&self) -> Result<String, BrowserError> {
+        let v = self
+            .command(reqwest::Method::GET, "/alert/text", None)
+            .await?;
+        Ok(v.as_str().unwrap_or_default().to_string())
+    }
+
+    /// Answers the open user prompt with OK (`confirm` returns true).
+    pub async fn accept_alert(&self) -> Result<(), BrowserError> {
+        self.command(reqwest::Method::POST, "/alert/accept", None)
+            .await
+            .map(drop)
+    }
+
+    /// Answers the open user prompt with Cancel (`confirm` returns false).
+    pub async fn dismiss_alert(&self) -> Result<(), BrowserError> {
+        self.command(reqwest::Method::POST, "/alert/dismiss", None)
+            .await
+            .map(drop)
     }
 
     /// Saves a PNG of the viewport as `<NN>-<step>.png` in the screenshot folder (numbered in

@@ -14,13 +14,18 @@ function apply(view) {
   for (const part of parts) {
     document.getElementById(part).innerHTML = view[part];
   }
-  document.body.dataset.updated = String(Date.now());
 }
 
 const events = new EventSource("/dashboard/events");
 events.addEventListener("view", (e) => apply(JSON.parse(e.data)));
-events.addEventListener("open", () => say("connection", "live"));
-events.addEventListener("error", () => say("connection", "disconnected; retrying"));
+events.addEventListener("open", () => {
+  say("connection", "live");
+  document.body.dataset.live = "true";
+});
+events.addEventListener("error", () => {
+  say("connection", "disconnected; retrying");
+  document.body.dataset.live = "false";
+});
 
 document.addEventListener("click", async (e) => {
   const button = e.target.closest("button[data-path]");

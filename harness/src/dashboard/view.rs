@@ -121,10 +121,10 @@ pub fn controls(now: &Oracle) -> String {
     }
     out.push_str("</div><div class=\"group\"><h3>Failover</h3>");
     for (env, env_regions) in &environments {
-        for r in env_regions
-            .iter()
-            .filter(|r| state.active_regions.get(env) != Some(*r))
-        {
+        // Only regions it can move to: not where it runs, not in outage.
+        for r in env_regions.iter().filter(|r| {
+            state.active_regions.get(env) != Some(*r) && !state.region_outages.contains(*r)
+        }) {
             button(
                 &mut out,
                 Button {
@@ -245,6 +245,29 @@ pub fn page(name: &str, csrf: &str, view: &View) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_buttons_follow_the_state() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
+        let mut o = Oracle::new(&crate::scenario::load(&path).expect("contoso loads"));
+        let before = controls(&o);
+        assert!(before.contains("data-action=\"outage:westus\""));
+        assert!(before.contains("data-action=\"failover:prod:eastus\""));
+        assert!(before.contains("data-action=\"peering-off:vnet-prod-eastus:vnet-prod-westus\""));
+        o.set_region_outage("westus", true).expect("westus");
+        o.set_peering("prod-westus-to-eastus", false)
+            .expect("a peering");
+        let after = controls(&o);
+        assert!(after.contains("data-action=\"restore:westus\""));
+        assert!(!after.contains("data-action=\"outage:westus\""));
+        // prod failed over to eastus; westus is down, so there is nowhere to move it.
+        assert!(!after.contains("data-action=\"failover:prod:"));
+        assert!(after.contains("data-action=\"peering-on:vnet-prod-eastus:vnet-prod-westus\""));
+        assert!(after.contains(
+            "data-path=\"/network/regions/westus/outage\" data-body=\"{&quot;down&quot;:false}\""
+        ));
+    }
 
     #[test]
     fn names_are_encoded_in_paths_and_escaped_in_attributes() {

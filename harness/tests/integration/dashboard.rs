@@ -552,3 +552,96 @@ async fn chromium_logs_in_through_the_one_time_url() {
     assert_png(&shot, &out);
     running.stop().await.unwrap();
 }
+
+/// Test-side instruments installed in the page (the page itself has none): when the page
+/// sends a control request (`window.__sent`) and when `selector` first appears in the picture
+/// (`window.__seen`), both on the browser's clock.
+const INSTRUMENT: &str = "
+const selector = arguments[0];
+window.__sent = null; window.__seen = null;
+const send = window.fetch;
+window.fetch = (...a) => { window.__sent = Date.now(); return send(...a); };
+new MutationObserver(() => {
+  if (window.__seen === null && document.querySelector(selector)) { window.__seen = Date.now(); }
+}).observe(document.getElementById('picture'), {childList: true, subtree: true});
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_sees_the_outage_it_confirms_at_once() {
+    use ppvnet_testkit::browser::{self, Browser, BrowserOptions};
+    if crate::require::skip_unless("chromium", browser::missing()) {
+        return;
+    }
+    let (running, _dir) = start(&repo("scenarios/contoso.yaml")).await;
+    let c = Control::of(&running);
+    let b = Browser::start(BrowserOptions {
+        screenshots: Some(browser::screenshot_dir("dashboard")),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let wait = Duration::from_secs(30);
+    b.goto(&c.login_url().await).await.unwrap();
+    b.wait_for("body[data-live=\"true\"] #picture [data-vnet]", wait)
+        .await
+        .unwrap();
+    assert!(b.url().await.unwrap().ends_with("/dashboard"));
+    b.screenshot("dashboard").await.unwrap();
+
+    // Cancelled: nothing is sent, nothing changes.
+    let peering = "button[data-action=\"peering-off:vnet-prod-eastus:vnet-prod-westus\"]";
+    b.click(&b.find(peering).await.unwrap()).await.unwrap();
+    assert!(b.alert_text().await.unwrap().contains("vnet-prod-eastus"));
+    b.dismiss_alert().await.unwrap();
+    assert!(
+        running
+            .fabric()
+            .handle()
+            .state()
+            .peerings
+            .iter()
+            .all(|p| p.enabled)
+    );
+
+    let outage = "#picture [data-region=\"westus\"][data-outage=\"true\"]";
+    b.execute(INSTRUMENT, vec![json!(outage)]).await.unwrap();
+    b.click(
+        &b.find("button[data-action=\"outage:westus\"]")
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(b.alert_text().await.unwrap().contains("westus"));
+    b.accept_alert().await.unwrap();
+    b.wait_for(outage, wait).await.unwrap();
+    let times = b
+        .execute("return [window.__sent, window.__seen];", vec![])
+        .await
+        .unwrap();
+    let (sent, seen) = (times[0].as_f64().unwrap(), times[1].as_f64().unwrap());
+    println!(
+        "dashboard DOM update latency in Chromium (request sent -> picture shows the outage): {} ms",
+        seen - sent
+    );
+    assert!(
+        running
+            .fabric()
+            .handle()
+            .state()
+            .region_outages
+            .contains("westus")
+    );
+    b.wait_for("button[data-action=\"restore:westus\"]", wait)
+        .await
+        .unwrap();
+    assert!(
+        b.text("#status")
+            .await
+            .unwrap()
+            .contains("region westus in outage")
+    );
+    b.screenshot("westus-outage").await.unwrap();
+    drop(b);
+    running.stop().await.unwrap();
+}
