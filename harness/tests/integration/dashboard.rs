@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ppvnet::fabric::FabricKind;
+use ppvnet::fabric::{FabricKind, Face};
 use ppvnet::up::{self, Running, UpOptions};
 use serde_json::{Value, json};
 
@@ -357,6 +357,64 @@ async fn the_event_stream_shows_a_control_action_at_once() {
             .unwrap()
             .contains("<table class=\"matrix\">")
     );
+
+    // A peering switched off, an NSG rule added, the clock shifted: each shows in a next view.
+    let changes = [
+        (
+            "/network/peerings/between/vnet-west/vnet-east",
+            json!({"enabled": false}),
+            (
+                "picture",
+                "data-peering=\"west-to-east\" data-state=\"off\"",
+            ),
+        ),
+        (
+            "/network/nsgs/nsg-pe/rules",
+            json!({"name": "DenyLateHttps", "priority": 3917, "direction": "Inbound",
+                "access": "Deny", "protocol": "Tcp", "destinationPortRanges": ["443"]}),
+            ("picture", "data-rule=\"DenyLateHttps\""),
+        ),
+        (
+            "/clock/shift",
+            json!({"seconds": 60}),
+            ("status", "clock offset +60 s"),
+        ),
+    ];
+    for (path, body, (part, shows)) in changes {
+        let r = c
+            .post(path, body)
+            .bearer_auth(&c.token)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            next_view(&mut stream, &mut buffer, |v| {
+                v[part].as_str().is_some_and(|p| p.contains(shows))
+            }),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{path}: no view with {shows}"));
+    }
+
+    // A denied flow (the internet to a private endpoint) is listed with its path.
+    let pe = running
+        .fabric()
+        .handle()
+        .face_address("kv-min", &Face::PrivateEndpoint("pe-kv-min".into()))
+        .expect("the private endpoint is bound");
+    let _ = running.fabric().connect("internet", pe).await;
+    let denied = "<td>denied</td><td>internet (";
+    let view = tokio::time::timeout(
+        Duration::from_secs(30),
+        next_view(&mut stream, &mut buffer, |v| {
+            v["flows"].as_str().is_some_and(|f| f.contains(denied))
+        }),
+    )
+    .await
+    .expect("the denied flow reaches the event stream");
+    assert!(view["flows"].as_str().unwrap().contains("→ pe-kv-min ("));
     running.stop().await.unwrap();
 }
 
