@@ -8,6 +8,9 @@
 //! (a batch of queued ones at a time), sends a `view` event with the whole view rendered anew on
 //! the server as JSON ([`view::View`]), which the page puts in place. A stream starts with the
 //! current view, so nothing that changed between the page load and the subscription is missed.
+//! A stream ends itself after half the serve loop's idle timeout (the serve loop counts a
+//! response being streamed as idle and would cut it), telling the browser to reconnect after
+//! [`RECONNECT_MS`]; the new stream starts with the current view again.
 //!
 //! | method + path | answer |
 //! | --- | --- |
@@ -43,6 +46,9 @@ use ppvnet_common::Clock;
 /// Event streams served at once; more are refused with 503 (each holds a connection open).
 pub const MAX_STREAMS: usize = 16;
 
+/// How soon a browser reconnects when its stream ended (the SSE `retry` field).
+pub const RECONNECT_MS: u64 = 250;
+
 /// The page's content security policy: its own script, style and event stream only; nothing
 /// inline runs, nothing is framed, no form goes anywhere.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -60,6 +66,8 @@ pub struct Dashboard {
     /// `http://127.0.0.1:PORT`: where login URLs point.
     control_url: String,
     streams: Arc<Semaphore>,
+    /// How long one event stream lasts before it ends itself.
+    stream_lifetime: std::time::Duration,
     /// Ends the event streams when the run stops.
     stop: watch::Receiver<bool>,
 }
@@ -82,6 +90,7 @@ impl Dashboard {
             guard,
             control_url: control_url.to_string(),
             streams: Arc::new(Semaphore::new(MAX_STREAMS)),
+            stream_lifetime: ppvnet_common::serve::ServeLimits::from_env().idle_timeout / 2,
             stop,
         }
     }
@@ -247,6 +256,8 @@ struct Subscriber {
     first: bool,
     /// The latest network change this stream saw, shown in the status line.
     last_change: Option<String>,
+    /// When the stream ends itself (the browser then reconnects).
+    ends: tokio::time::Instant,
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -257,6 +268,7 @@ impl Subscriber {
         let woke = tokio::select! {
             e = self.rx.recv() => e,
             _ = stop.wait_for(|stopped| *stopped) => return false,
+            _ = tokio::time::sleep_until(self.ends) => return false,
         };
         match woke {
             Ok(Event::Network(what)) => self.last_change = Some(what),
@@ -280,22 +292,98 @@ fn view_stream(
     rx: broadcast::Receiver<Event>,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static {
+    let ends = tokio::time::Instant::now() + dashboard.stream_lifetime;
     let start = Subscriber {
         dashboard,
         rx,
         first: true,
         last_change: None,
+        ends,
         _permit: permit,
     };
     futures::stream::unfold(start, |mut s| async move {
-        if !std::mem::take(&mut s.first) && !s.next_batch().await {
+        let first = std::mem::take(&mut s.first);
+        if !first && !s.next_batch().await {
             return None;
         }
         let view = s.dashboard.view(s.last_change.as_deref());
-        let event = SseEvent::default()
+        let mut event = SseEvent::default()
             .event("view")
             .json_data(&view)
             .unwrap_or_else(|_| SseEvent::default().comment("the view could not be encoded"));
+        if first {
+            event = event.retry(std::time::Duration::from_millis(RECONNECT_MS));
+        }
         Some((Ok(event), s))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    fn dashboard() -> (Dashboard, watch::Sender<bool>) {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/contoso.yaml");
+        let l = crate::scenario::load(&path).expect("contoso loads");
+        let fabric = FabricHandle::new(&l, crate::fabric::FabricKind::Loopback);
+        let addr = "127.0.0.1:7411".parse().expect("an address");
+        let (stop, stop_rx) = watch::channel(false);
+        let d = Dashboard::new(
+            "contoso",
+            fabric,
+            Clock::new(),
+            Guard::new(addr, &crate::control::new_token()),
+            "http://127.0.0.1:7411",
+            stop_rx,
+        );
+        (d, stop)
+    }
+
+    fn stream(d: &Dashboard) -> impl Stream<Item = Result<SseEvent, Infallible>> + use<> {
+        let permit = d
+            .streams
+            .clone()
+            .try_acquire_owned()
+            .expect("a free stream");
+        view_stream(d.clone(), d.fabric.events().subscribe(), permit)
+    }
+
+    #[tokio::test]
+    async fn a_stream_sends_a_view_per_change_until_the_run_stops() {
+        let (d, stop) = dashboard();
+        let mut s = Box::pin(stream(&d));
+        assert!(s.next().await.is_some(), "the current view comes first");
+        d.fabric
+            .set_region_outage("westus", true)
+            .await
+            .expect("westus");
+        assert!(s.next().await.is_some(), "a view after the change");
+        stop.send(true).expect("the stream listens");
+        assert!(s.next().await.is_none(), "the stream ends with the run");
+    }
+
+    #[tokio::test]
+    async fn a_stream_ends_itself_at_its_lifetime() {
+        let (mut d, _stop) = dashboard();
+        d.stream_lifetime = std::time::Duration::ZERO;
+        let views: Vec<_> = stream(&d).collect().await;
+        assert_eq!(views.len(), 1, "the current view, then the end");
+    }
+
+    #[tokio::test]
+    async fn streams_over_the_cap_are_refused() {
+        let (d, _stop) = dashboard();
+        let _held: Vec<_> = (0..MAX_STREAMS)
+            .map(|_| {
+                d.streams
+                    .clone()
+                    .try_acquire_owned()
+                    .expect("a free stream")
+            })
+            .collect();
+        let r = events(State(d)).await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
 }
