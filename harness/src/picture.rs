@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 
 use crate::acceptance::junit::escape;
 use crate::fabric::flowlog::{FlowRecord, FlowState};
-use crate::fabric::oracle::{Decision, HostInfo, NetworkState, Oracle, VnetInfo};
+use crate::fabric::oracle::{Decision, HostInfo, NetworkState, Oracle, PeeringInfo, VnetInfo};
 use crate::scenario::model::{Access, Direction, NsgRule};
 
 const COLS: usize = 2;
@@ -232,11 +232,7 @@ fn draw_peerings(svg: &mut String, oracle: &Oracle, boxes: &[VnetBox<'_>]) -> St
         let (Some(a), Some(b)) = (place(&p.from), place(&p.to)) else {
             continue;
         };
-        let pair = if p.from <= p.to {
-            (p.from.as_str(), p.to.as_str())
-        } else {
-            (p.to.as_str(), p.from.as_str())
-        };
+        let pair = vnet_pair(p);
         let stacked = drawn.iter().filter(|d| **d == pair).count();
         drawn.push(pair);
         let (state, color, dash) = match (p.allow_virtual_network_access, p.enabled) {
@@ -528,6 +524,15 @@ pub fn flows(records: &[FlowRecord]) -> String {
     }
     t.push_str("</tbody></table>\n");
     t
+}
+
+/// The two vNets a peering joins, in name order (both directions of a peering give the same).
+pub fn vnet_pair(p: &PeeringInfo) -> (&str, &str) {
+    if p.from <= p.to {
+        (&p.from, &p.to)
+    } else {
+        (&p.to, &p.from)
+    }
 }
 
 /// The regions and environments a control panel offers: every region of the landscape's

@@ -179,24 +179,14 @@ pub fn controls(now: &Oracle) -> String {
 
 /// One button per pair of peered vNets: off when every direction is on, else on.
 fn peering_buttons(out: &mut String, now: &Oracle) {
-    let mut pairs: Vec<(&str, &str)> = now
-        .peerings()
-        .iter()
-        .map(|p| {
-            if p.from <= p.to {
-                (p.from.as_str(), p.to.as_str())
-            } else {
-                (p.to.as_str(), p.from.as_str())
-            }
-        })
-        .collect();
+    let mut pairs: Vec<(&str, &str)> = now.peerings().iter().map(picture::vnet_pair).collect();
     pairs.sort();
     pairs.dedup();
     for (a, b) in pairs {
         let on = now
             .peerings()
             .iter()
-            .filter(|p| (p.from == a && p.to == b) || (p.from == b && p.to == a))
+            .filter(|p| picture::vnet_pair(p) == (a, b))
             .all(|p| p.enabled);
         let (verb, class) = if on {
             ("off", "danger")
