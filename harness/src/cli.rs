@@ -32,6 +32,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Draw a landscape as a standalone SVG picture (vNets, subnets, peerings, private
+    /// endpoints, hosts, services), as the dashboard and the sign-off report draw it.
+    Draw {
+        #[arg(default_value_os_t = crate::paths::default_scenario())]
+        file: PathBuf,
+        /// Where to write the SVG (standard output when not given).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Run a landscape in the foreground until SIGINT/SIGTERM.
     Up {
         #[arg(default_value_os_t = crate::paths::default_scenario())]
@@ -103,6 +112,7 @@ pub fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Validate { file, format } => validate(&file, format),
+        Command::Draw { file, output } => draw(&file, output.as_deref()),
         Command::Exec {
             ready_file,
             host,
@@ -184,6 +194,36 @@ fn env(ready_file: &std::path::Path, host: &str) -> ExitCode {
             eprintln!("ppvnet env: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `ppvnet draw`: an invalid file gets `validate`'s errors and exit code 1; a file that cannot
+/// be written, exit code 2.
+fn draw(file: &std::path::Path, output: Option<&std::path::Path>) -> ExitCode {
+    let landscape = match scenario::load(file) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let oracle = crate::fabric::oracle::Oracle::new(&landscape);
+    let svg = crate::picture::svg_file(
+        &landscape.scenario.name,
+        crate::picture::Scene::declared(&oracle),
+    );
+    match output {
+        None => {
+            print_out(&svg);
+            ExitCode::SUCCESS
+        }
+        Some(path) => match std::fs::write(path, svg) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ppvnet draw: cannot write {}: {e}", path.display());
+                ExitCode::from(2)
+            }
+        },
     }
 }
 

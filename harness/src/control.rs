@@ -3,11 +3,12 @@
 //!
 //! Plain HTTP on 127.0.0.1 only: it is the operator's and the tests' handle, not part of the
 //! emulated landscape, so no fabric rule applies to it. [`guard`] admits only requests with the
-//! run's token, addressed to the control API by name, and not sent by a web page; [`Client`]
-//! is how tools and tests call it.
+//! run's token (or a dashboard browser's [`session`]), addressed to the control API by name, and
+//! not sent by a web page of another origin; [`Client`] is how tools and tests call it.
 
 mod client;
 pub mod guard;
+pub mod session;
 
 pub use client::Client;
 pub use guard::{Guard, new_token};
@@ -25,6 +26,8 @@ use serde::Deserialize;
 pub struct ControlState {
     pub clock: Clock,
     pub summary: serde_json::Value,
+    /// Clock shifts and resets are announced here (the dashboard shows the offset).
+    pub events: crate::events::EventBus,
 }
 
 #[derive(Deserialize)]
@@ -70,10 +73,12 @@ async fn shift(State(s): State<ControlState>, body: Option<Json<Shift>>) -> Resp
             .into_response();
     };
     s.clock.shift_secs(shift.seconds);
+    s.events.publish(crate::events::Event::Clock);
     Json(clock_json(&s.clock)).into_response()
 }
 
 async fn reset(State(s): State<ControlState>) -> Json<serde_json::Value> {
     s.clock.reset();
+    s.events.publish(crate::events::Event::Clock);
     Json(clock_json(&s.clock))
 }

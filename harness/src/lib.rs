@@ -12,6 +12,11 @@
 //!   ready file, stop cleanly.
 //! - [`fabric`]: network fabrics (loopback, netns) that carry and police the hosts' traffic.
 //! - [`control`]: the control API of a running landscape (clock, keys, network state).
+//! - [`events`]: the run's event bus: control actions and flow records, for live watchers.
+//! - [`dashboard`]: the live landscape dashboard served on the control address (picture,
+//!   reachability matrix, latest flows, control buttons), updated over Server-Sent Events.
+//! - [`picture`]: the landscape drawn as SVG with its matrix and flow table: one drawing for
+//!   the dashboard, the HTML report and `ppvnet draw`.
 //! - [`powerplatform`]: the browser-less Power Apps user behind `ppvnet pp` and the `/pp` control
 //!   routes.
 //! - [`acceptance`]: the Gherkin acceptance runner (`ppvnet test`, `ppvnet steps`): built-in
@@ -21,9 +26,12 @@
 pub mod acceptance;
 pub mod cli;
 pub mod control;
+pub mod dashboard;
+pub mod events;
 pub mod fabric;
 pub mod landscape;
 pub mod paths;
+pub mod picture;
 pub mod pki;
 pub mod powerplatform;
 pub mod ready;

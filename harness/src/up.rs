@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::control::{self, ControlState};
+use crate::dashboard::Dashboard;
 use crate::fabric::{Fabric, FabricKind};
 use crate::landscape::Landscape;
 use crate::pki::Pki;
@@ -81,6 +82,7 @@ pub struct Running {
     pub clock: Clock,
     /// Stubbed APIs by name (`implementation: {kind: stub}`).
     stubs: BTreeMap<String, services::stub::Stub>,
+    dashboard: Dashboard,
 }
 
 /// Starts the landscape and writes the ready file once every component is healthy.
@@ -134,13 +136,20 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
     // Saving connectors reads Key Vault as Dataverse: Entra must answer first.
     let power_platform = services::powerplatform::start(run, &entra, &mut tasks).await?;
 
-    let control_router =
-        control_routes(landscape, &clock, &fabric, &entra, power_platform.as_ref())?;
-    // Last, so the guard covers every nested router and the fallback.
-    let control_router = control::guard::layer(
-        control_router,
-        control::Guard::new(control_addr, &control_token),
+    let guard = control::Guard::new(control_addr, &control_token);
+    let dashboard = Dashboard::new(
+        &s.name,
+        fabric.handle(),
+        clock.clone(),
+        guard.clone(),
+        &format!("http://{control_addr}"),
+        stop_rx.clone(),
     );
+    let control_router =
+        control_routes(landscape, &clock, &fabric, &entra, power_platform.as_ref())?
+            .merge(dashboard.clone().router());
+    // Last, so the guard covers every nested router and the fallback.
+    let control_router = control::guard::layer(control_router, guard);
     let shutdown = services::launch::stopped(&stop_rx);
     tasks.spawn(async move {
         ppvnet_common::serve(
@@ -192,6 +201,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         fabric,
         clock,
         stubs: apis.stubs,
+        dashboard,
     })
 }
 
@@ -234,6 +244,7 @@ fn control_routes(
     let mut router = control::router(ControlState {
         clock: clock.clone(),
         summary: serde_json::to_value(landscape.summary())?,
+        events: fabric.handle().events().clone(),
     })
     .nest("/entra", ppvnet_entra::control_router(entra.entra.clone()))
     .nest("/network", crate::fabric::control_router(fabric.handle()));
@@ -296,6 +307,11 @@ impl Running {
 
     pub fn fabric(&self) -> &Fabric {
         &self.fabric
+    }
+
+    /// A new one-time URL that logs a browser in to the dashboard.
+    pub fn dashboard_login_url(&self) -> String {
+        self.dashboard.login_url()
     }
 
     /// Stops every service, tears the fabric down and removes the run's files.
@@ -438,9 +454,10 @@ pub async fn run_until_signal(landscape: &Landscape, opts: &UpOptions) -> anyhow
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut running = start(landscape, opts).await?;
     crate::cli::print_out(&format!(
-        "{}{}ppvnet is up; stop with Ctrl-C or SIGTERM\n",
+        "{}{}Watch and steer the landscape in a browser (a one-time login URL):\n  {}\n\nppvnet is up; stop with Ctrl-C or SIGTERM\n",
         endpoint_table(running.ready()),
-        next_steps(running.ready(), &opts.ready_file)
+        next_steps(running.ready(), &opts.ready_file),
+        running.dashboard_login_url()
     ));
     let crash = tokio::select! {
         _ = sigterm.recv() => None,

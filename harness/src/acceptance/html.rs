@@ -170,9 +170,11 @@ fn landscapes(h: &mut String, p: &Provenance) {
         match crate::scenario::load(path) {
             Ok(l) => {
                 let oracle = crate::fabric::oracle::Oracle::new(&l);
-                h.push_str(&super::picture::svg(&oracle));
+                h.push_str(&crate::picture::svg(crate::picture::Scene::declared(
+                    &oracle,
+                )));
                 h.push_str("<h4>Reachability (host × face, TCP 443, as declared)</h4>\n<p>✓ connects · ⊘ connects, the service refuses (public access off) · ✗ denied; hover a cell for the route or rule.</p>\n");
-                h.push_str(&super::picture::matrix(&oracle));
+                h.push_str(&crate::picture::matrix(&oracle));
             }
             Err(e) => {
                 let _ = writeln!(h, "<pre>{}</pre>", escape(&e.to_string()));

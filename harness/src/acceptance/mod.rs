@@ -9,7 +9,7 @@
 //! - [`record`]: a cucumber writer that keeps every feature, scenario and step with status,
 //!   time and error text ([`record::Report`]).
 //! - [`junit`], [`json`], [`html`]: the three report files written from a [`record::Report`];
-//!   [`picture`] draws a landscape and its reachability matrix for the HTML report.
+//!   the HTML report draws each landscape with [`crate::picture`].
 //! - [`catalogue`]: every step phrase with its parameters and an example (`ppvnet steps`).
 //!
 //! Steps find landscapes and the `ppvnet` program through [`Settings`], which `run` sets once
@@ -19,7 +19,6 @@ pub mod catalogue;
 pub mod html;
 pub mod json;
 pub mod junit;
-pub mod picture;
 pub mod record;
 pub mod run;
 pub mod select;

@@ -10,11 +10,15 @@
 //! - carry no `Origin` other than the control API's own: browsers add one to every cross-origin
 //!   request they send on a page's behalf (403 otherwise);
 //! - carry `Authorization: Bearer <token>` with the run's token, which only readers of the
-//!   owner-only ready file know (401 with `WWW-Authenticate: Bearer` otherwise).
+//!   owner-only ready file know (401 with `WWW-Authenticate: Bearer` otherwise), or the session
+//!   cookie of a browser that logged in to the dashboard ([`super::session`]); a request with
+//!   the cookie that changes something (any method but `GET`/`HEAD`) must also carry the
+//!   session's CSRF token in `X-CSRF-Token` (403 otherwise).
 //!
-//! `GET /healthz` is the one route without the token: `ppvnet up` polls it before the ready file
-//! (and so the token) exists for anyone else, and it tells nothing but "ok". The `Host` and
-//! `Origin` checks still apply to it.
+//! `GET /healthz` is one route without the token: `ppvnet up` polls it before the ready file
+//! (and so the token) exists for anyone else, and it tells nothing but "ok". `GET
+//! /dashboard/login` is the other: it carries a one-time ticket instead, which its handler
+//! checks. The `Host` and `Origin` checks still apply to both.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,8 +30,16 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
+use super::session::{Session, Sessions};
+
 /// The path `ppvnet up` polls for health before it writes the ready file.
 pub const HEALTH_PATH: &str = "/healthz";
+
+/// The dashboard's login path, which takes a one-time ticket instead of the token.
+pub const LOGIN_PATH: &str = "/dashboard/login";
+
+/// The header a cookie-authenticated request that changes something carries its CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The realm named in `WWW-Authenticate`.
 const REALM: &str = "ppvnet control API";
@@ -50,6 +62,11 @@ pub struct Guard {
     hosts: [String; 2],
     /// The control API's own origins, the only `Origin` values admitted (lower case).
     origins: [String; 2],
+    /// Browser sessions of the dashboard.
+    sessions: Arc<Sessions>,
+    /// The session cookie's name; it names the port, because browsers share cookies between
+    /// the ports of a host and two runs must not overwrite each other's.
+    cookie: String,
 }
 
 impl std::fmt::Debug for Guard {
@@ -72,6 +89,12 @@ pub enum Refusal {
     NoToken,
     /// A credential that is not the run's token, or more than one `Authorization` header.
     WrongToken,
+    /// A session cookie of no current session.
+    WrongSession,
+    /// A cookie-authenticated request that changes something without the session's CSRF token.
+    Csrf,
+    /// A dashboard login ticket that is unknown or was used already.
+    UsedTicket,
 }
 
 impl Guard {
@@ -84,17 +107,70 @@ impl Guard {
             token: token.into(),
             hosts,
             origins,
+            sessions: Arc::default(),
+            cookie: format!("ppvnet_session_{port}"),
         }
+    }
+
+    /// The browser sessions this guard admits.
+    pub fn sessions(&self) -> Arc<Sessions> {
+        self.sessions.clone()
+    }
+
+    /// The name of the session cookie.
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie
+    }
+
+    /// The session whose cookie the request carries, if any.
+    pub fn session(&self, headers: &HeaderMap) -> Option<Session> {
+        self.cookie_value(headers)
+            .and_then(|id| self.sessions.find(&id))
+    }
+
+    /// The value of the session cookie among the request's cookies (`Cookie: a=1; b=2`, one
+    /// header or several).
+    fn cookie_value(&self, headers: &HeaderMap) -> Option<String> {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == self.cookie)
+            .map(|(_, value)| value.to_string())
     }
 
     /// Decides one request from its method, target and headers.
     pub fn admit(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(), Refusal> {
         self.check_host(uri, headers)?;
         self.check_origin(headers)?;
-        if method == Method::GET && uri.path() == HEALTH_PATH {
+        if method == Method::GET && [HEALTH_PATH, LOGIN_PATH].contains(&uri.path()) {
             return Ok(());
         }
-        self.check_token(headers)
+        if headers.contains_key(header::AUTHORIZATION) {
+            return self.check_token(headers);
+        }
+        match self.cookie_value(headers) {
+            Some(id) => self.check_session(method, &id, headers),
+            None => Err(Refusal::NoToken),
+        }
+    }
+
+    /// A browser's request: its session must exist, and a request that changes something must
+    /// carry the session's CSRF token (a cross-site form or script cannot read it).
+    fn check_session(&self, method: &Method, id: &str, headers: &HeaderMap) -> Result<(), Refusal> {
+        let session = self.sessions.find(id).ok_or(Refusal::WrongSession)?;
+        if method == Method::GET || method == Method::HEAD {
+            return Ok(());
+        }
+        let mut sent = headers.get_all(CSRF_HEADER).iter();
+        match (sent.next(), sent.next()) {
+            (Some(token), None) if bool::from(token.as_bytes().ct_eq(session.csrf.as_bytes())) => {
+                Ok(())
+            }
+            _ => Err(Refusal::Csrf),
+        }
     }
 
     fn check_host(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), Refusal> {
@@ -206,6 +282,22 @@ impl IntoResponse for Refusal {
                 "the bearer token is not this run's control_token",
                 Some("invalid_token"),
             ),
+            Refusal::WrongSession => unauthorized(
+                "the session cookie is not a current dashboard session; open a new login URL",
+                Some("invalid_token"),
+            ),
+            Refusal::UsedTicket => unauthorized(
+                "this dashboard login URL was used already or is not this run's; ask for a new one (POST /dashboard/login-url with the bearer token)",
+                Some("invalid_token"),
+            ),
+            Refusal::Csrf => (
+                StatusCode::FORBIDDEN,
+                error_body(
+                    "CsrfTokenMismatch",
+                    "a request with the session cookie that changes something must carry the session's token in X-CSRF-Token",
+                ),
+            )
+                .into_response(),
         }
     }
 }
@@ -381,6 +473,59 @@ mod tests {
                 "{origin}: {refused:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_session_cookie_admits_reads_and_with_its_csrf_token_changes() {
+        let g = guard();
+        let session = g
+            .sessions()
+            .redeem(&g.sessions().issue_ticket())
+            .expect("a fresh ticket");
+        let cookie = format!("theme=dark; ppvnet_session_7411={}", session.id);
+        let host = (header::HOST, "127.0.0.1:7411");
+        let with_cookie = [host.clone(), (header::COOKIE, cookie.as_str())];
+        let admit = |method: Method, path: &str, pairs: &[(header::HeaderName, &str)]| {
+            g.admit(&method, &path.parse().unwrap(), &headers(pairs))
+        };
+        assert_eq!(admit(Method::GET, "/dashboard", &with_cookie), Ok(()));
+        assert_eq!(
+            admit(Method::POST, "/clock/reset", &with_cookie),
+            Err(Refusal::Csrf)
+        );
+        let csrf = header::HeaderName::from_static(CSRF_HEADER);
+        let mut with_csrf = with_cookie.to_vec();
+        with_csrf.push((csrf.clone(), session.csrf.as_str()));
+        assert_eq!(admit(Method::POST, "/clock/reset", &with_csrf), Ok(()));
+        let mut wrong_csrf = with_cookie.to_vec();
+        wrong_csrf.push((csrf, session.id.as_str()));
+        assert_eq!(
+            admit(Method::POST, "/clock/reset", &wrong_csrf),
+            Err(Refusal::Csrf)
+        );
+        // Another port's cookie, or an unknown session, is no credential here.
+        let other_port = format!("ppvnet_session_7412={}", session.id);
+        assert_eq!(
+            admit(
+                Method::GET,
+                "/dashboard",
+                &[host.clone(), (header::COOKIE, other_port.as_str())]
+            ),
+            Err(Refusal::NoToken)
+        );
+        assert_eq!(
+            admit(
+                Method::GET,
+                "/dashboard",
+                &[host.clone(), (header::COOKIE, "ppvnet_session_7411=guess")]
+            ),
+            Err(Refusal::WrongSession)
+        );
+        // The login path takes a ticket instead; its handler checks it.
+        assert_eq!(
+            admit(Method::GET, "/dashboard/login?token=x", &[host]),
+            Ok(())
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use super::flowlog::{FlowFilter, FlowLog, FlowRecord};
 use super::oracle::{Decision, NetworkState, Oracle, OracleError, Resolution};
 use super::{FabricKind, Face};
+use crate::events::{Event, EventBus};
 use crate::landscape::Landscape;
 use crate::scenario::model::NsgRule;
 
@@ -34,6 +35,8 @@ struct Shared {
     /// The address clients connect to for each face (the first one bound).
     faces: RwLock<HashMap<(String, Face), SocketAddr>>,
     enforcer: OnceLock<Arc<dyn Enforcer>>,
+    /// Where every change and flow record is announced.
+    events: EventBus,
 }
 
 /// A cheap-to-clone handle on a running fabric.
@@ -83,13 +86,20 @@ struct Params<T>(T);
 
 impl FabricHandle {
     pub(crate) fn new(landscape: &Landscape, kind: FabricKind) -> Self {
+        let events = EventBus::default();
         FabricHandle(Arc::new(Shared {
             kind,
             oracle: RwLock::new(Oracle::new(landscape)),
-            flows: FlowLog::default(),
+            flows: FlowLog::with_events(events.clone()),
             faces: RwLock::new(HashMap::new()),
             enforcer: OnceLock::new(),
+            events,
         }))
+    }
+
+    /// The run's event bus: network changes and flow records are published here.
+    pub fn events(&self) -> &EventBus {
+        &self.0.events
     }
 
     pub fn kind(&self) -> FabricKind {
@@ -155,8 +165,10 @@ impl FabricHandle {
             .copied()
     }
 
+    /// Applies `f` to the oracle and the fabric, then announces `what` changed.
     async fn change<R: Send + 'static>(
         &self,
+        what: String,
         f: impl FnOnce(&mut Oracle) -> Result<R, OracleError> + Send + 'static,
     ) -> Result<R, ControlError> {
         let this = self.clone();
@@ -169,20 +181,26 @@ impl FabricHandle {
             }
             Ok(r)
         };
-        if self.0.enforcer.get().is_some() {
+        let done = if self.0.enforcer.get().is_some() {
             // Applying spawns `ip`/`nft`; keep it off the async workers.
             tokio::task::spawn_blocking(run)
                 .await
                 .map_err(|e| ControlError::Apply(e.to_string()))?
         } else {
             run()
+        };
+        if done.is_ok() {
+            self.0.events.publish(Event::Network(what));
         }
+        done
     }
 
     /// Turns one direction of a peering on or off (traffic needs both directions).
     pub async fn set_peering(&self, name: &str, enabled: bool) -> Result<(), ControlError> {
         let name = name.to_string();
-        self.change(move |o| o.set_peering(&name, enabled)).await
+        let what = format!("peering {name} {}", on_off(enabled));
+        self.change(what, move |o| o.set_peering(&name, enabled))
+            .await
     }
 
     /// Turns every peering between two vNets (both directions) on or off.
@@ -193,7 +211,8 @@ impl FabricHandle {
         enabled: bool,
     ) -> Result<Vec<String>, ControlError> {
         let (a, b) = (a.to_string(), b.to_string());
-        self.change(move |o| {
+        let what = format!("peerings between {a} and {b} {}", on_off(enabled));
+        self.change(what, move |o| {
             let names: Vec<String> = o
                 .peerings()
                 .iter()
@@ -213,12 +232,15 @@ impl FabricHandle {
 
     pub async fn add_nsg_rule(&self, nsg: &str, rule: NsgRule) -> Result<(), ControlError> {
         let nsg = nsg.to_string();
-        self.change(move |o| o.add_nsg_rule(&nsg, rule)).await
+        let what = format!("NSG {nsg}: rule {} added", rule.name);
+        self.change(what, move |o| o.add_nsg_rule(&nsg, rule)).await
     }
 
     pub async fn remove_nsg_rule(&self, nsg: &str, rule: &str) -> Result<NsgRule, ControlError> {
         let (nsg, rule) = (nsg.to_string(), rule.to_string());
-        self.change(move |o| o.remove_nsg_rule(&nsg, &rule)).await
+        let what = format!("NSG {nsg}: rule {rule} removed");
+        self.change(what, move |o| o.remove_nsg_rule(&nsg, &rule))
+            .await
     }
 
     /// Starts or ends a Power Platform outage of a region; returns the failovers it caused.
@@ -228,7 +250,12 @@ impl FabricHandle {
         down: bool,
     ) -> Result<Vec<(String, String)>, ControlError> {
         let region = region.to_string();
-        self.change(move |o| o.set_region_outage(&region, down))
+        let what = if down {
+            format!("region {region} in outage")
+        } else {
+            format!("region {region} restored")
+        };
+        self.change(what, move |o| o.set_region_outage(&region, down))
             .await
     }
 
@@ -238,12 +265,18 @@ impl FabricHandle {
         region: &str,
     ) -> Result<(), ControlError> {
         let (e, r) = (environment.to_string(), region.to_string());
-        self.change(move |o| o.set_active_region(&e, &r)).await
+        let what = format!("environment {e} active in {r}");
+        self.change(what, move |o| o.set_active_region(&e, &r))
+            .await
     }
 
     pub fn state(&self) -> NetworkState {
         self.with_oracle(Oracle::state)
     }
+}
+
+fn on_off(enabled: bool) -> &'static str {
+    if enabled { "on" } else { "off" }
 }
 
 fn error(status: StatusCode, code: &str, message: String) -> Response {

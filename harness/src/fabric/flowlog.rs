@@ -223,6 +223,8 @@ pub struct FlowLog {
     /// sweep every connection that had ended is logged, so tests await sweeps to see that a
     /// record did *not* come (no event marks an absence otherwise).
     sweeps: tokio::sync::watch::Sender<Sweeps>,
+    /// Told of every record, for live watchers (the dashboard).
+    events: crate::events::EventBus,
 }
 
 /// Completed sweeps by router namespace.
@@ -237,6 +239,7 @@ impl Default for FlowLog {
                 AZURE_CONTINUE_INTERVAL.as_millis() as u64,
             ),
             sweeps: tokio::sync::watch::Sender::new(Sweeps::new()),
+            events: crate::events::EventBus::default(),
         }
     }
 }
@@ -249,6 +252,14 @@ pub fn now_ms() -> u64 {
 }
 
 impl FlowLog {
+    /// A flow log that publishes each record's arrival on `events`.
+    pub fn with_events(events: crate::events::EventBus) -> Self {
+        Self {
+            events,
+            ..Self::default()
+        }
+    }
+
     /// Sets the interval of `C` records (at least 1 ms).
     pub fn set_continue_interval(&self, interval: std::time::Duration) {
         let ms = u64::try_from(interval.as_millis())
@@ -317,6 +328,7 @@ impl FlowLog {
         g.records.push_back(r);
         drop(g);
         self.recorded.notify_waiters();
+        self.events.publish(crate::events::Event::Flow);
     }
 
     /// Waits until the records matching `filter` satisfy `done` (checked now and after every
@@ -370,6 +382,16 @@ impl FlowLog {
                 .all(|(router, n)| now.get(router).is_some_and(|m| *m >= n + more))
         });
         matches!(tokio::time::timeout(timeout, done).await, Ok(Ok(_)))
+    }
+
+    /// The `n` most recent records, oldest first.
+    pub fn latest(&self, n: usize) -> Vec<FlowRecord> {
+        let g = self.lock();
+        g.records
+            .iter()
+            .skip(g.records.len().saturating_sub(n))
+            .cloned()
+            .collect()
     }
 
     pub fn query(&self, filter: &FlowFilter) -> Vec<FlowRecord> {

@@ -18,8 +18,10 @@ mod fabric_support;
 mod require;
 
 mod arm_cli;
+mod browser;
 mod client_samples;
 mod control_auth;
+mod dashboard;
 mod e2e;
 mod e2e_connector;
 mod e2e_tokens;

@@ -333,7 +333,7 @@ fn html_report_draws_the_landscape_it_ran_and_its_reachability() {
 }
 
 /// Chromium's binary, when installed (Debian: `chromium`).
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     ["chromium", "chromium-browser", "google-chrome"]
         .iter()
         .find_map(|name| {

@@ -106,8 +106,39 @@ fn up_writes_the_ready_file_and_sigterm_leaves_nothing_behind() {
         token.len() >= 32,
         "a control token of 128 bits or more: {token:?}"
     );
+    // `up` prints a one-time dashboard login URL after the endpoints (stdout is a pipe here:
+    // the read waits for the line itself).
+    let login = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()))
+        .map_while(Result::ok)
+        .map(|l| l.trim().to_string())
+        .find(|l| {
+            l.starts_with(&format!(
+                "{}/dashboard/login?token=",
+                ready["control_url"].as_str().unwrap()
+            ))
+        })
+        .expect("up prints the dashboard's login URL");
     let parsed = ppvnet::ready::ReadyFile::read(&ready_path).unwrap();
     let control = ppvnet::control::Client::from_ready(&parsed).unwrap();
+    let logins = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let browser = reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let mut statuses = Vec::new();
+            for _ in 0..2 {
+                let r = browser.get(&login).send().await.unwrap();
+                statuses.push(r.status().as_u16());
+            }
+            statuses
+        })
+    })
+    .join()
+    .unwrap();
+    assert_eq!(logins, [303, 401], "the login URL works once");
     let health = std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
