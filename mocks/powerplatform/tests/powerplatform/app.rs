@@ -190,6 +190,7 @@ async fn a_user_signs_in_connects_and_sees_the_cases_escaped() {
     let html = &page.body;
     assert!(html.contains("id=\"results\""), "{html}");
     assert!(html.contains("Printer jam"), "{html}");
+    assert!(html.contains("<p id=\"count\">2 cases</p>"), "{html}");
     // The title is text: escaped, never markup.
     assert!(
         html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; more"),

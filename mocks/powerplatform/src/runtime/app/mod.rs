@@ -485,7 +485,14 @@ async fn signin(
         Ok(s) => s,
         Err(message) => return fail(StatusCode::UNAUTHORIZED, &message),
     };
-    let id = pp.app_sessions().insert(session, now);
+    let id = {
+        let mut sessions = pp.app_sessions();
+        // A new sign-in replaces the browser's previous session (no session fixation).
+        if let Some(old) = cookie(&headers, SESSION_COOKIE) {
+            sessions.remove(old);
+        }
+        sessions.insert(session, now)
+    };
     let mut r = see_other(&pending.return_to);
     set_cookie(&mut r, SESSION_COOKIE, &id, None);
     set_cookie(&mut r, SIGN_IN_COOKIE, "", Some(0));

@@ -165,10 +165,13 @@ pub fn results(cases: &[CaseRow], egress_host: Option<&str>) -> String {
                 escape(&c.customer)
             ));
         }
+        let count = match cases.len() {
+            1 => "1 case".to_string(),
+            n => format!("{n} cases"),
+        };
         format!(
-            "<p id=\"count\">{} cases</p><table id=\"results\"><thead><tr><th>Case</th><th>Title</th>\
-             <th>Status</th><th>Priority</th><th>Customer</th></tr></thead><tbody>{rows}</tbody></table>",
-            cases.len()
+            "<p id=\"count\">{count}</p><table id=\"results\"><thead><tr><th>Case</th><th>Title</th>\
+             <th>Status</th><th>Priority</th><th>Customer</th></tr></thead><tbody>{rows}</tbody></table>"
         )
     };
     if let Some(host) = egress_host {
