@@ -145,6 +145,15 @@ async fn alice_sees_her_teams_cases_carol_sees_all_and_sign_out_works() {
         b.trusts_ca(),
         "certutil is installed: the CA is trusted for real"
     );
+    // `ppvnet up` tells users the command this test's browser stands for.
+    let ready = s.started.running.ready();
+    let proxy = ready.hosts["internet"].proxy.unwrap();
+    let steps = ppvnet::up::next_steps(ready, std::path::Path::new("ready.json"));
+    let command = format!(
+        "chromium --proxy-server=http://{proxy} --proxy-bypass-list='<-loopback>' {}/apps/",
+        s.app_url
+    );
+    assert!(steps.contains(&command), "{steps}");
     s.goto_app("prod", "").await;
     b.wait_for("input[name=passwd]", WAIT).await.unwrap();
     b.screenshot("entra-sign-in").await.unwrap();
