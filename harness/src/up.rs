@@ -435,7 +435,29 @@ pub fn next_steps(ready: &ReadyFile, ready_path: &Path) -> String {
          eval \"$(ppvnet env{flag} --host {host})\"\n\n",
         host = crate::landscape::INTERNET
     ));
+    out.push_str(&app_step(ready));
     out
+}
+
+/// How to open the case-search app in a browser leaving from the internet host (its proxy;
+/// loopback destinations too), when the landscape has environments and that proxy.
+fn app_step(ready: &ReadyFile) -> String {
+    let proxy = ready
+        .hosts
+        .get(crate::landscape::INTERNET)
+        .and_then(|h| h.proxy);
+    let (Some(pp), Some(proxy)) = (&ready.power_platform, proxy) else {
+        return String::new();
+    };
+    let Some(environment) = pp.environments.keys().next() else {
+        return String::new();
+    };
+    format!(
+        "Open the case-search app in a browser on the internet (trust the CA above first):\n  \
+         chromium --proxy-server=http://{proxy} --proxy-bypass-list='<-loopback>' \
+         https://{}/apps/{environment}\n\n",
+        pp.host_name
+    )
 }
 
 /// `text` as one shell word (single-quoted; a `'` inside becomes `'\''`).

@@ -148,6 +148,9 @@ impl Browser {
         ];
         if let Some(proxy) = &options.proxy {
             args.push(format!("--proxy-server=http://{proxy}"));
+            // Chromium sends loopback destinations direct by default; the loopback fabric's
+            // services are on 127.x addresses and must be reached from the proxy's host.
+            args.push("--proxy-bypass-list=<-loopback>".into());
         }
         if !trusts_ca {
             args.push("--ignore-certificate-errors".into());

@@ -873,6 +873,23 @@ impl Oracle {
     /// What `name` resolves to inside `vnet` (`None`: on the public internet).
     pub fn resolve_in(&self, vnet: Option<&str>, name: &str) -> Resolution {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
+        // OAuth connections' consent redirect (`global.consent.azure-apim.net`) is answered by
+        // the Power Platform service, whose certificate names it: a browser following Entra's
+        // redirect there reaches the consent callback (UNVERIFIED: Microsoft's real chain of
+        // CNAMEs behind the name is not published; one CNAME to the service stands for it).
+        if name == crate::landscape::CONSENT_HOST_NAME
+            && let Some(pp) = self
+                .services
+                .values()
+                .find(|s| s.kind == ServiceKind::PowerPlatform)
+        {
+            return Resolution::Address {
+                cnames: vec![pp.host_name.clone()],
+                address: pp.public_address,
+                service: pp.name.clone(),
+                face: Face::Public,
+            };
+        }
         let mut cnames = Vec::new();
         let mut target: Option<(&Service, String)> = None;
         for svc in self.services.values() {

@@ -193,18 +193,19 @@ pub fn add_arm_principal(cfg: &mut ppvnet_entra::EntraConfig) {
 pub const APIHUB_APP_ID: &str = "fe053c5f-3692-4f14-aef2-ee34fc081cae";
 /// Id of the apihub resource's delegated `user_impersonation` scope (ppvnet's own: UNVERIFIED).
 const APIHUB_USER_IMPERSONATION_ID: &str = "0d6f5a0e-8b36-4f7e-b1a2-6c9e0d2f7a11";
-/// Application id of the Power Apps client that signs users in and calls `/invoke`
-/// (UNVERIFIED: the first-party "PowerApps" app id as seen in sign-in logs).
-pub const POWER_APPS_CLIENT_ID: &str = "4e291c71-d680-4d0e-9640-0a3358e31177";
+pub use ppvnet_powerplatform::runtime::config::POWER_APPS_CLIENT_ID;
 
 /// Adds the first-party principals a landscape with Power Platform environments needs, as they
 /// exist in every tenant: the connector runtime's resource (`https://apihub.azure.com`), the
 /// Power Apps public client pre-consented to it, and Dataverse with the run's own credential
 /// (Dataverse reads Secret environment variables from Key Vault as itself; its real credential
 /// is Microsoft's, so each run makes one up and hands it to the Power Platform service only).
+/// The Power Apps client's reply URLs are the case-search app's sign-in and signed-out pages
+/// under `app_url` (public client redirect URIs: the app redeems codes with PKCE, no secret).
 pub fn add_power_platform_principals(
     cfg: &mut ppvnet_entra::EntraConfig,
     dataverse_secret: &str,
+    app_url: &str,
 ) -> anyhow::Result<()> {
     use ppvnet_entra::config::{
         ApplicationConfig, PasswordCredential, PermissionScope, RequiredResourceAccess,
@@ -228,6 +229,10 @@ pub fn add_power_platform_principals(
     {
         let mut client = ApplicationConfig::new("PowerApps", POWER_APPS_CLIENT_ID);
         client.is_fallback_public_client = true;
+        client.public_client.redirect_uris = vec![
+            ppvnet_powerplatform::runtime::app::sign_in_redirect_uri(app_url),
+            ppvnet_powerplatform::runtime::app::signed_out_uri(app_url),
+        ];
         client.required_resource_access = vec![RequiredResourceAccess {
             resource_app_id: APIHUB_APP_ID.to_string(),
             resource_access: vec![ResourceAccess {
@@ -342,7 +347,8 @@ pub async fn start(run: Launch<'_>, tasks: &mut Tasks) -> anyhow::Result<Started
     let dataverse_secret = (!landscape.scenario.environments.is_empty())
         .then(crate::services::powerplatform::dataverse_secret);
     if let Some(secret) = &dataverse_secret {
-        add_power_platform_principals(&mut config, secret)?;
+        let app_url = crate::services::powerplatform::app_url(landscape)?;
+        add_power_platform_principals(&mut config, secret, &app_url)?;
     }
     let key_dir = run.state_dir("entra");
     // Before the mock writes its signing keys there: owner-only, like the rest of the run's

@@ -64,6 +64,17 @@ fn kind(t: VariableType) -> VariableKind {
     }
 }
 
+/// Where users open the case-search app: the service's Azure host name on port 443, which the
+/// `internet` host's DNS view resolves to the service on both fabrics (a browser reaches it
+/// through that host's proxy). Entra registers the app's reply URLs below it before the
+/// service's own listener is bound, so it cannot be the listener's address.
+pub fn app_url(l: &Landscape) -> anyhow::Result<String> {
+    let service = l
+        .service(crate::landscape::POWER_PLATFORM)
+        .context("the landscape has no Power Platform service")?;
+    Ok(format!("https://{}", service.host_name))
+}
+
 /// The Power Platform service's configuration for a landscape.
 pub fn config(
     l: &Landscape,
@@ -103,6 +114,7 @@ pub fn config(
         tenant_domain: s.tenant.domain.clone(),
         authority_host: authority_host.trim_end_matches('/').to_string(),
         public_url: public_url.trim_end_matches('/').to_string(),
+        app_url: app_url(l)?,
         environments,
         connectors,
         dataverse: ClientCredential {

@@ -457,3 +457,28 @@ fn a_private_endpoint_reaching_its_own_address_bypasses_its_nsg() {
         .unwrap();
     assert_eq!(route(d), Route::Local);
 }
+
+#[test]
+fn the_consent_host_resolves_to_the_power_platform_service_everywhere() {
+    let o = oracle("contoso");
+    let pp = &o.services()["powerplatform"];
+    for host in ["internet", "pp-prod-westus"] {
+        match o
+            .resolve_from(host, "Global.Consent.Azure-APIM.net.")
+            .unwrap()
+        {
+            Resolution::Address {
+                cnames,
+                address,
+                service,
+                face,
+            } => {
+                assert_eq!(cnames, vec![pp.host_name.clone()]);
+                assert_eq!(address, pp.public_address);
+                assert_eq!(service, "powerplatform");
+                assert_eq!(face, Face::Public);
+            }
+            other => panic!("{host}: {other:?}"),
+        }
+    }
+}

@@ -19,6 +19,7 @@ mod require;
 
 mod arm_cli;
 mod browser;
+mod browser_app;
 mod client_samples;
 mod control_auth;
 mod dashboard;

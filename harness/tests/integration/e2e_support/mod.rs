@@ -34,12 +34,24 @@ pub struct Started {
 
 /// Starts a landscape file of `scenarios/` (e.g. `contoso.yaml`).
 pub async fn start(file: &str) -> Option<Started> {
+    start_edited(file, |_, _| {}).await
+}
+
+/// [`start`] with the landscape and the options changed first (an API stubbed, a limit
+/// shortened); the changed landscape is checked again as a file would be.
+pub async fn start_edited(
+    file: &str,
+    edit: impl FnOnce(&mut ppvnet::scenario::model::Scenario, &mut UpOptions),
+) -> Option<Started> {
     let dir = tempfile::tempdir().unwrap();
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../scenarios")
         .join(file);
-    let landscape = ppvnet::scenario::load(&path).unwrap();
-    let opts = UpOptions::new(FabricKind::Loopback, dir.path().join("ready.json"));
+    let mut landscape = ppvnet::scenario::load(&path).unwrap();
+    let mut opts = UpOptions::new(FabricKind::Loopback, dir.path().join("ready.json"));
+    edit(&mut landscape.scenario, &mut opts);
+    let text = serde_norway::to_string(&landscape.scenario).unwrap();
+    let landscape = ppvnet::scenario::load_str(&text, &path).unwrap();
     let running = up::start(&landscape, &opts).await.unwrap();
     let authority = &running.ready().entra.as_ref().unwrap().authority_host;
     if authority.trim_start_matches("https://").contains(':') {

@@ -13,6 +13,10 @@ pub const DATAVERSE_APP_ID: &str = "00000007-0000-0000-c000-000000000000";
 /// Audience of the tokens Power Apps sends to the connector runtime (microsoft/Power-Fx:
 /// src/libraries/Microsoft.PowerFx.Connectors/PowerPlatformConnectorClient.cs).
 pub const APIHUB_AUDIENCE: &str = "https://apihub.azure.com";
+/// Application id of the Power Apps client that signs users in and calls `/invoke`
+/// (UNVERIFIED: the first-party "PowerApps" app id as seen in sign-in logs). The case-search app
+/// ([`super::app`]) signs users in as this client.
+pub const POWER_APPS_CLIENT_ID: &str = "4e291c71-d680-4d0e-9640-0a3358e31177";
 
 /// The whole service.
 #[derive(Clone, Debug)]
@@ -24,6 +28,10 @@ pub struct RuntimeConfig {
     pub authority_host: String,
     /// The public URL of this service (consent redirects come back here).
     pub public_url: String,
+    /// Where users open the case-search app, by host name (`https://unitedstates-001.azure-apim.net`);
+    /// [`super::app::sign_in_redirect_uri`] and [`super::app::signed_out_uri`] below it are reply
+    /// URLs of the Power Apps client.
+    pub app_url: String,
     pub environments: Vec<EnvironmentConfig>,
     pub connectors: Vec<ConnectorConfig>,
     /// The credential Dataverse uses for client-credentials tokens (a per-run secret the

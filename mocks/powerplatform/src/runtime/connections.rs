@@ -93,6 +93,8 @@ pub(crate) struct PendingConsent {
     pub state: String,
     pub verifier: String,
     pub redirect_uri: String,
+    /// Where the browser goes once connected (the case-search app), if anywhere.
+    pub return_to: Option<String>,
 }
 
 /// Every connection, and the consent states pointing at them.

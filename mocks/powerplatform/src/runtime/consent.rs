@@ -55,6 +55,21 @@ pub async fn create(
     Json(body): Json<NewConnection>,
 ) -> Result<Response, ControlError> {
     let owner = super::auth::caller(&pp.inner.validator, &headers).await?;
+    let (connection, consent_link) = open(&pp, owner, &body, None).await?;
+    let mut reply = connection.view();
+    reply["consentLink"] = consent_link.into();
+    Ok((StatusCode::CREATED, Json(reply)).into_response())
+}
+
+/// Creates and stores `owner`'s connection; a user connection comes back `Unauthenticated` with
+/// its consent link. `return_to` is where the consent callback sends the browser once the
+/// connection is made (the case-search app's page); without it the callback shows its own page.
+pub(crate) async fn open(
+    pp: &PowerPlatform,
+    owner: String,
+    body: &NewConnection,
+    return_to: Option<String>,
+) -> Result<(Connection, Option<String>), ControlError> {
     let environment = pp
         .environment(&body.environment)
         .ok_or_else(|| ControlError::NotFound(format!("No environment '{}'.", body.environment)))?
@@ -91,18 +106,17 @@ pub async fn create(
                     saved.name
                 )));
             }
-            connect_app(&pp, &mut connection, &request, &body).await;
+            connect_app(pp, &mut connection, &request, body).await;
         } else {
-            let redirect_uri = redirect_uri(&pp, &saved.name, settings);
-            let (link, pending) = consent(&pp, &request, redirect_uri);
+            let redirect_uri = redirect_uri(pp, &saved.name, settings);
+            let (link, mut pending) = consent(pp, &request, redirect_uri);
+            pending.return_to = return_to;
             connection.grant = Grant::User;
             connection.status = ConnectionStatus::Unauthenticated;
             consent_link = Some(link);
             connection.pending = Some(pending);
         }
     }
-    let mut reply = connection.view();
-    reply["consentLink"] = consent_link.into();
     {
         let mut store = pp.store();
         if let Some(p) = &connection.pending {
@@ -110,9 +124,11 @@ pub async fn create(
                 .by_state
                 .insert(p.state.clone(), connection.id.clone());
         }
-        store.by_id.insert(connection.id.clone(), connection);
+        store
+            .by_id
+            .insert(connection.id.clone(), connection.clone());
     }
-    Ok((StatusCode::CREATED, Json(reply)).into_response())
+    Ok((connection, consent_link))
 }
 
 /// Client credentials now: the connection is `Connected` or `Error` at once.
@@ -209,11 +225,13 @@ fn consent(
             state,
             verifier,
             redirect_uri,
+            return_to: None,
         },
     )
 }
 
-fn random_token(bytes: usize) -> String {
+/// A URL-safe random token of `bytes` random bytes (states, verifiers, session ids).
+pub(crate) fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buf);
     URL_SAFE_NO_PAD.encode(buf)
@@ -254,19 +272,25 @@ pub async fn redirect(State(pp): State<PowerPlatform>, Query(q): Query<Callback>
     let Some(stored) = store.by_id.get_mut(&connection.id) else {
         return page(StatusCode::NOT_FOUND, "The connection was deleted.");
     };
-    stored.pending = None;
+    let return_to = stored.pending.take().and_then(|p| p.return_to);
     match outcome {
         Ok(tokens) => {
             stored.tokens = Some(tokens);
             stored.status = ConnectionStatus::Connected;
             stored.error = None;
-            page(StatusCode::OK, "The connection was created.")
         }
         Err(message) => {
             stored.status = ConnectionStatus::Error;
             stored.error = Some(message.clone());
-            page(StatusCode::BAD_REQUEST, &message)
+            // The app shows a failed connection with its error on its own page.
+            if return_to.is_none() {
+                return page(StatusCode::BAD_REQUEST, &message);
+            }
         }
+    }
+    match return_to {
+        Some(to) => super::app::see_other(&to),
+        None => page(StatusCode::OK, "The connection was created."),
     }
 }
 
@@ -304,16 +328,7 @@ async fn redeem(
 
 /// The consent window's page.
 fn page(status: StatusCode, message: &str) -> Response {
-    let escaped: String = message
-        .chars()
-        .map(|c| match c {
-            '<' => "&lt;".to_owned(),
-            '>' => "&gt;".to_owned(),
-            '&' => "&amp;".to_owned(),
-            '"' => "&quot;".to_owned(),
-            c => c.to_string(),
-        })
-        .collect();
+    let escaped = super::app::page::escape(message);
     let html = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Connection</title></head>\
          <body><p id=\"outcome\">{escaped}</p></body></html>\n"

@@ -11,7 +11,7 @@
 //!   every connector in its environments (Secret variables resolved now).
 //! - [`router`]: the public routes: `POST /invoke`, `POST /connections` (user token; the caller
 //!   owns the connection), `GET /redirect` and `GET /redirect/{*rest}` (consent callback),
-//!   `GET /healthz`.
+//!   `GET /healthz`, and the case-search app's pages under `/apps/` ([`app`]).
 //! - [`control_router`]: the admin routes (table in [`control`]).
 //! - [`run`]: serves [`router`] on the harness's endpoints.
 //!
@@ -24,6 +24,8 @@
 //! - [`tokens`]: Entra token endpoint requests (client credentials, code, refresh).
 //! - [`connections`]: connections, their tokens and refresh, broken-connection states.
 //! - [`consent`]: `POST /connections` and the consent callback (authorize link, PKCE).
+//! - [`app`]: the case-search app (Power Apps stand-in): sign-in with PKCE, sessions, search
+//!   pages over the `/invoke` path.
 //! - [`auth`]: validation of the user's API Hub token.
 //! - [`invoke`]: `POST /invoke`: checks, backend call, failover, policies.
 //! - [`limits`]: calls per minute per connection.
@@ -31,6 +33,7 @@
 //! - [`error`]: the runtime's error shapes and [`ControlError`].
 //! - [`control`]: the admin routes.
 
+pub mod app;
 pub mod auth;
 pub mod config;
 pub mod connections;
@@ -102,6 +105,8 @@ struct Inner {
     saved: RwLock<BTreeMap<(String, String), Arc<SavedConnector>>>,
     connections: Mutex<ConnectionStore>,
     limiter: RateLimiter,
+    /// The case-search app's sessions and sign-ins in progress.
+    app_sessions: Mutex<app::session::SessionStore>,
 }
 
 impl PowerPlatform {
@@ -138,6 +143,7 @@ impl PowerPlatform {
                 saved: RwLock::new(BTreeMap::new()),
                 connections: Mutex::new(ConnectionStore::default()),
                 limiter: RateLimiter::default(),
+                app_sessions: Mutex::new(app::session::SessionStore::default()),
             }),
         };
         let pairs: Vec<(String, String)> = pp
@@ -267,6 +273,7 @@ pub fn router(pp: PowerPlatform) -> Router {
         .route("/redirect", get(consent::redirect))
         .route("/redirect/{*rest}", get(consent::redirect))
         .route("/healthz", get(|| async { "ok" }))
+        .merge(app::routes())
         .with_state(pp)
 }
 

@@ -37,6 +37,8 @@ pub struct TokenSet {
     pub refresh_token: Option<String>,
     /// Unix seconds (run clock).
     pub expires_at: i64,
+    /// The ID token of a sign-in that asked for `openid` (the case-search app's).
+    pub id_token: Option<String>,
 }
 
 /// Why no token was issued.
@@ -87,6 +89,7 @@ impl TokenFailure {
 struct TokenReply {
     access_token: Option<String>,
     refresh_token: Option<String>,
+    id_token: Option<String>,
     /// v2 sends a number; v1 sends a string.
     expires_in: Option<serde_json::Value>,
     error: Option<String>,
@@ -145,6 +148,7 @@ pub async fn request(
         access_token,
         refresh_token: reply.refresh_token,
         expires_at: now.saturating_add(lifetime),
+        id_token: reply.id_token,
     })
 }
 

@@ -207,7 +207,15 @@ fn connector_with(name: &str, fake: &FakeLogic) -> Connector {
         host: "@environmentVariables(\"cr_BackendHost\")".into(),
         base_path: "/".into(),
         scheme: "http".into(),
-        operations: Vec::new(),
+        // The case-search app looks for this operation.
+        operations: vec![ppvnet_powerplatform::connector::Operation {
+            id: "SearchCases".into(),
+            method: "GET".into(),
+            path: "/cases/search".into(),
+            summary: None,
+            parameters: Vec::new(),
+            trigger: false,
+        }],
         policies: Vec::new(),
         auth: ConnectionAuth::OAuth(OAuthSettings {
             identity_provider: "aad".into(),
@@ -678,6 +686,7 @@ fn runtime_config(entra: &str, base: &str, backend_port: u16, options: &Options)
         tenant_domain: DOMAIN.into(),
         authority_host: entra.into(),
         public_url: base.into(),
+        app_url: base.into(),
         environments: vec![EnvironmentConfig {
             name: ENV.into(),
             id: ENV_ID.into(),
@@ -801,7 +810,11 @@ fn entra_config(pp_base: &str) -> EntraConfig {
     }];
     let mut power_apps = ApplicationConfig::new("Power Apps", POWER_APPS);
     power_apps.is_fallback_public_client = true;
-    power_apps.public_client.redirect_uris = vec!["http://localhost".into()];
+    power_apps.public_client.redirect_uris = vec![
+        "http://localhost".into(),
+        ppvnet_powerplatform::runtime::app::sign_in_redirect_uri(pp_base),
+        ppvnet_powerplatform::runtime::app::signed_out_uri(pp_base),
+    ];
     power_apps.required_resource_access = vec![
         RequiredResourceAccess {
             resource_app_id: APIHUB_APP.into(),
