@@ -296,7 +296,11 @@ fn image_build(
         Ok(built) => {
             print_out(&format!(
                 "{} {} ({:.1} MB)\n",
-                if built.rebuilt { "built" } else { "up to date:" },
+                if built.rebuilt {
+                    "built"
+                } else {
+                    "up to date:"
+                },
                 built.tag,
                 built.size as f64 / 1e6
             ));

@@ -185,7 +185,11 @@ fn content_hash(opts: &BuildOptions) -> anyhow::Result<String> {
     list_files(&opts.scenarios, &mut files)?;
     files.sort();
     for file in files {
-        hasher.update(file.strip_prefix(&opts.scenarios)?.to_string_lossy().as_bytes());
+        hasher.update(
+            file.strip_prefix(&opts.scenarios)?
+                .to_string_lossy()
+                .as_bytes(),
+        );
         hasher.update([0]);
         hasher.update(read(&file)?);
     }

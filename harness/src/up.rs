@@ -496,9 +496,7 @@ pub async fn run_until_signal(landscape: &Landscape, opts: &UpOptions) -> anyhow
             next_steps(running.ready(), &opts.ready_file)
         ),
     };
-    crate::cli::print_out(&format!(
-        "{shown}{UP_LINE}; stop with Ctrl-C or SIGTERM\n"
-    ));
+    crate::cli::print_out(&format!("{shown}{UP_LINE}; stop with Ctrl-C or SIGTERM\n"));
     let crash = tokio::select! {
         _ = sigterm.recv() => None,
         _ = sigint.recv() => None,

@@ -34,8 +34,22 @@ async fn docker(args: &[&str]) -> Result<String> {
     }
     Err(Error::Docker {
         command: args.first().copied().unwrap_or_default().to_string(),
-        message: last_line(&String::from_utf8_lossy(&out.stderr)),
+        message: one_line(&String::from_utf8_lossy(&out.stderr)),
     })
+}
+
+/// Every line of docker's error output on one line (its last line alone may only say
+/// "failed to start containers").
+fn one_line(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return "no message".into();
+    }
+    lines.join("; ")
 }
 
 /// Checks that the daemon answers and that `image` is on this machine.
@@ -125,7 +139,9 @@ impl Container {
             .spawn()
             .map_err(|e| Error::DockerUnavailable(format!("cannot run docker logs: {e}")))?;
         let (Some(out), Some(err)) = (logs.stdout.take(), logs.stderr.take()) else {
-            return Err(Error::DockerUnavailable("docker logs gave no output".into()));
+            return Err(Error::DockerUnavailable(
+                "docker logs gave no output".into(),
+            ));
         };
         let (mut out, mut err) = (BufReader::new(out).lines(), BufReader::new(err).lines());
         let mut last = String::new();
@@ -180,7 +196,7 @@ impl Container {
         if !out.status.success() {
             return Err(Error::Docker {
                 command: "cp".into(),
-                message: last_line(&String::from_utf8_lossy(&out.stderr)),
+                message: one_line(&String::from_utf8_lossy(&out.stderr)),
             });
         }
         first_tar_file(&out.stdout)
@@ -209,7 +225,9 @@ fn first_tar_file(tar: &[u8]) -> Option<&[u8]> {
             return None;
         }
         let size_field = std::str::from_utf8(&header[124..136]).ok()?;
-        let size = usize::from_str_radix(size_field.trim_matches(|c: char| c == '\0' || c == ' '), 8).ok()?;
+        let size =
+            usize::from_str_radix(size_field.trim_matches(|c: char| c == '\0' || c == ' '), 8)
+                .ok()?;
         let body = at + 512;
         // Type '0' (or NUL in old archives) is a regular file; skip PAX headers and the like.
         if matches!(header[156], b'0' | 0) {
@@ -218,14 +236,6 @@ fn first_tar_file(tar: &[u8]) -> Option<&[u8]> {
         at = body + size.div_ceil(512) * 512;
     }
     None
-}
-
-fn last_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty())
-        .unwrap_or("no message")
-        .to_string()
 }
 
 #[cfg(test)]

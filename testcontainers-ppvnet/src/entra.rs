@@ -9,9 +9,9 @@
 //! # Ok(()) }
 //! ```
 
+use crate::error::Result;
 use crate::image::{PpvnetImage, Scenario, Spec};
 use crate::ready::{ClientCredentials, Running};
-use crate::error::Result;
 
 /// The Entra module's image configuration.
 #[derive(Clone, Debug)]
@@ -24,8 +24,10 @@ impl Entra {
     pub const APP: &'static str = "app";
     /// The scope of app-only tokens for the API registration.
     pub const API_SCOPE: &'static str = "api://ppvnet-api/.default";
-    /// The API registration's application id URI (a token's `aud`).
+    /// The API registration's application id URI.
     pub const API_AUDIENCE: &'static str = "api://ppvnet-api";
+    /// The API registration's client id: the `aud` of its v2 access tokens.
+    pub const API_CLIENT_ID: &'static str = "7a3b5c9d-1e2f-4a6b-8c0d-2e4f6a8b0c1d";
     /// The user of the landscape.
     pub const USER: &'static str = "dev@testcontainers.onmicrosoft.com";
 }

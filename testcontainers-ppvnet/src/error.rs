@@ -14,13 +14,17 @@ pub enum Error {
     )]
     ImageNotBuilt(String),
     /// A port on the machine the container was to be published at is taken.
-    #[error("port {0} on 127.0.0.1 is taken by another program: stop it, or start again (a free port is chosen each time)")]
+    #[error(
+        "port {0} on 127.0.0.1 is taken by another program: stop it, or start again (a free port is chosen each time)"
+    )]
     PortTaken(u16),
     /// The container stopped before the landscape was ready.
     #[error("the ppvnet container exited before it was ready (exit code {code}): {last_line}")]
     ExitedEarly { code: i64, last_line: String },
     /// The landscape was not ready within the start timeout.
-    #[error("the ppvnet container was not ready within {0} s: see `docker logs` of a rerun with PPVNET_LOG=debug")]
+    #[error(
+        "the ppvnet container was not ready within {0} s: see `docker logs` of a rerun with PPVNET_LOG=debug"
+    )]
     Timeout(u64),
     /// A docker command failed.
     #[error("docker {command} failed: {message}")]

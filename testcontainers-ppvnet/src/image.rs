@@ -207,7 +207,8 @@ mod tests {
             "{joined}"
         );
         assert!(
-            joined.contains("--advertise-control 127.0.0.1:18400 --advertise-proxy 127.0.0.1:13128"),
+            joined
+                .contains("--advertise-control 127.0.0.1:18400 --advertise-proxy 127.0.0.1:13128"),
             "{joined}"
         );
         let own = Spec::new(Scenario::Yaml(b"name: x".to_vec()));
