@@ -108,12 +108,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
     let mut tasks = JoinSet::new();
 
     let bound = control_listener.local_addr()?;
-    // A control API on every interface (a container's) is reached as 127.0.0.1 from inside.
-    let control_addr = if bound.ip().is_unspecified() {
-        SocketAddr::from(([127, 0, 0, 1], bound.port()))
-    } else {
-        bound
-    };
+    let control_addr = reachable(bound);
     if let Some(listener) = published_proxy {
         fabric.serve_proxy(crate::landscape::INTERNET, listener)?;
     }
@@ -193,11 +188,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         arm: Some(arm),
     };
     wait_healthy(&format!("{}/healthz", ready.control_url), None).await?;
-    match &opts.publish {
-        Some(publish) => crate::publish::machine_view(&ready, publish, &opts.ready_file),
-        None => ready.clone(),
-    }
-    .write(&opts.ready_file)?;
+    write_ready(&ready, opts)?;
     refill_key_pool();
     Ok(Running {
         ready,
@@ -210,6 +201,25 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         clock,
         stubs: apis.stubs,
     })
+}
+
+/// Where this process reaches a listener bound at `bound`: one on every interface (a
+/// container's) as 127.0.0.1.
+fn reachable(bound: SocketAddr) -> SocketAddr {
+    if bound.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], bound.port()))
+    } else {
+        bound
+    }
+}
+
+/// Writes the ready file: as the machine outside sees it when the run is published.
+fn write_ready(ready: &ReadyFile, opts: &UpOptions) -> anyhow::Result<()> {
+    match &opts.publish {
+        Some(publish) => crate::publish::machine_view(ready, publish, &opts.ready_file),
+        None => ready.clone(),
+    }
+    .write(&opts.ready_file)
 }
 
 /// The control API's listener (on 127.0.0.1, or published: [`crate::publish`]) and, when

@@ -322,3 +322,33 @@ pub(crate) fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+#[test]
+fn a_published_port_another_program_holds_fails_up_in_one_line_before_anything_starts() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready.json");
+    let scenario = root().join("scenarios/containers/entra.yaml");
+    let out = run(
+        env!("CARGO_BIN_EXE_ppvnet"),
+        &[
+            "up",
+            &scenario.to_string_lossy(),
+            "--ready-file",
+            &ready.to_string_lossy(),
+            "--listen",
+            "127.0.0.1",
+            "--control-port",
+            &port,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("--control-port"),
+        "{err}"
+    );
+    assert!(!ready.exists());
+}
