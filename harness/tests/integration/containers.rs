@@ -352,3 +352,20 @@ fn a_published_port_another_program_holds_fails_up_in_one_line_before_anything_s
     );
     assert!(!ready.exists());
 }
+
+#[test]
+fn image_build_without_docker_says_so_in_one_line() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ppvnet"))
+        .args(["image", "build"])
+        .env("PATH", empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("docker is not installed") && err.contains("install Docker Engine"),
+        "{err}"
+    );
+}
