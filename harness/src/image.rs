@@ -83,6 +83,7 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<Built> {
             rebuilt: false,
         });
     }
+    let previous = id_of(&opts.tag);
     let context = tempfile::Builder::new()
         .prefix("ppvnet-image-")
         .tempdir()
@@ -106,11 +107,31 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<Built> {
             last_line(&out.stderr)
         );
     }
+    // The image the tag named before is left untagged by the build: remove it, so rebuilding at
+    // every changed binary does not pile up images. Only when no other tag names it (identical
+    // content builds to the same image under several tags), and a container still using it
+    // keeps it.
+    if let Some(old) = previous.filter(|old| id_of(&opts.tag).as_ref() != Some(old)) {
+        let tags = docker(&["image", "inspect", "--format", "{{len .RepoTags}}", &old]);
+        if tags
+            .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "0")
+        {
+            let _ = docker(&["image", "rm", &old]);
+        }
+    }
     Ok(Built {
         tag: opts.tag.clone(),
         size: size_of(&opts.tag)?,
         rebuilt: true,
     })
+}
+
+/// The id of the image `tag`, when it exists.
+fn id_of(tag: &str) -> Option<String> {
+    let out = docker(&["image", "inspect", "--format", "{{.Id}}", tag]).ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// Lays out the image's root file system under `root`.

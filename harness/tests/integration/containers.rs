@@ -129,6 +129,37 @@ fn the_image_holds_the_test_binary_its_ldd_libraries_and_the_landscapes_only() {
     .unwrap();
     assert!(!again.rebuilt);
     assert!(again.size > 0);
+    // A changed binary is rebuilt, and the image it replaces does not linger untagged.
+    let changed = tempfile::tempdir().unwrap();
+    let copy = changed.path().join("ppvnet");
+    std::fs::copy(binary, &copy).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&copy)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"\0changed"))
+        .unwrap();
+    let other_tag = format!("ppvnet-test-rebuild:{}", std::process::id());
+    let build = |binary: &Path| {
+        ppvnet::image::build(&ppvnet::image::BuildOptions {
+            binary: binary.to_path_buf(),
+            tag: other_tag.clone(),
+            scenarios: root().join("scenarios"),
+            force: false,
+        })
+        .unwrap()
+    };
+    // First the changed binary (an image of its own), then the test binary again: the same
+    // content as `tag`, so the same image, which must survive under `tag`.
+    assert!(build(&copy).rebuilt);
+    let first = stdout(&run(
+        "docker",
+        &["image", "inspect", "--format", "{{.Id}}", &other_tag],
+    ));
+    assert!(build(binary).rebuilt);
+    let gone = run("docker", &["image", "inspect", first.trim()]);
+    let _ = run("docker", &["image", "rm", &other_tag]);
+    assert!(ppvnet::image::size_of(tag).is_ok(), "{tag} was removed too");
+    assert!(!gone.status.success(), "the replaced image is still there");
 }
 
 #[test]
