@@ -23,7 +23,7 @@ pub enum Error {
     ExitedEarly { code: i64, last_line: String },
     /// The landscape was not ready within the start timeout.
     #[error(
-        "the ppvnet container was not ready within {0} s: see `docker logs` of a rerun with PPVNET_LOG=debug"
+        "the ppvnet container was not ready within {0} s: a busy machine may need more time (`with_startup_timeout`)"
     )]
     Timeout(u64),
     /// A docker command failed.
