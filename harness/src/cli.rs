@@ -59,7 +59,22 @@ pub enum Command {
         /// Append every VNet flow-log record to this file as JSON lines.
         #[arg(long)]
         flow_log: Option<PathBuf>,
+        #[command(flatten)]
+        publish: PublishArgs,
     },
+    /// Exits 0 when the landscape of a ready file is up: the file is there and the control API
+    /// answers its health check (a container's healthcheck).
+    Health {
+        #[arg(long, default_value_os_t = crate::paths::default_ready_file())]
+        ready_file: PathBuf,
+        /// The control API to ask, instead of the ready file's `control_url` (inside a container
+        /// that publishes it: `http://127.0.0.1:8400`).
+        #[arg(long)]
+        control_url: Option<String>,
+    },
+    /// Container images, built offline (`docker/Dockerfile`).
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// Run a program as a host of a running landscape: with the run's CA and Entra authority in
     /// its environment, and the host's DNS view for real host names (netns: inside the host's
     /// namespace; loopback: through the host's HTTPS proxy). Exits with the program's code.
@@ -92,6 +107,56 @@ pub enum Command {
     Test(crate::acceptance::run::TestArgs),
     /// Print every step phrase a feature file may use, with its parameters and an example.
     Steps,
+}
+
+/// `ppvnet up` in a container: publish the control API and the internet host's proxy, and write
+/// the ready file with the machine's addresses ([`crate::publish`]).
+#[derive(clap::Args, Debug)]
+pub struct PublishArgs {
+    /// Also listen on this address (a container's: 0.0.0.0) with the control API and the
+    /// internet host's HTTPS proxy; the ready file then gives the addresses the machine uses.
+    #[arg(long)]
+    listen: Option<std::net::IpAddr>,
+    /// The port of the internet host's proxy on the --listen address.
+    #[arg(long, default_value_t = crate::publish::PROXY_PORT, requires = "listen")]
+    proxy_port: u16,
+    /// Where the machine reaches the control API (the published port: 127.0.0.1:PORT).
+    #[arg(long, requires = "listen")]
+    advertise_control: Option<std::net::SocketAddr>,
+    /// Where the machine reaches the internet host's proxy (127.0.0.1:PORT).
+    #[arg(long, requires = "listen")]
+    advertise_proxy: Option<std::net::SocketAddr>,
+}
+
+impl PublishArgs {
+    fn into_publish(self) -> Option<crate::publish::Publish> {
+        Some(crate::publish::Publish {
+            listen: self.listen?,
+            proxy_port: self.proxy_port,
+            advertise_control: self.advertise_control,
+            advertise_proxy: self.advertise_proxy,
+        })
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Build `ppvnet:<version>` FROM scratch: this binary (or --binary), the shared libraries
+    /// `ldd` lists for it, and the shipped landscapes. Nothing is pulled. Prints the tag and
+    /// the size; an image with the same content is kept.
+    Build {
+        /// The ppvnet binary to put in the image (default: this one).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+        #[arg(long, default_value_t = crate::image::default_tag())]
+        tag: String,
+        /// The landscapes to ship under /scenarios (default: the checkout's scenarios/).
+        #[arg(long)]
+        scenarios: Option<PathBuf>,
+        /// Rebuild even when the image's content did not change.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -128,6 +193,16 @@ pub fn main() -> ExitCode {
             print_out(&crate::acceptance::catalogue::render());
             ExitCode::SUCCESS
         }
+        Command::Health {
+            ready_file,
+            control_url,
+        } => health(&ready_file, control_url),
+        Command::Image(ImageCommand::Build {
+            binary,
+            tag,
+            scenarios,
+            force,
+        }) => image_build(binary, tag, scenarios, force),
         Command::Up {
             file,
             network,
@@ -135,6 +210,7 @@ pub fn main() -> ExitCode {
             control_port,
             data_dir,
             flow_log,
+            publish,
         } => {
             let landscape = match scenario::load(&file) {
                 Ok(l) => l,
@@ -147,6 +223,7 @@ pub fn main() -> ExitCode {
             opts.control_port = control_port;
             opts.data_dir = data_dir;
             opts.flow_log_file = flow_log;
+            opts.publish = publish.into_publish();
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(r) => r,
                 Err(e) => {
@@ -170,6 +247,80 @@ pub(crate) fn print_out(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+fn health(ready_file: &std::path::Path, control_url: Option<String>) -> ExitCode {
+    let checked = crate::ready::ReadyFile::read(ready_file).and_then(|ready| {
+        let url = format!(
+            "{}{}",
+            control_url.unwrap_or(ready.control_url),
+            crate::control::guard::HEALTH_PATH
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(2))
+                .build()?;
+            let status = client.get(&url).send().await?.status();
+            anyhow::ensure!(status.is_success(), "{url} answered {status}");
+            Ok(())
+        })
+    });
+    match checked {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ppvnet health: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn image_build(
+    binary: Option<PathBuf>,
+    tag: String,
+    scenarios: Option<PathBuf>,
+    force: bool,
+) -> ExitCode {
+    let binary = match binary.map_or_else(std::env::current_exe, Ok) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("ppvnet image build: cannot find this binary: {e} (name one with --binary)");
+            return ExitCode::from(2);
+        }
+    };
+    let scenarios = scenarios.unwrap_or_else(|| {
+        crate::paths::default_scenario()
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("scenarios"))
+    });
+    let opts = crate::image::BuildOptions {
+        binary,
+        tag,
+        scenarios,
+        force,
+    };
+    match crate::image::build(&opts) {
+        Ok(built) => {
+            print_out(&format!(
+                "{} {} ({:.1} MB)\n",
+                if built.rebuilt {
+                    "built"
+                } else {
+                    "up to date:"
+                },
+                built.tag,
+                built.size as f64 / 1e6
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ppvnet image build: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn exec(ready_file: &std::path::Path, host: &str, argv: &[String]) -> ExitCode {

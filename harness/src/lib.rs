@@ -21,6 +21,9 @@
 //!   routes.
 //! - [`acceptance`]: the Gherkin acceptance runner (`ppvnet test`, `ppvnet steps`): built-in
 //!   steps, tag and shard selection, JUnit/Cucumber JSON/HTML reports.
+//! - [`publish`]: a landscape run in a container: the control API and the internet host's proxy
+//!   published, and the ready file as the machine outside sees it.
+//! - [`image`]: `ppvnet image build`, the `ppvnet:<version>` image FROM scratch, built offline.
 //! - [`cli`]: the `ppvnet` command line; [`paths`]: its default paths, from the checkout's root.
 
 pub mod acceptance;
@@ -29,11 +32,13 @@ pub mod control;
 pub mod dashboard;
 pub mod events;
 pub mod fabric;
+pub mod image;
 pub mod landscape;
 pub mod paths;
 pub mod picture;
 pub mod pki;
 pub mod powerplatform;
+pub mod publish;
 pub mod ready;
 pub mod scenario;
 pub mod services;

@@ -18,7 +18,9 @@ pub struct ReadyFile {
     pub scenario_file: PathBuf,
     /// `loopback`, `netns` or `docker`.
     pub network: String,
-    /// Absolute path of the run's CA certificate (PEM).
+    /// Path of the run's CA certificate (PEM): absolute, or relative to the ready file's folder
+    /// when a container wrote it into a folder the machine mounted ([`crate::publish`]);
+    /// [`ReadyFile::read`] makes it absolute.
     pub ca_cert: PathBuf,
     pub tenant_id: String,
     pub tenant_domain: String,
@@ -194,8 +196,13 @@ impl ReadyFile {
                 path.display()
             )
         })?;
-        serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{} is not a ppvnet ready file: {e}", path.display()))
+        let mut ready: Self = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not a ppvnet ready file: {e}", path.display()))?;
+        if ready.ca_cert.is_relative() {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            ready.ca_cert = std::path::absolute(dir.join(&ready.ca_cert))?;
+        }
+        Ok(ready)
     }
 
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
@@ -322,6 +329,19 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_relative_ca_path_is_read_from_the_ready_file_s_folder() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("mounted/ready.json");
+        let written = ReadyFile {
+            ca_cert: "run-1/ca.pem".into(),
+            ..Default::default()
+        };
+        written.write(&file).unwrap();
+        let read = ReadyFile::read(&file).unwrap();
+        assert_eq!(read.ca_cert, root.path().join("mounted/run-1/ca.pem"));
+    }
 
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777

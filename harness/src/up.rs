@@ -33,6 +33,9 @@ pub struct UpOptions {
     pub run_dir: PathBuf,
     /// Port of the control API on 127.0.0.1 (0 = any free port).
     pub control_port: u16,
+    /// Publishes the control API and the internet host's proxy from a container, and writes
+    /// the ready file as the machine outside sees it ([`crate::publish`]).
+    pub publish: Option<crate::publish::Publish>,
     /// Keeps state across runs when set: Entra's signing keys, the vaults' secrets.
     pub data_dir: Option<PathBuf>,
     /// Appends every VNet flow-log record as a JSON line to this file.
@@ -60,6 +63,7 @@ impl UpOptions {
             run_dir: dir.join(format!("run-{}", std::process::id())),
             ready_file,
             control_port: 0,
+            publish: None,
             data_dir: None,
             flow_log_file: None,
             power_platform_limits: Default::default(),
@@ -90,6 +94,9 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
     let s = &landscape.scenario;
     let clock = Clock::new();
     let (created_dirs, claim, pki) = claim_and_pki(landscape, opts)?;
+    // Before the fabric: a published proxy on 0.0.0.0:3128 would collide with the internet
+    // host's own proxy on 127.B.1.1:3128, which moves to a free port when 3128 is taken.
+    let (control_listener, published_proxy) = bind_control(opts)?;
     let fabric = Fabric::materialize_with(
         landscape,
         opts.network,
@@ -102,14 +109,11 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
-    let control_listener = std::net::TcpListener::bind(("127.0.0.1", opts.control_port))
-        .with_context(|| {
-            format!(
-                "cannot bind the control API on 127.0.0.1:{}",
-                opts.control_port
-            )
-        })?;
-    let control_addr: SocketAddr = control_listener.local_addr()?;
+    let bound = control_listener.local_addr()?;
+    let control_addr = reachable(bound);
+    if let Some(listener) = published_proxy {
+        fabric.serve_proxy(crate::landscape::INTERNET, listener)?;
+    }
     let control_token = control::new_token();
     let run = Launch {
         landscape,
@@ -136,13 +140,15 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
     // Saving connectors reads Key Vault as Dataverse: Entra must answer first.
     let power_platform = services::powerplatform::start(run, &entra, &mut tasks).await?;
 
-    let guard = control::Guard::new(control_addr, &control_token);
+    let on_machine = opts.publish.as_ref().map(|p| p.control_on_machine(bound));
+    let guard = control::Guard::published(bound, on_machine, &control_token);
     let dashboard = Dashboard::new(
         &s.name,
         fabric.handle(),
         clock.clone(),
         guard.clone(),
-        &format!("http://{control_addr}"),
+        // The address a browser uses: the machine's published port when there is one.
+        &format!("http://{}", on_machine.unwrap_or(control_addr)),
         stop_rx.clone(),
     );
     let control_router =
@@ -189,7 +195,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         arm: Some(arm),
     };
     wait_healthy(&format!("{}/healthz", ready.control_url), None).await?;
-    ready.write(&opts.ready_file)?;
+    write_ready(&ready, opts)?;
     refill_key_pool();
     Ok(Running {
         ready,
@@ -203,6 +209,48 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         stubs: apis.stubs,
         dashboard,
     })
+}
+
+/// Where this process reaches a listener bound at `bound`: one on every interface (a
+/// container's) as 127.0.0.1.
+fn reachable(bound: SocketAddr) -> SocketAddr {
+    if bound.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], bound.port()))
+    } else {
+        bound
+    }
+}
+
+/// Writes the ready file: as the machine outside sees it when the run is published.
+fn write_ready(ready: &ReadyFile, opts: &UpOptions) -> anyhow::Result<()> {
+    match &opts.publish {
+        Some(publish) => crate::publish::machine_view(ready, publish, &opts.ready_file),
+        None => ready.clone(),
+    }
+    .write(&opts.ready_file)
+}
+
+/// The control API's listener (on 127.0.0.1, or published: [`crate::publish`]) and, when
+/// published, the internet host's proxy listener.
+fn bind_control(
+    opts: &UpOptions,
+) -> anyhow::Result<(std::net::TcpListener, Option<std::net::TcpListener>)> {
+    match &opts.publish {
+        Some(publish) => {
+            let listeners = publish.bind(opts.control_port)?;
+            Ok((listeners.control, Some(listeners.proxy)))
+        }
+        None => {
+            let listener = std::net::TcpListener::bind(("127.0.0.1", opts.control_port))
+                .with_context(|| {
+                    format!(
+                        "cannot bind the control API on 127.0.0.1:{}",
+                        opts.control_port
+                    )
+                })?;
+            Ok((listener, None))
+        }
+    }
 }
 
 /// What a run holds before anything starts: the folders it will create (removed at stop when
@@ -469,16 +517,33 @@ pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
+/// What `ppvnet up` prints once the landscape is ready (after the endpoint table), the line a
+/// container's readiness check waits for.
+pub const UP_LINE: &str = "ppvnet is up";
+
 /// `ppvnet up`: start, print, wait for SIGINT/SIGTERM, stop.
 pub async fn run_until_signal(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut running = start(landscape, opts).await?;
+    let shown = match &opts.publish {
+        Some(publish) => {
+            let view = crate::publish::machine_view(running.ready(), publish, &opts.ready_file);
+            format!(
+                "{}{}",
+                endpoint_table(&view),
+                crate::publish::next_steps(&view)
+            )
+        }
+        None => format!(
+            "{}{}",
+            endpoint_table(running.ready()),
+            next_steps(running.ready(), &opts.ready_file)
+        ),
+    };
     crate::cli::print_out(&format!(
-        "{}{}Watch and steer the landscape in a browser (a one-time login URL):\n  {}\n\nppvnet is up; stop with Ctrl-C or SIGTERM\n",
-        endpoint_table(running.ready()),
-        next_steps(running.ready(), &opts.ready_file),
+        "{shown}Watch and steer the landscape in a browser (a one-time login URL):\n  {}\n\n{UP_LINE}; stop with Ctrl-C or SIGTERM\n",
         running.dashboard_login_url()
     ));
     let crash = tokio::select! {

@@ -59,9 +59,9 @@ pub fn new_token() -> String {
 pub struct Guard {
     token: Arc<str>,
     /// `Host` values that name the control API (lower case).
-    hosts: [String; 2],
+    hosts: Vec<String>,
     /// The control API's own origins, the only `Origin` values admitted (lower case).
-    origins: [String; 2],
+    origins: Vec<String>,
     /// Browser sessions of the dashboard.
     sessions: Arc<Sessions>,
     /// The session cookie's name; it names the port, because browsers share cookies between
@@ -100,15 +100,34 @@ pub enum Refusal {
 impl Guard {
     /// The guard of a control API listening on `addr` (a 127.0.0.1 address) with `token`.
     pub fn new(addr: SocketAddr, token: &str) -> Self {
-        let port = addr.port();
-        let hosts = [addr.to_string(), format!("localhost:{port}")];
-        let origins = hosts.clone().map(|h| format!("http://{h}"));
+        Self::published(addr, None, token)
+    }
+
+    /// The guard of a control API listening on `addr` and also reached at `advertised`: the
+    /// address a container's published port has on the machine (`ppvnet up --advertise-control`),
+    /// which clients there name in `Host`. A listener on an unspecified address (`0.0.0.0` in a
+    /// container) answers as `127.0.0.1` on its own port too (the compose healthcheck).
+    pub fn published(addr: SocketAddr, advertised: Option<SocketAddr>, token: &str) -> Self {
+        let mut named = vec![addr];
+        if addr.ip().is_unspecified() {
+            named[0] = SocketAddr::from(([127, 0, 0, 1], addr.port()));
+        }
+        named.extend(advertised.filter(|a| !named.contains(a)));
+        let mut hosts = Vec::new();
+        for a in &named {
+            hosts.push(a.to_string());
+            if a.ip().is_loopback() {
+                hosts.push(format!("localhost:{}", a.port()));
+            }
+        }
+        let origins = hosts.iter().map(|h| format!("http://{h}")).collect();
         Self {
             token: token.into(),
             hosts,
             origins,
             sessions: Arc::default(),
-            cookie: format!("ppvnet_session_{port}"),
+            // The port the browser sees: the published one when there is one.
+            cookie: format!("ppvnet_session_{}", advertised.unwrap_or(addr).port()),
         }
     }
 
@@ -526,6 +545,34 @@ mod tests {
             admit(Method::GET, "/dashboard/login?token=x", &[host]),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_published_control_api_answers_to_its_own_port_and_the_machine_s() {
+        // In a container: listening on 0.0.0.0:8400, published on the machine's 127.0.0.1:18400.
+        let guard = Guard::published(
+            "0.0.0.0:8400".parse().unwrap(),
+            Some("127.0.0.1:18400".parse().unwrap()),
+            TOKEN,
+        );
+        let health = |host: &str| {
+            guard.admit(
+                &Method::GET,
+                &"/healthz".parse().unwrap(),
+                &headers(&[(header::HOST, host)]),
+            )
+        };
+        for host in [
+            "127.0.0.1:8400",
+            "localhost:8400",
+            "127.0.0.1:18400",
+            "localhost:18400",
+        ] {
+            assert_eq!(health(host), Ok(()), "{host}");
+        }
+        for host in ["0.0.0.0:8400", "172.17.0.2:8400", "127.0.0.1:18401"] {
+            assert!(matches!(health(host), Err(Refusal::Host(_))), "{host}");
+        }
     }
 
     #[test]

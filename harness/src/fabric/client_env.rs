@@ -75,7 +75,8 @@ impl ClientEnv {
             }
             (None, None) => anyhow::bail!(
                 "the ready file lists neither a namespace nor a proxy for host '{host}': \
-                 private endpoints originate no traffic and have none (or the file was written \
+                 private endpoints originate no traffic and have none, and a landscape in a \
+                 container publishes the internet host's proxy only (or the file was written \
                  by an older ppvnet: restart `ppvnet up`)"
             ),
         }

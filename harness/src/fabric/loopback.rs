@@ -74,6 +74,8 @@ pub struct LoopbackFabric {
     next_internal: Mutex<u8>,
     directory: Arc<LoopbackPeers>,
     drop_hold: Duration,
+    /// How long a host's proxy waits for a request head.
+    proxy_head_timeout: Duration,
     stop: watch::Sender<bool>,
     /// The relays' and the hosts' proxies' tasks.
     relays: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -211,11 +213,12 @@ impl LoopbackFabric {
                 by_emulated,
             }),
             drop_hold: options.drop_hold,
+            proxy_head_timeout: options.proxy_head_timeout,
             stop,
             relays: Mutex::new(Vec::new()),
             _claim: claim,
         };
-        fabric.start_proxies(options.proxy_head_timeout)?;
+        fabric.start_proxies()?;
         Ok(fabric)
     }
 
@@ -224,27 +227,45 @@ impl LoopbackFabric {
     /// connections leave from the host ([`super::proxy`]). Private endpoints originate no
     /// traffic and get none: their address is a face's, where only relays listen, so a
     /// connection to a face address can only ever meet a relay.
-    fn start_proxies(&mut self, head_timeout: Duration) -> io::Result<()> {
+    fn start_proxies(&mut self) -> io::Result<()> {
         let face_ips: std::collections::HashSet<Ipv4Addr> = self.faces.values().copied().collect();
-        for (name, h) in &mut self.hosts {
+        let mut started = Vec::new();
+        for (name, h) in &self.hosts {
             if face_ips.contains(&h.real) {
                 continue;
             }
             let listener = super::proxy::bind_loopback(h.real)?;
-            h.proxy = Some(listener.local_addr()?);
-            let proxy = Arc::new(super::proxy::HostProxy {
-                handle: self.handle.clone(),
-                host: name.clone(),
-                dial: super::proxy::Dial::FromAddress(h.real),
-                head_timeout,
-            });
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            let task = tokio::spawn(super::proxy::serve(listener, proxy, self.stop.subscribe()));
-            self.relays
-                .get_mut()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(task);
+            started.push((name.clone(), listener.local_addr()?));
+            self.serve_proxy(name, listener)?;
         }
+        for (name, addr) in started {
+            if let Some(h) = self.hosts.get_mut(&name) {
+                h.proxy = Some(addr);
+            }
+        }
+        Ok(())
+    }
+
+    /// Serves `host`'s proxy on `listener` too: `ppvnet up --listen` publishes the internet
+    /// host's proxy on a container's interface this way. Connections still leave from the
+    /// host's own address, so the relays see that host whichever listener took them.
+    pub fn serve_proxy(&self, host: &str, listener: std::net::TcpListener) -> io::Result<()> {
+        let h = self.hosts.get(host).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("no host named '{host}'"))
+        })?;
+        listener.set_nonblocking(true)?;
+        let proxy = Arc::new(super::proxy::HostProxy {
+            handle: self.handle.clone(),
+            host: host.to_string(),
+            dial: super::proxy::Dial::FromAddress(h.real),
+            head_timeout: self.proxy_head_timeout,
+        });
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let task = tokio::spawn(super::proxy::serve(listener, proxy, self.stop.subscribe()));
+        self.relays
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(task);
         Ok(())
     }
 

@@ -267,6 +267,18 @@ impl Fabric {
         }
     }
 
+    /// Serves `host`'s HTTPS proxy on one more listener (`ppvnet up --listen`: the internet
+    /// host's proxy published from a container). Loopback only: a netns host's proxy is the
+    /// harness's own client, not a published endpoint.
+    pub fn serve_proxy(&self, host: &str, listener: std::net::TcpListener) -> anyhow::Result<()> {
+        match &self.backend {
+            Backend::Loopback(f) => Ok(f.serve_proxy(host, listener)?),
+            Backend::Netns(_) => anyhow::bail!(
+                "publishing a host's proxy (--listen) needs the loopback fabric; use --network loopback"
+            ),
+        }
+    }
+
     /// The address clients use for a face (the relay in loopback, the face itself in netns).
     pub fn face_address(&self, service: &str, face: &Face) -> Option<SocketAddr> {
         self.handle.face_address(service, face)

@@ -37,7 +37,7 @@ pub(crate) fn exec_shell(
     }
 }
 
-fn python_ready() -> Option<String> {
+pub(crate) fn python_ready() -> Option<String> {
     match std::process::Command::new("python3")
         .args(["-c", "import msal, azure.identity, azure.keyvault.secrets"])
         .output()

@@ -1,5 +1,5 @@
-//! Every landscape shipped in `scenarios/` behaves as its folder says: the top-level and
-//! `examples/` files are valid, each file in `invalid/` is refused, and each refused file has
+//! Every landscape shipped in `scenarios/` behaves as its folder says: the top-level,
+//! `examples/` and `containers/` files are valid, each file in `invalid/` is refused, and each refused file has
 //! its scenario in `features/landscape_validation.feature`; every code validation can report
 //! has such a file and scenario.
 
@@ -25,6 +25,7 @@ fn shipped_landscapes_are_valid() {
     let files: Vec<PathBuf> = yaml_files("scenarios")
         .into_iter()
         .chain(yaml_files("scenarios/examples"))
+        .chain(yaml_files("scenarios/containers"))
         .collect();
     assert!(files.iter().any(|f| f.ends_with("contoso.yaml")));
     for f in files {

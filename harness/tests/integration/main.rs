@@ -10,7 +10,7 @@
 //! namespaces named `ppv-<pid>-<n>-`, and stale-namespace cleanup spares every live pid),
 //! control APIs bind port 0, and files go to per-test temporary folders.
 //!
-//! A test that needs root, Python or port 443 skips through [`require::skip_unless`], which
+//! A test that needs root, Python, port 443 or Docker skips through [`require::skip_unless`], which
 //! fails it instead when `PPVNET_REQUIRE` lists the capability (CI sets `all`).
 
 mod e2e_support;
@@ -21,6 +21,7 @@ mod arm_cli;
 mod browser;
 mod browser_app;
 mod client_samples;
+mod containers;
 mod control_auth;
 mod dashboard;
 mod e2e;
@@ -39,4 +40,5 @@ mod parallel;
 mod run_files;
 mod run_identity;
 mod signoff;
+mod testcontainers_modules;
 mod up_cli;

@@ -2,14 +2,14 @@
 //!
 //! Some tests need what a developer's machine may lack: root and `ip netns`/`nft` (`netns`),
 //! Python with the Azure clients (`python`), port 443 (`port443`), headless Chromium
-//! (`chromium`). Without it they print why
+//! (`chromium`), a running Docker engine with docker-compose (`docker`). Without it they print why
 //! and pass. `PPVNET_REQUIRE` lists capabilities that must be there (`netns,python`; `all` for
 //! every one): a test that would skip for one of them fails instead, so a CI machine that lost
 //! root or a package cannot pass while testing less. Unknown names in the list fail too, so a
 //! typo does not silently require nothing.
 
 /// Every capability a test may need.
-pub const CAPABILITIES: [&str; 4] = ["netns", "python", "port443", "chromium"];
+pub const CAPABILITIES: [&str; 5] = ["netns", "python", "port443", "chromium", "docker"];
 
 /// The variable that lists required capabilities.
 pub const VARIABLE: &str = "PPVNET_REQUIRE";
