@@ -16,9 +16,12 @@
 //!   routes.
 //! - [`acceptance`]: the Gherkin acceptance runner (`ppvnet test`, `ppvnet steps`): built-in
 //!   steps, tag and shard selection, JUnit/Cucumber JSON/HTML reports.
+//! - [`bench`]: `ppvnet bench`: the user's path through a running landscape measured beside
+//!   same-run references, as a table and JSON.
 //! - [`cli`]: the `ppvnet` command line; [`paths`]: its default paths, from the checkout's root.
 
 pub mod acceptance;
+pub mod bench;
 pub mod cli;
 pub mod control;
 pub mod fabric;

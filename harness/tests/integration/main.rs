@@ -18,6 +18,7 @@ mod fabric_support;
 mod require;
 
 mod arm_cli;
+mod bench_cli;
 mod client_samples;
 mod control_auth;
 mod e2e;
