@@ -1,6 +1,9 @@
 //! Shared building blocks of the ppvnet services.
 //!
 //! Module map:
+//! - [`bench`]: measuring helpers every benchmark shares: the closed-loop load generator and its
+//!   distribution, and the same-run references (bare axum over rustls, aws-lc RSA sign and key
+//!   generation rates, a direct loopback echo), with the machine's load average.
 //! - [`clock`]: one shiftable clock per run; token lifetimes, secret `nbf`/`exp` and soft-delete
 //!   purge dates all read it, so a scenario can "advance time by 2 hours" for every service at once.
 //! - [`cache`]: the user's cache folder (`PPVNET_CACHE`), reused across runs.
@@ -21,6 +24,7 @@
 //! - `testing` (hidden): test support shared by the crates' integration tests: the `PPVNET_REQUIRE`
 //!   skip rule and one list of JWT attacks applied to every resource server.
 
+pub mod bench;
 pub mod cache;
 pub mod clock;
 pub mod keypool;

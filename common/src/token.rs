@@ -223,16 +223,18 @@ pub fn bearer_token(authorization: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// The claims of a validated access token.
+/// The claims of a validated access token. Shared, not copied: every request with a token the
+/// validator has seen gets the claims it cached, and copying a claim map cost a few dozen
+/// allocations per request.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Claims {
-    raw: Map<String, Value>,
+    raw: Arc<Map<String, Value>>,
 }
 
 impl Claims {
     /// Wraps a claim set (as decoded from a token payload).
     pub fn from_map(raw: Map<String, Value>) -> Self {
-        Self { raw }
+        Self { raw: Arc::new(raw) }
     }
 
     /// Every claim as it appeared in the token.
@@ -360,6 +362,9 @@ struct Inner {
 struct Verified {
     claims: Claims,
     generation: u64,
+    /// The `kid` of its header, which passed [`checked_header`]: the same token has the same
+    /// header, so a cached token skips decoding it again.
+    kid: String,
 }
 
 /// How many verified tokens are remembered; past that the cache starts again (a burst of
@@ -371,7 +376,7 @@ struct KeyCache {
     /// Counts successful key loads: a verification made with an earlier key set is not trusted
     /// once the keys were reloaded (a rotation that reused a kid cannot slip through).
     generation: u64,
-    keys: HashMap<String, DecodingKey>,
+    keys: HashMap<String, Arc<DecodingKey>>,
     /// Unix seconds (run clock) of the last successful fetch.
     loaded_at: Option<i64>,
     /// Unix seconds (run clock) of the last fetch attempt, successful or not.
@@ -460,20 +465,27 @@ impl Validator {
         if bearer_token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge(bearer_token.len()));
         }
-        let kid = checked_header(bearer_token)?;
+        let cached = self.verified(bearer_token);
+        let kid = match &cached {
+            Some((_, kid, _)) => kid.clone(),
+            None => checked_header(bearer_token)?,
+        };
         let key = self.key_for(&kid).await?;
         let generation = self.read_cache().generation;
-        if let Some(claims) = self.verified_claims(bearer_token, generation) {
+        if let Some((claims, _, verified_with)) = cached
+            && verified_with == generation
+        {
             self.check_claims(&claims)?;
             return Ok(claims);
         }
         let claims = verify_signature(bearer_token, &key)?;
         self.check_claims(&claims)?;
-        self.remember(bearer_token, &claims, generation);
+        self.remember(bearer_token, &claims, &kid, generation);
         Ok(claims)
     }
 
-    fn verified_claims(&self, token: &str, generation: u64) -> Option<Claims> {
+    /// The cached claims of `token`, its `kid` and the key set generation that verified it.
+    fn verified(&self, token: &str) -> Option<(Claims, String, u64)> {
         let verified = self
             .inner
             .verified
@@ -481,11 +493,10 @@ impl Validator {
             .unwrap_or_else(|p| p.into_inner());
         verified
             .get(token)
-            .filter(|v| v.generation == generation)
-            .map(|v| v.claims.clone())
+            .map(|v| (v.claims.clone(), v.kid.clone(), v.generation))
     }
 
-    fn remember(&self, token: &str, claims: &Claims, generation: u64) {
+    fn remember(&self, token: &str, claims: &Claims, kid: &str, generation: u64) {
         let mut verified = self
             .inner
             .verified
@@ -499,6 +510,7 @@ impl Validator {
             Verified {
                 claims: claims.clone(),
                 generation,
+                kid: kid.to_owned(),
             },
         );
     }
@@ -512,7 +524,7 @@ impl Validator {
             .len()
     }
 
-    async fn key_for(&self, kid: &str) -> Result<DecodingKey, TokenError> {
+    async fn key_for(&self, kid: &str) -> Result<Arc<DecodingKey>, TokenError> {
         let now = self.inner.clock.unix();
         let reason = {
             let cache = self.read_cache();
@@ -580,7 +592,7 @@ impl Validator {
         }
     }
 
-    async fn fetch_keys(&self) -> Result<HashMap<String, DecodingKey>, FetchError> {
+    async fn fetch_keys(&self) -> Result<HashMap<String, Arc<DecodingKey>>, FetchError> {
         let metadata = self.get_json(&self.inner.config.metadata_url).await?;
         let jwks_uri = metadata
             .get("jwks_uri")
@@ -718,7 +730,8 @@ fn verify_signature(token: &str, key: &DecodingKey) -> Result<Claims, TokenError
 /// An RSA signing key of a JWKS, keyed by `kid`. Keys for encryption or for another algorithm
 /// are skipped; Entra's entries carry no `alg` at all
 /// (`search-api/tests/data/jwks-v2-organizations.json`).
-fn rsa_signing_key(entry: &Value) -> Option<(String, DecodingKey)> {
+/// Keys are shared (`Arc`): every request asks for its token's key.
+fn rsa_signing_key(entry: &Value) -> Option<(String, Arc<DecodingKey>)> {
     let str_field = |name| entry.get(name).and_then(Value::as_str);
     if str_field("kty") != Some("RSA") {
         return None;
@@ -730,7 +743,7 @@ fn rsa_signing_key(entry: &Value) -> Option<(String, DecodingKey)> {
     }
     let kid = str_field("kid")?;
     let key = DecodingKey::from_rsa_components(str_field("n")?, str_field("e")?).ok()?;
-    Some((kid.to_owned(), key))
+    Some((kid.to_owned(), Arc::new(key)))
 }
 
 #[cfg(test)]

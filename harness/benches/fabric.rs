@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ppvnet::fabric::{Fabric, FabricKind, Face};
 use ppvnet::landscape::Landscape;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ppvnet_common::bench::{echo, echo_round_trip};
 use tokio::runtime::Runtime;
 
 fn contoso() -> Landscape {
@@ -77,27 +77,6 @@ fn materialize_and_teardown(c: &mut Criterion) {
     g.finish();
 }
 
-async fn echo_server(source: ppvnet_common::Source) {
-    let mut connections = source.acceptor().expect("acceptor");
-    while let Ok(Some(accepted)) = connections.accept().await {
-        let mut s = accepted.stream;
-        tokio::spawn(async move {
-            let mut buf = [0u8; 64];
-            while let Ok(n) = s.read(&mut buf).await {
-                if n == 0 || s.write_all(&buf[..n]).await.is_err() {
-                    break;
-                }
-            }
-        });
-    }
-}
-
-async fn round_trip(mut s: tokio::net::TcpStream) {
-    s.write_all(b"ping").await.expect("write");
-    let mut buf = [0u8; 4];
-    s.read_exact(&mut buf).await.expect("read");
-}
-
 fn connect_overhead(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
     let l = contoso();
@@ -110,28 +89,31 @@ fn connect_overhead(c: &mut Criterion) {
         f.bind("kv-contoso-prod", &face).expect("bind")
     };
     let relay = bound.address;
-    rt.spawn(echo_server(bound.source));
+    rt.spawn(echo(bound.source));
     // The same echo on a plain listener: the cost of the relay is the difference.
     let plain = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let direct = plain.local_addr().expect("addr");
-    rt.spawn(echo_server(plain.into()));
+    rt.spawn(echo(plain.into()));
     let mut g = c.benchmark_group("connect+echo");
     g.bench_function("plain loopback", |b| {
         b.iter(|| {
             rt.block_on(async {
-                round_trip(
+                echo_round_trip(
                     tokio::net::TcpStream::connect(direct)
                         .await
                         .expect("connect"),
                 )
                 .await
+                .expect("echo")
             })
         })
     });
     g.bench_function("through relay (oracle + flow log)", |b| {
         b.iter(|| {
             rt.block_on(async {
-                round_trip(f.connect("pp-prod-eastus", relay).await.expect("connect")).await
+                echo_round_trip(f.connect("pp-prod-eastus", relay).await.expect("connect"))
+                    .await
+                    .expect("echo")
             })
         })
     });

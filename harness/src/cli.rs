@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::fabric::FabricKind;
@@ -107,6 +108,24 @@ pub enum Command {
     Test(crate::acceptance::run::TestArgs),
     /// Print every step phrase a feature file may use, with its parameters and an example.
     Steps,
+    /// Start a landscape in-process on the loopback fabric and measure the user's path through
+    /// it (tokens, Key Vault, search, connector invoke, `up` cold and warm, relay connect), each
+    /// figure beside a reference measured in the same run; prints a table with the ratios.
+    Bench {
+        /// The landscape to start.
+        #[arg(long, default_value_os_t = crate::paths::default_scenario())]
+        landscape: PathBuf,
+        /// Also write the figures and the machine's facts as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Bounded durations for CI (fewer requests and starts; no 1,000,000-case search unless
+        /// named in --only).
+        #[arg(long)]
+        quick: bool,
+        /// Measure only these rows.
+        #[arg(long, value_enum, num_args = 1..)]
+        only: Vec<crate::bench::RowName>,
+    },
 }
 
 /// `ppvnet up` in a container: publish the control API and the internet host's proxy, and write
@@ -203,6 +222,19 @@ pub fn main() -> ExitCode {
             scenarios,
             force,
         }) => image_build(binary, tag, scenarios, force),
+        Command::Bench {
+            landscape,
+            json,
+            quick,
+            only,
+        } => bench(
+            json.as_deref(),
+            &crate::bench::BenchOptions {
+                landscape,
+                quick,
+                only,
+            },
+        ),
         Command::Up {
             file,
             network,
@@ -321,6 +353,46 @@ fn image_build(
             ExitCode::from(2)
         }
     }
+}
+
+/// `ppvnet bench`: any failure (an invalid landscape, a port taken, a row that cannot run) is
+/// one line on stderr and exit code 2.
+fn bench(json: Option<&std::path::Path>, opts: &crate::bench::BenchOptions) -> ExitCode {
+    let one_line = |e: &dyn std::fmt::Display| {
+        let text = e.to_string();
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        eprintln!("ppvnet bench: {}", lines.join("; "));
+        ExitCode::from(2)
+    };
+    let landscape = match scenario::load(&opts.landscape) {
+        Ok(l) => l,
+        Err(e) => return one_line(&e),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return one_line(&format!("cannot start the async runtime: {e}")),
+    };
+    let report = match runtime.block_on(crate::bench::run(&landscape, opts)) {
+        Ok(r) => r,
+        Err(e) => return one_line(&format!("{e:#}")),
+    };
+    print_out(&report.table());
+    if let Some(path) = json {
+        let written = serde_json::to_vec_pretty(&report)
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| {
+                std::fs::write(path, bytes)
+                    .with_context(|| format!("cannot write {}", path.display()))
+            });
+        if let Err(e) = written {
+            return one_line(&format!("{e:#}"));
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn exec(ready_file: &std::path::Path, host: &str, argv: &[String]) -> ExitCode {

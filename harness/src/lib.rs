@@ -24,9 +24,12 @@
 //! - [`publish`]: a landscape run in a container: the control API and the internet host's proxy
 //!   published, and the ready file as the machine outside sees it.
 //! - [`image`]: `ppvnet image build`, the `ppvnet:<version>` image FROM scratch, built offline.
+//! - [`bench`]: `ppvnet bench`: the user's path through a running landscape measured beside
+//!   same-run references, as a table and JSON.
 //! - [`cli`]: the `ppvnet` command line; [`paths`]: its default paths, from the checkout's root.
 
 pub mod acceptance;
+pub mod bench;
 pub mod cli;
 pub mod control;
 pub mod dashboard;

@@ -18,6 +18,7 @@ mod fabric_support;
 mod require;
 
 mod arm_cli;
+mod bench_cli;
 mod browser;
 mod browser_app;
 mod client_samples;

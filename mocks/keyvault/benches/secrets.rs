@@ -152,7 +152,7 @@ impl Target {
     async fn measure(&self, op: Op) -> Distribution {
         self.run(op, WARM_UP_REQUESTS, CONCURRENCY).await;
         let (wall, latencies) = self.run(op, MEASURED_REQUESTS, CONCURRENCY).await;
-        Distribution::new(wall, latencies)
+        Distribution::new(wall, latencies).expect("requests were measured")
     }
 }
 
@@ -313,7 +313,7 @@ fn main() {
     let first_page: Value = serde_json::from_slice(&env.rt.block_on(fake.call(Op::List))).unwrap();
     assert_eq!(first_page["value"].as_array().map(Vec::len), Some(PAGE));
     assert!(first_page["nextLink"].is_string());
-    let bare_server = serve_bare(get_body.clone(), env.pki.server.clone());
+    let bare_server = serve_bare(get_body.clone(), env.pki.server.clone()).unwrap();
     let bare = Target::new(client, &bare_server, &env.token);
 
     println!("phase: {MEASURED_REQUESTS} requests at concurrency {CONCURRENCY} per operation");
@@ -378,9 +378,10 @@ struct Summary {
 /// The 1/5/15-minute load averages: the numbers above are only comparable between runs on an
 /// equally idle machine.
 fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".to_owned())
+    ppvnet_common::bench::load_average().map_or_else(
+        || "unknown".to_owned(),
+        |[one, five, fifteen]| format!("{one:.2} {five:.2} {fifteen:.2}"),
+    )
 }
 
 fn ms(d: Duration) -> String {

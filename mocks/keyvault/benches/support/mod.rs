@@ -1,22 +1,19 @@
 //! Bench support: a test PKI, a local Entra stand-in serving discovery and JWKS over HTTPS with
-//! an RS256 key the bench signs tokens with, the fake vault served on loopback, the bare axum
-//! reference server, and the measuring helpers (closed-loop load, percentiles, VmRSS).
+//! an RS256 key the bench signs tokens with, and the fake vault served on loopback. The load
+//! generator, the bare axum reference and VmRSS are `ppvnet_common::bench`'s.
 
-use std::future::Future;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
-use axum::http::header;
 use axum::routing::get;
 use axum::{Json, Router};
 use ppvnet_common::{Clock, Endpoint};
 use ppvnet_keyvault::{EntraTokenCheck, KeyVault};
 use ppvnet_testkit::TokenAuthority;
 use serde_json::json;
-use tokio::sync::oneshot;
+
+pub use ppvnet_common::bench::{Distribution, Served, closed_loop, serve_bare, vm_rss_kib};
 
 pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
@@ -129,131 +126,16 @@ pub fn bind() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").unwrap()
 }
 
-/// A server running on loopback until dropped.
-pub struct Served {
-    pub addr: SocketAddr,
-    _stop: oneshot::Sender<()>,
-}
-
-fn shutdown_signal() -> (
-    oneshot::Sender<()>,
-    impl Future<Output = ()> + Send + 'static,
-) {
-    let (tx, rx) = oneshot::channel::<()>();
-    (tx, async move {
-        let _ = rx.await;
-    })
-}
-
 /// Serves `kv` over HTTPS on `listener` with `ppvnet_keyvault::run`.
 pub fn serve_vault(kv: KeyVault, listener: TcpListener, tls: Arc<rustls::ServerConfig>) -> Served {
-    let addr = listener.local_addr().unwrap();
-    let (stop, shutdown) = shutdown_signal();
+    let (served, shutdown) = Served::until_dropped(listener.local_addr().unwrap());
     tokio::spawn(ppvnet_keyvault::run(
         kv,
         vec![Endpoint::public(listener)],
         Some(tls),
         shutdown,
     ));
-    Served { addr, _stop: stop }
-}
-
-/// The named reference, "bare axum over rustls": the same serve loop and TLS configuration,
-/// answering every request with `body` and no other work.
-pub fn serve_bare(body: Vec<u8>, tls: Arc<rustls::ServerConfig>) -> Served {
-    let listener = bind();
-    let addr = listener.local_addr().unwrap();
-    let body = axum::body::Bytes::from(body);
-    let router = Router::new().fallback(move || {
-        let body = body.clone();
-        async move {
-            (
-                [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-                body,
-            )
-        }
-    });
-    let (stop, shutdown) = shutdown_signal();
-    tokio::spawn(ppvnet_common::serve(
-        vec![Endpoint::public(listener)],
-        router,
-        Some(tls),
-        shutdown,
-    ));
-    Served { addr, _stop: stop }
-}
-
-/// Runs `count` requests through `concurrency` closed-loop workers (each sends its next request
-/// when the previous one is answered). Returns the wall time and every request's latency.
-pub async fn closed_loop<F, Fut>(
-    count: u64,
-    concurrency: usize,
-    request: F,
-) -> (Duration, Vec<Duration>)
-where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let next = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..concurrency.min(count.max(1) as usize))
-        .map(|_| {
-            let next = next.clone();
-            let request = request.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                loop {
-                    if next.fetch_add(1, Ordering::Relaxed) >= count {
-                        return latencies;
-                    }
-                    let sent = Instant::now();
-                    request().await;
-                    latencies.push(sent.elapsed());
-                }
-            })
-        })
-        .collect();
-    let mut latencies = Vec::with_capacity(count as usize);
-    for worker in workers {
-        latencies.extend(worker.await.unwrap());
-    }
-    (started.elapsed(), latencies)
-}
-
-/// Latency distribution of one measured phase.
-pub struct Distribution {
-    pub requests: usize,
-    pub per_second: f64,
-    pub p50: Duration,
-    pub p99: Duration,
-    pub max: Duration,
-}
-
-impl Distribution {
-    pub fn new(wall: Duration, mut latencies: Vec<Duration>) -> Self {
-        latencies.sort_unstable();
-        let at = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).max(1) - 1];
-        Self {
-            requests: latencies.len(),
-            per_second: latencies.len() as f64 / wall.as_secs_f64(),
-            p50: at(0.50),
-            p99: at(0.99),
-            max: at(1.0),
-        }
-    }
-}
-
-/// `VmRSS` of this process in KiB, from `/proc/self/status`.
-pub fn vm_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
+    served
 }
 
 /// Criterion's estimates for `group/function` (mean and, for linear sampling, the slope), in
