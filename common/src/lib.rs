@@ -21,6 +21,7 @@
 //! - [`token`]: validation of Entra access tokens by a resource server (discovery + JWKS with a
 //!   rate-limited refresh, RS256 only, exact issuer, audience, lifetime on the run clock, tenant,
 //!   ID tokens refused), with ASP.NET-worded `WWW-Authenticate` descriptions.
+//! - [`web`]: HTML escaping, cookie reading and the hardening headers of the mocks' browser pages.
 //! - `testing` (hidden): test support shared by the crates' integration tests: the `PPVNET_REQUIRE`
 //!   skip rule and one list of JWT attacks applied to every resource server.
 
@@ -34,6 +35,7 @@ pub mod serve;
 #[doc(hidden)]
 pub mod testing;
 pub mod token;
+pub mod web;
 
 pub use clock::Clock;
 pub use net::{Face, Peer, PeerDirectory, SubnetRef};

@@ -150,14 +150,7 @@ impl Guard {
     /// The value of the session cookie among the request's cookies (`Cookie: a=1; b=2`, one
     /// header or several).
     fn cookie_value(&self, headers: &HeaderMap) -> Option<String> {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == self.cookie)
-            .map(|(_, value)| value.to_string())
+        ppvnet_common::web::cookie(headers, &self.cookie).map(str::to_string)
     }
 
     /// Decides one request from its method, target and headers.

@@ -135,23 +135,9 @@ impl Dashboard {
 /// Headers of every dashboard document: no caching (it shows live state and a CSRF token), no
 /// sniffing, no framing, no referrer (a login URL's ticket must not travel on).
 fn hardened(mut r: Response, content_type: &'static str) -> Response {
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    r
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    ppvnet_common::web::hardened(r, CSP)
 }
 
 async fn page(State(d): State<Dashboard>, headers: HeaderMap) -> Response {

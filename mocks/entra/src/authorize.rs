@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
+use ppvnet_common::web::escape_html as escape;
 
 use crate::directory::{App, Directory, RedirectKind, User};
 use crate::error::EntraError;
@@ -451,14 +452,7 @@ fn check_sign_in<'d>(dir: &'d Directory, params: &Form) -> Result<&'d User, Entr
 }
 
 fn session_handle(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.to_string())
+    ppvnet_common::web::cookie(headers, SESSION_COOKIE).map(str::to_string)
 }
 
 fn session_user<'d>(entra: &Entra, dir: &'d Directory, headers: &HeaderMap) -> Option<&'d User> {
@@ -555,19 +549,4 @@ fn hidden_input(name: &str, value: &str) -> String {
         escape(name),
         escape(value)
     )
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }

@@ -34,6 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ppvnet_common::web::cookie;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -103,17 +104,6 @@ pub(crate) fn see_other(location: &str) -> Response {
         r.headers_mut().insert(header::LOCATION, v);
     }
     page::with_headers(r)
-}
-
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: Option<i64>) {

@@ -2,7 +2,7 @@
 //! (the machine is offline: no external assets). Every value from outside (case fields, user
 //! names, the runtime's messages, the search text) goes through [`escape`].
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 /// Scripts and styles only from the app itself; no framing (clickjacking).
@@ -35,21 +35,7 @@ var q=document.getElementById('q');if(q)q.focus();\
 f.addEventListener('submit',function(){var b=document.getElementById('search-button');\
 if(b){b.disabled=true;b.textContent='Searching\\u2026';}});});\n";
 
-/// HTML text and attribute escaping (`&`, `<`, `>`, `"`, `'`).
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use ppvnet_common::web::escape_html as escape;
 
 /// Who is signed in, for the header bar.
 pub struct Header<'a> {
@@ -82,22 +68,8 @@ pub fn render(status: StatusCode, title: &str, header: &Header<'_>, body: &str) 
 }
 
 /// The app's security headers on any answer.
-pub fn with_headers(mut response: Response) -> Response {
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    response
+pub fn with_headers(response: Response) -> Response {
+    ppvnet_common::web::hardened(response, CSP)
 }
 
 /// A page saying what went wrong, with a way back.
