@@ -89,6 +89,8 @@ struct Plan {
     links: Vec<PeerLink>,
     /// Hosts whose link is down (region outage), as last applied.
     down: Mutex<BTreeMap<String, bool>>,
+    /// The oracle as last applied, to tell which paths a change withdrew ([`Plan::cut_withdrawn`]).
+    applied: Mutex<Oracle>,
 }
 
 impl Plan {
@@ -262,6 +264,61 @@ impl Enforcer for Plan {
             run_ip_batch(Some(&h.ns), false, &lines)?;
             down.insert(name.clone(), want);
         }
+        drop(down);
+        self.cut_withdrawn(oracle)
+    }
+}
+
+impl Plan {
+    /// Cuts the established connections whose path the change withdrew. Without this they would
+    /// outlive it: a vNet router accepts `ct state established` packets, and with the peering
+    /// routes gone they still travel over the default route through the internet router, which
+    /// routes the subnets without a NAT gateway back; a host whose link went down keeps its
+    /// sockets until TCP gives up. In Azure a disconnected peering's routes are withdrawn and
+    /// a host in an outage stops, so nothing gets through
+    /// ([`Oracle::path_holds`]); NSG rule changes keep established connections (flow records),
+    /// and they never withdraw a path, so they cut nothing here. The client's sockets are
+    /// destroyed in its namespace (`ss -K`, the kernel's `SOCK_DESTROY`): its next read or write
+    /// fails at once, where Azure's client would wait for its own timeout.
+    fn cut_withdrawn(&self, now: &Oracle) -> anyhow::Result<()> {
+        let before = std::mem::replace(
+            &mut *self.applied.lock().unwrap_or_else(|e| e.into_inner()),
+            now.clone(),
+        );
+        let faces: Vec<(String, Face, Ipv4Addr)> = now
+            .faces()
+            .into_iter()
+            .filter_map(|(s, f)| Some((now.face_address(&s, &f).ok()?.0, s, f)))
+            .map(|(a, s, f)| (s, f, a))
+            .collect();
+        for (name, h) in &self.hosts {
+            let withdrawn: Vec<Ipv4Addr> = faces
+                .iter()
+                .filter(|(s, f, _)| {
+                    let held = |o: &Oracle| o.path_holds(name, s, f).unwrap_or(false);
+                    held(&before) && !held(now)
+                })
+                .map(|(_, _, a)| *a)
+                .collect();
+            if withdrawn.is_empty() {
+                continue;
+            }
+            let mut args = vec!["-K".to_string(), "-t".to_string()];
+            for (i, a) in withdrawn.iter().enumerate() {
+                if i > 0 {
+                    args.push("or".into());
+                }
+                args.extend(["dst".to_string(), a.to_string()]);
+            }
+            let out = in_netns(&h.ns, move || Command::new("ss").args(&args).output())
+                .with_context(|| format!("cannot run ss in {}", h.ns))?;
+            anyhow::ensure!(
+                out.status.success(),
+                "ss -K in {} failed: {}",
+                h.ns,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
         Ok(())
     }
 }
@@ -346,6 +403,7 @@ fn build_plan(oracle: &Oracle, prefix: &str) -> Plan {
         hosts,
         links,
         down: Mutex::new(BTreeMap::new()),
+        applied: Mutex::new(oracle.clone()),
     }
 }
 
