@@ -30,6 +30,12 @@
 //!   a reset, never data;
 //! - refuse (source host down): the relay resets the connection at once.
 //!
+//! An allowed connection stays under watch while it is open: when a peering switched off or a
+//! region outage withdraws its path ([`Oracle::path_holds`](super::oracle::Oracle::path_holds),
+//! re-checked on every network event of the run's event bus), the relay cuts it, as Azure stops
+//! traffic on withdrawn routes, established connections included. NSG rule changes never cut:
+//! Azure's NSGs judge an established connection by its flow record.
+//!
 //! The relay writes the flow log: `B` when it allows, `C` each continue interval while the flow
 //! is open and `E` at its end with the payload bytes the service read and wrote (or the relay
 //! copied, for a program) since the previous record, `D` when it denies.
