@@ -320,3 +320,81 @@ async fn a_case_title_with_markup_renders_as_text() {
     assert_eq!(scripts, 1, "only the app's own script");
     s.started.running.stop().await.unwrap();
 }
+
+/// Issue 14 end to end: Alice has the app open in one browser, an operator opens the dashboard
+/// in another through its one-time login URL and starts a westus outage with its button; Alice's
+/// next search is served from eastus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_westus_outage_from_the_dashboard_leaves_the_app_working_from_eastus() {
+    let test = "app_dashboard_outage";
+    let Some(s) = open(test, |_, _| {}).await else {
+        return;
+    };
+    let app = &s.browser;
+    s.goto_app("prod", "").await;
+    s.sign_in(ALICE).await;
+    s.results("alice-westus").await;
+    let before = s.cases().await;
+    assert!(!before.is_empty(), "{}", app.source().await.unwrap());
+    assert_eq!(s.egress().await, "pp-prod-westus");
+
+    // The dashboard is on the control address, not in the landscape: no proxy.
+    let dashboard = Browser::start(BrowserOptions {
+        screenshots: Some(browser::screenshot_dir(&format!("{test}/dashboard"))),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (status, answer) = s
+        .control
+        .send_json(
+            reqwest::Method::POST,
+            "/dashboard/login-url",
+            Some(&json!({})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let login = answer["url"].as_str().expect("a login url");
+    dashboard.goto(login).await.unwrap();
+    dashboard
+        .wait_for("body[data-live=\"true\"] #picture [data-vnet]", WAIT)
+        .await
+        .unwrap();
+    dashboard.screenshot("dashboard").await.unwrap();
+    let button = dashboard
+        .find("button[data-action=\"outage:westus\"]")
+        .await
+        .unwrap();
+    dashboard.click(&button).await.unwrap();
+    assert!(dashboard.alert_text().await.unwrap().contains("westus"));
+    dashboard.accept_alert().await.unwrap();
+    dashboard
+        .wait_for(
+            "#picture [data-region=\"westus\"][data-outage=\"true\"]",
+            WAIT,
+        )
+        .await
+        .unwrap();
+    dashboard.screenshot("westus-outage").await.unwrap();
+
+    let fabric = s.started.running.fabric().handle();
+    let since_ms = ppvnet::fabric::flowlog::now_ms();
+    s.goto_app("prod", "").await;
+    s.results("outage-eastus").await;
+    assert_eq!(s.cases().await, before, "the same cases, from eastus");
+    assert_eq!(s.egress().await, "pp-prod-eastus");
+    let from_east = fabric.flows(&ppvnet::fabric::flowlog::FlowFilter {
+        src_host: Some("pp-prod-eastus".into()),
+        dst_host: Some("pe-cases-api-prod".into()),
+        state: Some(ppvnet::fabric::flowlog::FlowState::B),
+        since_ms: Some(since_ms),
+        ..Default::default()
+    });
+    assert!(
+        !from_east.is_empty(),
+        "the flow log shows the backend call from eastus"
+    );
+    drop(dashboard);
+    s.started.running.stop().await.unwrap();
+}
