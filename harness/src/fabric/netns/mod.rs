@@ -281,7 +281,8 @@ impl Plan {
     /// ([`Oracle::path_holds`]); NSG rule changes keep established connections (flow records),
     /// and they never withdraw a path, so they cut nothing here. The client's sockets are
     /// destroyed in its namespace (`ss -K`, the kernel's `SOCK_DESTROY`): its next read or write
-    /// fails at once, where Azure's client would wait for its own timeout.
+    /// fails at once, where Azure's client would wait for its own timeout. Their conntrack
+    /// entries in the vNet routers go too ([`flows::forget`]).
     fn cut_withdrawn(&self, now: &Oracle) -> anyhow::Result<()> {
         let before = std::mem::replace(
             &mut *self.applied.lock().unwrap_or_else(|e| e.into_inner()),
@@ -293,6 +294,7 @@ impl Plan {
             .filter_map(|(s, f)| Some((now.face_address(&s, &f).ok()?.0, s, f)))
             .map(|(a, s, f)| (s, f, a))
             .collect();
+        let mut cut = Vec::new();
         for (name, h) in &self.hosts {
             let withdrawn: Vec<Ipv4Addr> = faces
                 .iter()
@@ -305,7 +307,7 @@ impl Plan {
             if withdrawn.is_empty() {
                 continue;
             }
-            let mut args = vec!["-K".to_string(), "-t".to_string()];
+            let mut args = ["-K", "-t", "-n", "-H"].map(String::from).to_vec();
             for (i, a) in withdrawn.iter().enumerate() {
                 if i > 0 {
                     args.push("or".into());
@@ -320,9 +322,29 @@ impl Plan {
                 h.ns,
                 String::from_utf8_lossy(&out.stderr).trim()
             );
+            cut.extend(killed_sockets(&String::from_utf8_lossy(&out.stdout)));
+        }
+        // The routers forget them too, so they log the flows' ends and nothing of them passes
+        // as established any more.
+        for ns in self.vnet_ns.values() {
+            let conns = cut.clone();
+            in_netns(ns, move || flows::forget(&conns))
+                .with_context(|| format!("cannot delete conntrack entries in {ns}"))?;
         }
         Ok(())
     }
+}
+
+/// The (local, peer) addresses of the TCP sockets `ss -K -t -n -H` destroyed, one per line
+/// (`ESTAB 0 0 10.20.1.4:51234 10.10.2.4:443`).
+fn killed_sockets(listing: &str) -> Vec<(std::net::SocketAddrV4, std::net::SocketAddrV4)> {
+    listing
+        .lines()
+        .filter_map(|l| {
+            let mut cols = l.split_whitespace().skip(3);
+            Some((cols.next()?.parse().ok()?, cols.next()?.parse().ok()?))
+        })
+        .collect()
 }
 
 /// Maps a peer address (inside namespaces, real = emulated) to its host, or to no host for a NAT
@@ -818,6 +840,19 @@ pub(crate) async fn connect_from(ns: String, to: SocketAddr) -> io::Result<TcpSt
 mod tests {
     use super::*;
     use crate::fabric::oracle::test_landscapes::{nat_gateway_yaml, oracle};
+
+    #[test]
+    fn killed_sockets_are_read_from_ss_lines_and_others_are_skipped() {
+        let listing = "ESTAB 0 0 10.20.1.4:51234 10.10.2.4:443\n\
+                       ESTAB 0 0 [::1]:80 [::1]:5000\nnonsense\n";
+        assert_eq!(
+            killed_sockets(listing),
+            vec![(
+                "10.20.1.4:51234".parse().unwrap(),
+                "10.10.2.4:443".parse().unwrap()
+            )]
+        );
+    }
 
     #[test]
     fn the_internet_routes_back_nat_gateway_ips_and_only_untranslated_subnets() {
