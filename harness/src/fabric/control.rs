@@ -2,8 +2,9 @@
 //! an environment's active region; the flow log and metrics; and the JSON router the harness
 //! control API nests under `/network`.
 //!
-//! Changes take effect at once: the loopback relay asks the oracle on every connection, and the
-//! netns fabric re-applies its routes and nftables rules before the call returns.
+//! Changes take effect at once: the loopback relay asks the oracle on every connection (and cuts
+//! open ones whose path a change withdrew), and the netns fabric re-applies its routes and
+//! nftables rules, and cuts such connections, before the call returns.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

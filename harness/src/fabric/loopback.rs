@@ -30,6 +30,12 @@
 //!   a reset, never data;
 //! - refuse (source host down): the relay resets the connection at once.
 //!
+//! An allowed connection stays under watch while it is open: when a peering switched off or a
+//! region outage withdraws its path ([`Oracle::path_holds`](super::oracle::Oracle::path_holds),
+//! re-checked on every network event of the run's event bus), the relay cuts it, as Azure stops
+//! traffic on withdrawn routes, established connections included. NSG rule changes never cut:
+//! Azure's NSGs judge an established connection by its flow record.
+//!
 //! The relay writes the flow log: `B` when it allows, `C` each continue interval while the flow
 //! is open and `E` at its end with the payload bytes the service read and wrote (or the relay
 //! copied, for a program) since the previous record, `D` when it denies.
@@ -37,6 +43,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,11 +52,13 @@ use ppvnet_common::net::{Peer, PeerDirectory, SharedPeerDirectory};
 use ppvnet_common::serve::{Accepted, Source};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::flowlog::{FlowCounters, FlowLog, FlowRecord, FlowState, now_ms};
-use super::oracle::{Decision, Denial};
+use super::oracle::{Decision, Denial, Route};
 use super::{BoundFace, FabricHandle, FabricOptions, Face, HostEntry};
+use crate::events::Event;
 use ppvnet_common::serve::metered::{Meter, Metered};
 
 /// Port of the marker socket that claims a /16 block: the one listener of a loopback fabric that
@@ -489,6 +498,8 @@ async fn relay_loop(
 }
 
 async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) {
+    // Subscribed before the decision, so no change after it goes unseen by the connection.
+    let events = ctx.handle.events().subscribe();
     let Some(verdict) = decide(&ctx, peer) else {
         reset(&client);
         return;
@@ -505,9 +516,10 @@ async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) 
             );
             deny(client, behaviour, ctx.drop_hold).await;
         }
-        Decision::Allow { .. } => {
+        Decision::Allow { route, .. } => {
             let base = verdict.base;
             flows.record(base.clone(), None);
+            let cut = path_withdrawn(&ctx, &base.src_host, &route, events);
             // The relay must not add Nagle delays the direct path would not have.
             let _ = client.set_nodelay(true);
             match &ctx.upstream {
@@ -517,14 +529,14 @@ async fn relay_one(client: TcpStream, peer: SocketAddr, ctx: Arc<RelayContext>) 
                     // there; without one, from the address the kernel would have picked.
                     let source = verdict.source.unwrap_or(Ipv4Addr::LOCALHOST);
                     let seen = SocketAddr::new(IpAddr::V4(source), peer.port());
-                    hand_over(client, seen, service, flows, &base, &ctx.service).await;
+                    hand_over(client, seen, service, flows, &base, &ctx.service, cut).await;
                 }
                 Upstream::Program(target) => {
                     let program = connect_from(verdict.source, *target).await;
                     match program {
                         Ok(program) => {
                             let _ = program.set_nodelay(true);
-                            splice(client, program, flows, &base).await;
+                            splice(client, program, flows, &base, cut).await;
                         }
                         Err(e) => {
                             tracing::warn!(
@@ -620,8 +632,80 @@ fn decide(ctx: &RelayContext, peer: SocketAddr) -> Option<Verdict> {
     })
 }
 
+/// Resolves when a network change leaves an established connection from `src_host` without a
+/// path ([`Oracle::path_holds`](super::oracle::Oracle::path_holds): a peering switched off, the
+/// source's region in outage); NSG rule changes never do. Never resolves for a connection no
+/// change can cut (neither over a peering nor from a Power Platform host), which then does not
+/// listen to the bus at all. Every network change is announced on the event bus, so waiting for
+/// the bus is enough; a lagged receiver re-checks.
+async fn path_withdrawn(
+    ctx: &RelayContext,
+    src_host: &str,
+    route: &Route,
+    mut events: broadcast::Receiver<Event>,
+) {
+    let from_power_platform = ctx
+        .handle
+        .with_oracle(|o| o.host(src_host).is_ok_and(|h| h.power_platform.is_some()));
+    if !from_power_platform && !matches!(route, Route::Peering { .. }) {
+        drop(events);
+        return std::future::pending().await;
+    }
+    loop {
+        match events.recv().await {
+            Ok(Event::Network(_)) | Err(RecvError::Lagged(_)) => {
+                let holds = ctx
+                    .handle
+                    .with_oracle(|o| o.path_holds(src_host, &ctx.service, &ctx.face))
+                    .unwrap_or(true);
+                if !holds {
+                    tracing::info!(
+                        "relay for {}: {src_host}'s connection is cut: its path is gone",
+                        ctx.service
+                    );
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(RecvError::Closed) => return std::future::pending().await,
+        }
+    }
+}
+
+/// A second descriptor of a relayed client socket, to cut the connection while its owner (the
+/// service, or a splice) still holds it.
+struct Line(Option<OwnedFd>);
+
+impl Line {
+    fn of(stream: &TcpStream) -> Self {
+        Self(stream.as_fd().try_clone_to_owned().ok())
+    }
+
+    /// Ends the connection for both sides: the client's reads see its end at once and the
+    /// owner's reads end too, so it lets go; the zero linger makes the last close a reset.
+    fn cut(&self) {
+        let Some(fd) = &self.0 else { return };
+        let off = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt and shutdown on a descriptor this value owns, with a correctly
+        // sized linger option.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&off as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+            libc::shutdown(fd.as_raw_fd(), libc::SHUT_RDWR);
+        }
+    }
+}
+
 /// Hands an allowed connection to its in-process service as coming from `seen`, then logs the
-/// flow until the service is done with it.
+/// flow until the service is done with it or `cut` says its path is gone.
 async fn hand_over(
     client: TcpStream,
     seen: SocketAddr,
@@ -629,6 +713,7 @@ async fn hand_over(
     flows: &FlowLog,
     base: &FlowRecord,
     name: &str,
+    cut: impl std::future::Future<Output = ()>,
 ) {
     // A slot first: a stopped service refuses it while the client can still be reset (a
     // connection refused), rather than closed as if it had been answered. A service at its
@@ -641,6 +726,7 @@ async fn hand_over(
             return;
         }
     };
+    let line = Line::of(&client);
     let (up, down) = (Arc::new(Tally::default()), Arc::new(Tally::default()));
     let (open, closed) = oneshot::channel::<()>();
     slot.send(Accepted {
@@ -656,7 +742,10 @@ async fn hand_over(
     });
     // The sender goes with the connection: `closed` resolves when the service drops it.
     let ended = async {
-        let _ = closed.await;
+        tokio::select! {
+            _ = closed => {}
+            _ = cut => line.cut(),
+        }
     };
     account(flows, base, &up, &down, ended).await;
 }
@@ -707,14 +796,25 @@ impl Tally {
     }
 }
 
-/// Copies both ways between a client and a program until both sides are done, logging the flow
-/// ([`account`]).
-async fn splice(client: TcpStream, server: TcpStream, flows: &FlowLog, base: &FlowRecord) {
+/// Copies both ways between a client and a program until both sides are done or `cut` says the
+/// path is gone, logging the flow ([`account`]).
+async fn splice(
+    client: TcpStream,
+    server: TcpStream,
+    flows: &FlowLog,
+    base: &FlowRecord,
+    cut: impl std::future::Future<Output = ()>,
+) {
+    let line = Line::of(&client);
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
     let (up, down) = (Tally::default(), Tally::default());
     let copy = async {
-        tokio::join!(pump(cr, sw, &up), pump(sr, cw, &down));
+        tokio::select! {
+            _ = async { tokio::join!(pump(cr, sw, &up), pump(sr, cw, &down)) } => {}
+            // The program's socket closes with the copy; the client's is cut.
+            _ = cut => line.cut(),
+        }
     };
     account(flows, base, &up, &down, copy).await;
 }
@@ -808,7 +908,6 @@ fn reset(stream: &TcpStream) {
 /// of every socket on that address, TIME_WAIT ones included, which costs milliseconds after a
 /// burst of connections.
 fn bind_source(socket: &TcpSocket, ip: Ipv4Addr) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     let one: libc::c_int = 1;
     // SAFETY: setsockopt on a descriptor the socket owns, with a correctly sized int option.
     unsafe {

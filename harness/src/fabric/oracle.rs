@@ -653,6 +653,36 @@ impl Oracle {
         }
     }
 
+    /// Whether an established connection from `source` to `service`'s `face` still has a path:
+    /// its source is not a host of a region in outage, and a connection between two vNets still
+    /// has their peering. NSG rules are left out on purpose: an NSG keeps a flow record per
+    /// connection and judges an established one by that record, so a rule change affects new
+    /// connections only (learn.microsoft.com, "Network security groups": "A flow record is created
+    /// for existing connections. Communication is allowed or denied based on the connection state
+    /// of the flow record"; re-evaluating existing flows is the opt-in `flushConnection` NSG
+    /// property, which landscapes do not model). A peering switched off withdraws its routes
+    /// and an outage stops the region's hosts, established connections included.
+    /// UNVERIFIED: how quickly Azure stops an established flow over a disconnected peering; the
+    /// fabrics cut it at once.
+    pub fn path_holds(
+        &self,
+        source: &str,
+        service: &str,
+        face: &Face,
+    ) -> Result<bool, OracleError> {
+        let src = self.host(source)?;
+        if let Some((_, region)) = &src.power_platform
+            && self.outages.contains(region)
+        {
+            return Ok(false);
+        }
+        let (_, dst_subnet) = self.face_address(service, face)?;
+        Ok(match (&src.subnet, &dst_subnet) {
+            (Some(s), Some(d)) if s.vnet != d.vnet => self.connected(&s.vnet, &d.vnet).is_some(),
+            _ => true,
+        })
+    }
+
     /// Whether traffic flows between two vNets over a peering right now.
     pub fn connected(&self, a: &str, b: &str) -> Option<&PeeringInfo> {
         let dir = |x: &str, y: &str| {

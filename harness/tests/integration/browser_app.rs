@@ -224,7 +224,7 @@ async fn a_wrong_password_shows_entras_error_and_an_expired_session_asks_again()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_westus_outage_shows_the_runtimes_error_without_the_peering_and_works_from_eastus_with_it()
+async fn a_westus_outage_leaves_the_app_working_from_eastus_and_the_peering_switched_off_shows_the_runtimes_error()
  {
     let Some(s) = open("app_network", |_, opts| {
         // A dropped backend connection shows as the runtime's error in seconds.
@@ -240,13 +240,18 @@ async fn a_westus_outage_shows_the_runtimes_error_without_the_peering_and_works_
     s.sign_in(ALICE).await;
     s.results("alice-westus").await;
     assert_eq!(s.egress().await, "pp-prod-westus");
-    // The peering is switched off before eastus carries a call, so no connection of eastus
-    // outlives it in the runtime's connection pool.
-    s.control(peering, json!({"enabled": false})).await;
+    // The environment fails over to eastus, which reaches the backend over the peering.
     s.control("/network/regions/westus/outage", json!({"down": true}))
         .await;
     s.goto_app("prod", "").await;
-    s.results("outage-without-peering-error").await;
+    s.results("outage-eastus").await;
+    assert!(!s.cases().await.is_empty(), "{}", b.source().await.unwrap());
+    assert_eq!(s.egress().await, "pp-prod-eastus");
+    // Switching the peering off also cuts the runtime's kept-alive connection over it: the
+    // next search fails as a new connection would.
+    s.control(peering, json!({"enabled": false})).await;
+    s.goto_app("prod", "").await;
+    s.results("peering-off-error").await;
     let message = b.text("#error-message").await.unwrap();
     assert!(
         message.contains("cases-api-prod.azurewebsites.net") && message.contains("pp-prod-eastus"),
@@ -258,10 +263,10 @@ async fn a_westus_outage_shows_the_runtimes_error_without_the_peering_and_works_
         "The server returned an HTTP error with code 502 (Bad Gateway)."
     );
     assert!(b.find_all("#results").await.unwrap().is_empty());
-    // With the peering back, the app works from eastus while westus is down.
+    // With the peering back, the app works from eastus again while westus is down.
     s.control(peering, json!({"enabled": true})).await;
     s.goto_app("prod", "").await;
-    s.results("outage-with-peering-eastus").await;
+    s.results("peering-on-eastus").await;
     assert!(!s.cases().await.is_empty(), "{}", b.source().await.unwrap());
     assert_eq!(s.egress().await, "pp-prod-eastus");
     s.started.running.stop().await.unwrap();
@@ -313,5 +318,83 @@ async fn a_case_title_with_markup_renders_as_text() {
         .await
         .unwrap();
     assert_eq!(scripts, 1, "only the app's own script");
+    s.started.running.stop().await.unwrap();
+}
+
+/// Issue 14 end to end: Alice has the app open in one browser, an operator opens the dashboard
+/// in another through its one-time login URL and starts a westus outage with its button; Alice's
+/// next search is served from eastus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_westus_outage_from_the_dashboard_leaves_the_app_working_from_eastus() {
+    let test = "app_dashboard_outage";
+    let Some(s) = open(test, |_, _| {}).await else {
+        return;
+    };
+    let app = &s.browser;
+    s.goto_app("prod", "").await;
+    s.sign_in(ALICE).await;
+    s.results("alice-westus").await;
+    let before = s.cases().await;
+    assert!(!before.is_empty(), "{}", app.source().await.unwrap());
+    assert_eq!(s.egress().await, "pp-prod-westus");
+
+    // The dashboard is on the control address, not in the landscape: no proxy.
+    let dashboard = Browser::start(BrowserOptions {
+        screenshots: Some(browser::screenshot_dir(&format!("{test}/dashboard"))),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (status, answer) = s
+        .control
+        .send_json(
+            reqwest::Method::POST,
+            "/dashboard/login-url",
+            Some(&json!({})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let login = answer["url"].as_str().expect("a login url");
+    dashboard.goto(login).await.unwrap();
+    dashboard
+        .wait_for("body[data-live=\"true\"] #picture [data-vnet]", WAIT)
+        .await
+        .unwrap();
+    dashboard.screenshot("dashboard").await.unwrap();
+    let button = dashboard
+        .find("button[data-action=\"outage:westus\"]")
+        .await
+        .unwrap();
+    dashboard.click(&button).await.unwrap();
+    assert!(dashboard.alert_text().await.unwrap().contains("westus"));
+    dashboard.accept_alert().await.unwrap();
+    dashboard
+        .wait_for(
+            "#picture [data-region=\"westus\"][data-outage=\"true\"]",
+            WAIT,
+        )
+        .await
+        .unwrap();
+    dashboard.screenshot("westus-outage").await.unwrap();
+
+    let fabric = s.started.running.fabric().handle();
+    let since_ms = ppvnet::fabric::flowlog::now_ms();
+    s.goto_app("prod", "").await;
+    s.results("outage-eastus").await;
+    assert_eq!(s.cases().await, before, "the same cases, from eastus");
+    assert_eq!(s.egress().await, "pp-prod-eastus");
+    let from_east = fabric.flows(&ppvnet::fabric::flowlog::FlowFilter {
+        src_host: Some("pp-prod-eastus".into()),
+        dst_host: Some("pe-cases-api-prod".into()),
+        state: Some(ppvnet::fabric::flowlog::FlowState::B),
+        since_ms: Some(since_ms),
+        ..Default::default()
+    });
+    assert!(
+        !from_east.is_empty(),
+        "the flow log shows the backend call from eastus"
+    );
+    drop(dashboard);
     s.started.running.stop().await.unwrap();
 }

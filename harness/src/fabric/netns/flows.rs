@@ -31,7 +31,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
@@ -65,6 +65,9 @@ const NFULA_PAYLOAD: u16 = 9;
 const NFULA_PREFIX: u16 = 10;
 const IPCTNL_MSG_CT_NEW: u16 = 0;
 const IPCTNL_MSG_CT_GET: u16 = 1;
+const IPCTNL_MSG_CT_DELETE: u16 = 2;
+/// Marks a nested netlink attribute.
+const NLA_F_NESTED: u16 = 1 << 15;
 const CTA_TUPLE_ORIG: u16 = 1;
 const CTA_TUPLE_IP: u16 = 1;
 const CTA_TUPLE_PROTO: u16 = 2;
@@ -207,6 +210,49 @@ fn recv(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
         return Err(io::Error::last_os_error());
     }
     Ok(n as usize)
+}
+
+/// Deletes the conntrack entries of TCP connections, each given by its original direction
+/// (client → server), in the calling thread's network namespace; an entry that is not there is
+/// fine. The router's reader then ends their flows with an `E` record (gone without a TCP
+/// close), and a later packet of such a connection meets the ruleset as a new one.
+pub(crate) fn forget(conns: &[(SocketAddrV4, SocketAddrV4)]) -> io::Result<()> {
+    let fd = netfilter_socket()?;
+    let mut buf = vec![0u8; 8192];
+    for (i, (client, server)) in conns.iter().enumerate() {
+        let mut ip = Vec::new();
+        nla(&mut ip, CTA_IP_V4_SRC, &client.ip().octets());
+        nla(&mut ip, CTA_IP_V4_DST, &server.ip().octets());
+        let mut proto = Vec::new();
+        nla(&mut proto, CTA_PROTO_NUM, &[libc::IPPROTO_TCP as u8]);
+        nla(&mut proto, CTA_PROTO_SRC_PORT, &client.port().to_be_bytes());
+        nla(&mut proto, CTA_PROTO_DST_PORT, &server.port().to_be_bytes());
+        let mut tuple = Vec::new();
+        nla(&mut tuple, CTA_TUPLE_IP | NLA_F_NESTED, &ip);
+        nla(&mut tuple, CTA_TUPLE_PROTO | NLA_F_NESTED, &proto);
+        let seq = i as u32 + 1;
+        let request = nfnl_message(
+            (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE,
+            (libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16,
+            seq,
+            libc::AF_INET as u8,
+            0,
+            &[(CTA_TUPLE_ORIG | NLA_F_NESTED, tuple)],
+        );
+        send(&fd, &request)?;
+        let n = recv(&fd, &mut buf)?;
+        for (kind, _, got, body) in messages(&buf[..n]) {
+            if kind != libc::NLMSG_ERROR as u16 || got != seq {
+                continue;
+            }
+            match nlmsg_error(body) {
+                Some(0) | None => {}
+                Some(e) if -e == libc::ENOENT => {}
+                Some(e) => return Err(io::Error::from_raw_os_error(-e)),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The error code of an `NLMSG_ERROR` body (0 is an acknowledgement).

@@ -26,6 +26,8 @@
 //!
 //! Denials: NSG denies and unroutable destinations are dropped (the client times out); a host
 //! of a region in outage has its link down (the client's connect fails at once, "refused").
+//! A change that withdraws a path (peering off, outage) also destroys the established client
+//! sockets on it (`Plan::cut_withdrawn`); NSG rule changes keep them, as Azure's flow records do.
 //! Flow log: the vNet routers log connection begins and drops to NFLOG and count each
 //! connection's bytes in conntrack; [`flows`] reads both into `B`, `D`, `C` and `E` records.
 
@@ -89,6 +91,8 @@ struct Plan {
     links: Vec<PeerLink>,
     /// Hosts whose link is down (region outage), as last applied.
     down: Mutex<BTreeMap<String, bool>>,
+    /// The oracle as last applied, to tell which paths a change withdrew ([`Plan::cut_withdrawn`]).
+    applied: Mutex<Oracle>,
 }
 
 impl Plan {
@@ -262,8 +266,85 @@ impl Enforcer for Plan {
             run_ip_batch(Some(&h.ns), false, &lines)?;
             down.insert(name.clone(), want);
         }
+        drop(down);
+        self.cut_withdrawn(oracle)
+    }
+}
+
+impl Plan {
+    /// Cuts the established connections whose path the change withdrew. Without this they
+    /// outlive it (measured: a connection over a peering switched off saw no end within 15 s):
+    /// a client socket outlives a withdrawn route or a downed link until TCP gives up, a vNet
+    /// router accepts `ct state established` packets, and its default route leads to the
+    /// internet router, which routes the subnets without a NAT gateway back. In Azure a disconnected peering's routes are withdrawn and
+    /// a host in an outage stops, so nothing gets through
+    /// ([`Oracle::path_holds`]); NSG rule changes keep established connections (flow records),
+    /// and they never withdraw a path, so they cut nothing here. The client's sockets are
+    /// destroyed in its namespace (`ss -K`, the kernel's `SOCK_DESTROY`): its next read or write
+    /// fails at once, where Azure's client would wait for its own timeout. Their conntrack
+    /// entries in the vNet routers go too ([`flows::forget`]).
+    fn cut_withdrawn(&self, now: &Oracle) -> anyhow::Result<()> {
+        let before = std::mem::replace(
+            &mut *self.applied.lock().unwrap_or_else(|e| e.into_inner()),
+            now.clone(),
+        );
+        let faces: Vec<(String, Face, Ipv4Addr)> = now
+            .faces()
+            .into_iter()
+            .filter_map(|(s, f)| Some((now.face_address(&s, &f).ok()?.0, s, f)))
+            .map(|(a, s, f)| (s, f, a))
+            .collect();
+        let mut cut = Vec::new();
+        for (name, h) in &self.hosts {
+            let withdrawn: Vec<Ipv4Addr> = faces
+                .iter()
+                .filter(|(s, f, _)| {
+                    let held = |o: &Oracle| o.path_holds(name, s, f).unwrap_or(false);
+                    held(&before) && !held(now)
+                })
+                .map(|(_, _, a)| *a)
+                .collect();
+            if withdrawn.is_empty() {
+                continue;
+            }
+            let mut args = ["-K", "-t", "-n", "-H"].map(String::from).to_vec();
+            for (i, a) in withdrawn.iter().enumerate() {
+                if i > 0 {
+                    args.push("or".into());
+                }
+                args.extend(["dst".to_string(), a.to_string()]);
+            }
+            let out = in_netns(&h.ns, move || Command::new("ss").args(&args).output())
+                .with_context(|| format!("cannot run ss in {}", h.ns))?;
+            anyhow::ensure!(
+                out.status.success(),
+                "ss -K in {} failed: {}",
+                h.ns,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            cut.extend(killed_sockets(&String::from_utf8_lossy(&out.stdout)));
+        }
+        // The routers forget them too, so they log the flows' ends and nothing of them passes
+        // as established any more.
+        for ns in self.vnet_ns.values() {
+            let conns = cut.clone();
+            in_netns(ns, move || flows::forget(&conns))
+                .with_context(|| format!("cannot delete conntrack entries in {ns}"))?;
+        }
         Ok(())
     }
+}
+
+/// The (local, peer) addresses of the TCP sockets `ss -K -t -n -H` destroyed, one per line
+/// (`ESTAB 0 0 10.20.1.4:51234 10.10.2.4:443`).
+fn killed_sockets(listing: &str) -> Vec<(std::net::SocketAddrV4, std::net::SocketAddrV4)> {
+    listing
+        .lines()
+        .filter_map(|l| {
+            let mut cols = l.split_whitespace().skip(3);
+            Some((cols.next()?.parse().ok()?, cols.next()?.parse().ok()?))
+        })
+        .collect()
 }
 
 /// Maps a peer address (inside namespaces, real = emulated) to its host, or to no host for a NAT
@@ -346,6 +427,7 @@ fn build_plan(oracle: &Oracle, prefix: &str) -> Plan {
         hosts,
         links,
         down: Mutex::new(BTreeMap::new()),
+        applied: Mutex::new(oracle.clone()),
     }
 }
 
@@ -758,6 +840,19 @@ pub(crate) async fn connect_from(ns: String, to: SocketAddr) -> io::Result<TcpSt
 mod tests {
     use super::*;
     use crate::fabric::oracle::test_landscapes::{nat_gateway_yaml, oracle};
+
+    #[test]
+    fn killed_sockets_are_read_from_ss_lines_and_others_are_skipped() {
+        let listing = "ESTAB 0 0 10.20.1.4:51234 10.10.2.4:443\n\
+                       ESTAB 0 0 [::1]:80 [::1]:5000\nnonsense\n";
+        assert_eq!(
+            killed_sockets(listing),
+            vec![(
+                "10.20.1.4:51234".parse().unwrap(),
+                "10.10.2.4:443".parse().unwrap()
+            )]
+        );
+    }
 
     #[test]
     fn the_internet_routes_back_nat_gateway_ips_and_only_untranslated_subnets() {
