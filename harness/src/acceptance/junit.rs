@@ -6,22 +6,14 @@ use std::fmt::Write as _;
 
 use super::record::{Report, Status};
 
-/// Escapes text for XML content and attribute values (also drops characters XML 1.0 forbids).
+/// Escapes text for XML content and attribute values: the HTML escape, after dropping the
+/// control characters XML 1.0 forbids (a step's evidence may carry any byte a service sent).
 pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 => {}
-            c => out.push(c),
-        }
-    }
-    out
+    let allowed: String = text
+        .chars()
+        .filter(|&c| matches!(c, '\t' | '\n' | '\r') || (c as u32) >= 0x20)
+        .collect();
+    ppvnet_common::web::escape_html(&allowed)
 }
 
 pub fn render(report: &Report) -> String {
