@@ -330,11 +330,15 @@ impl<'a> Ctx<'a> {
 
     /// `target` at the row's concurrency, then the same request against the bare server
     /// answering `body`.
+    /// A throughput row: `target` through the fabric at the run's concurrency, beside a bare
+    /// axum+rustls server answering the same body to the same request.
     async fn against_bare(
         &self,
+        row: RowName,
+        what: String,
         target: &Target,
         body: Bytes,
-    ) -> anyhow::Result<(Distribution, Distribution)> {
+    ) -> anyhow::Result<Row> {
         let c = self.sizes.concurrency;
         let measured = target.measure(self.sizes, c).await?;
         let bare = serve_bare(body.to_vec(), self.bare_tls.clone())?;
@@ -343,7 +347,17 @@ impl<'a> Ctx<'a> {
             &format!("https://{}", bare.addr),
             target.request.clone(),
         );
-        Ok((measured, reference.measure(self.sizes, c).await?))
+        let reference = reference.measure(self.sizes, c).await?;
+        Row::new(
+            row,
+            what,
+            measured.per_second,
+            "req/s",
+            "bare axum+rustls, same body (req/s)",
+            reference.per_second,
+            true,
+            json!({ "measured": detail(&measured), "reference": detail(&reference) }),
+        )
     }
 
     async fn token(&self) -> anyhow::Result<Row> {
@@ -408,20 +422,11 @@ impl<'a> Ctx<'a> {
             (set, set_body, "SET of a secret (a new version each)")
         };
         let target = Target::new(client, &base, request);
-        let (d, reference) = self.against_bare(&target, body).await?;
-        Row::new(
-            row,
-            format!(
-                "Key Vault {what} through the fabric, {} in flight",
-                self.sizes.concurrency
-            ),
-            d.per_second,
-            "req/s",
-            "bare axum+rustls, same body (req/s)",
-            reference.per_second,
-            true,
-            json!({ "measured": detail(&d), "reference": detail(&reference) }),
-        )
+        let what = format!(
+            "Key Vault {what} through the fabric, {} in flight",
+            self.sizes.concurrency
+        );
+        self.against_bare(row, what, &target, body).await
     }
 
     async fn search(&self, row: RowName) -> anyhow::Result<Row> {
@@ -457,19 +462,10 @@ impl<'a> Ctx<'a> {
             .find_subject(&services, &tokens, &Request::new(Method::GET, SEARCH))
             .await?;
         let target = Target::new(client, &base, request);
-        let (d, reference) = self.against_bare(&target, body).await?;
-        Row::new(
-            row,
-            format!(
-                "case search at {want} cases ({}), {} in flight",
-                api.name, self.sizes.concurrency
-            ),
-            d.per_second,
-            "req/s",
-            "bare axum+rustls, same body (req/s)",
-            reference.per_second,
-            true,
-            json!({ "measured": detail(&d), "reference": detail(&reference) }),
-        )
+        let what = format!(
+            "case search at {want} cases ({}), {} in flight",
+            api.name, self.sizes.concurrency
+        );
+        self.against_bare(row, what, &target, body).await
     }
 }
