@@ -237,6 +237,18 @@ Feature: Landscape validation
     Then validation fails with rule "InvalidCommand" at line 44
     And the message says "An external API needs a command to run (argv is empty)."
 
+  Scenario: Two container APIs listen on the same port
+    Given the landscape file "invalid/container-api-port-taken.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidCommand" at line 46
+    And the message says "Port 8080 cannot be this container API's: API 'cases-api-min' listens on it too, and container APIs share the internet host's network."
+
+  Scenario: A container host names no image
+    Given the landscape file "invalid/container-host-without-image.yaml"
+    When I validate it
+    Then validation fails with rule "InvalidHost" at line 46
+    And the message says "Host 'team-client' is a container: give the image it runs (image: my-client:dev)."
+
   Scenario: An app's client id is not a GUID
     Given the landscape file "invalid/invalid-guid.yaml"
     When I validate it

@@ -24,6 +24,11 @@ Feature: Network isolation
       | fabric |
       | netns  |
 
+    @docker
+    Examples: docker
+      | fabric |
+      | docker |
+
   Scenario Outline: Dev, without a vNet, cannot reach prod
     Given the contoso network on the <fabric> fabric
     Then "pp-dev-westus" cannot reach the private endpoint "pe-kv-contoso-prod"
@@ -39,6 +44,11 @@ Feature: Network isolation
     Examples: netns
       | fabric |
       | netns  |
+
+    @docker
+    Examples: docker
+      | fabric |
+      | docker |
 
   Scenario Outline: Test cannot reach prod
     Given the contoso network on the <fabric> fabric
@@ -56,6 +66,11 @@ Feature: Network isolation
     Examples: netns
       | fabric |
       | netns  |
+
+    @docker
+    Examples: docker
+      | fabric |
+      | docker |
 
   Scenario Outline: Prod's delegated subnets reach both prod private endpoints
     Given the contoso network on the <fabric> fabric
@@ -75,6 +90,11 @@ Feature: Network isolation
       | fabric |
       | netns  |
 
+    @docker
+    Examples: docker
+      | fabric |
+      | docker |
+
   Scenario Outline: The flow log shows the prod path never crossed the public internet
     Given the contoso network on the <fabric> fabric
     When "pp-prod-westus" connects to the private endpoint "pe-kv-contoso-prod"
@@ -92,6 +112,11 @@ Feature: Network isolation
       | fabric |
       | netns  |
 
+    @docker
+    Examples: docker
+      | fabric |
+      | docker |
+
   Scenario Outline: Without the peering, eastus loses the westus private endpoints
     Given the contoso network on the <fabric> fabric
     When the peering between "vnet-prod-westus" and "vnet-prod-eastus" is turned off
@@ -108,6 +133,11 @@ Feature: Network isolation
     Examples: netns
       | fabric |
       | netns  |
+
+    @docker
+    Examples: docker
+      | fabric |
+      | docker |
 
   Scenario Outline: Removing the allow rule at run time blocks the delegated subnets, the flow log names the rule that denied, and adding it back restores them
     Given the contoso network on the <fabric> fabric
@@ -127,6 +157,11 @@ Feature: Network isolation
     Examples: netns
       | fabric |
       | netns  |
+
+    @docker
+    Examples: docker
+      | fabric |
+      | docker |
 
   # Azure takes NSG priorities 100 to 4096 only, and contoso's allow rule holds 100, so a deny
   # rule that should win is placed after moving the allow rule down.
@@ -152,6 +187,11 @@ Feature: Network isolation
       | fabric |
       | netns  |
 
+    @docker
+    Examples: docker
+      | fabric |
+      | docker |
+
   Scenario Outline: A deny rule at a lower priority than the allow rule changes nothing
     Given the contoso network on the <fabric> fabric
     When the rule "DenyEastusHttpsLate" denying inbound TCP 443 from "10.20.0.0/16" is added to "nsg-pe-prod" at priority 200
@@ -167,3 +207,8 @@ Feature: Network isolation
     Examples: netns
       | fabric |
       | netns  |
+
+    @docker
+    Examples: docker
+      | fabric |
+      | docker |

@@ -108,6 +108,10 @@ pub enum Command {
     Test(crate::acceptance::run::TestArgs),
     /// Print every step phrase a feature file may use, with its parameters and an example.
     Steps,
+    /// Hold a Docker fabric container's network namespace: wait for SIGTERM or SIGINT, then
+    /// exit 0 (what each host and router container of `--network docker` runs).
+    #[command(hide = true)]
+    Pause,
     /// Start a landscape in-process on the loopback fabric and measure the user's path through
     /// it (tokens, Key Vault, search, connector invoke, `up` cold and warm, relay connect), each
     /// figure beside a reference measured in the same run; prints a table with the ratios.
@@ -176,6 +180,17 @@ pub enum ImageCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Build an image FROM scratch of programs of this machine (a team's backend or client for
+    /// the docker fabric): each binary in /usr/local/bin (on PATH) with the libraries `ldd`
+    /// lists, the CA bundle, an empty /tmp; the first is the image's command. Prints the tag and
+    /// the size.
+    Wrap {
+        /// The programs (Linux binaries of this machine's architecture).
+        #[arg(required = true)]
+        binaries: Vec<PathBuf>,
+        #[arg(long)]
+        tag: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -212,6 +227,7 @@ pub fn main() -> ExitCode {
             print_out(&crate::acceptance::catalogue::render());
             ExitCode::SUCCESS
         }
+        Command::Pause => pause(),
         Command::Health {
             ready_file,
             control_url,
@@ -222,6 +238,9 @@ pub fn main() -> ExitCode {
             scenarios,
             force,
         }) => image_build(binary, tag, scenarios, force),
+        Command::Image(ImageCommand::Wrap { binaries, tag }) => {
+            report_image("wrap", crate::image::wrap(&binaries, &tag))
+        }
         Command::Bench {
             landscape,
             json,
@@ -334,7 +353,12 @@ fn image_build(
         scenarios,
         force,
     };
-    match crate::image::build(&opts) {
+    report_image("build", crate::image::build(&opts))
+}
+
+/// `ppvnet image build` and `wrap`: the tag and size, or the error (exit 2).
+fn report_image(verb: &str, built: anyhow::Result<crate::image::Built>) -> ExitCode {
+    match built {
         Ok(built) => {
             print_out(&format!(
                 "{} {} ({:.1} MB)\n",
@@ -349,7 +373,7 @@ fn image_build(
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("ppvnet image build: {e:#}");
+            eprintln!("ppvnet image {verb}: {e:#}");
             ExitCode::from(2)
         }
     }
@@ -486,4 +510,34 @@ fn validate(file: &std::path::Path, format: Format) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `ppvnet pause`: as PID 1 of a container a signal without a handler is ignored, so the
+/// handlers are installed and the process waits for one of them.
+fn pause() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ppvnet pause: cannot start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            eprintln!("ppvnet pause: cannot install the signal handlers");
+            return ExitCode::from(2);
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        ExitCode::SUCCESS
+    })
 }

@@ -76,20 +76,71 @@ pub fn docker_ready() -> anyhow::Result<()> {
 pub fn build(opts: &BuildOptions) -> anyhow::Result<Built> {
     docker_ready()?;
     let hash = content_hash(opts)?;
-    if !opts.force && label_of(&opts.tag).as_deref() == Some(hash.as_str()) {
+    build_if_changed(&opts.tag, &hash, opts.force, |context| {
+        assemble_rootfs(opts, &context.join("rootfs"))?;
+        Ok(std::fs::write(context.join("Dockerfile"), DOCKERFILE)?)
+    })
+}
+
+/// `ppvnet image wrap`: an image `FROM scratch` of programs of this machine, for a team's
+/// backend or client in the Docker fabric (`implementation: {kind: container}`, hosts
+/// `{kind: container}`): each binary at `/usr/local/bin/<name>` with its `ldd` libraries, the
+/// machine's CA bundle, an empty `/tmp`, `PATH=/usr/local/bin`; the first program is the
+/// image's command (a landscape's `command` replaces it). Kept when its content did not change.
+pub fn wrap(binaries: &[PathBuf], tag: &str) -> anyhow::Result<Built> {
+    docker_ready()?;
+    let names = binaries
+        .iter()
+        .map(|b| {
+            b.file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_string)
+                .with_context(|| format!("{} names no program", b.display()))
+        })
+        .collect::<anyhow::Result<Vec<String>>>()?;
+    let first = names.first().context("name at least one program to wrap")?;
+    let dockerfile = format!(
+        "FROM scratch\nCOPY rootfs/ /\nENV PATH=/usr/local/bin\nCMD [\"/usr/local/bin/{first}\"]\n"
+    );
+    let mut hasher = Sha256::new();
+    for (binary, name) in binaries.iter().zip(&names) {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(read(binary)?);
+    }
+    hasher.update(dockerfile.as_bytes());
+    let hash = format!("{:x}", hasher.finalize());
+    build_if_changed(tag, &hash, false, |context| {
+        let root = context.join("rootfs");
+        for (binary, name) in binaries.iter().zip(&names) {
+            add_program(binary, &root.join("usr/local/bin").join(name), &root)?;
+        }
+        Ok(std::fs::write(context.join("Dockerfile"), dockerfile)?)
+    })
+}
+
+/// Builds `tag` from a context folder `fill` lays out, labelled with the content hash `hash`,
+/// unless (without `force`) the image there already has that hash.
+fn build_if_changed(
+    tag: &str,
+    hash: &str,
+    force: bool,
+    fill: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<Built> {
+    if !force && label_of(tag).as_deref() == Some(hash) {
         return Ok(Built {
-            tag: opts.tag.clone(),
-            size: size_of(&opts.tag)?,
+            tag: tag.to_string(),
+            size: size_of(tag)?,
             rebuilt: false,
         });
     }
-    let previous = id_of(&opts.tag);
     let context = tempfile::Builder::new()
         .prefix("ppvnet-image-")
         .tempdir()
         .context("cannot create the build context folder")?;
-    assemble_rootfs(opts, &context.path().join("rootfs"))?;
-    std::fs::write(context.path().join("Dockerfile"), DOCKERFILE)?;
+    fill(context.path())?;
+    let context = context.path();
+    let previous = id_of(tag);
     let label = format!("{CONTENT_LABEL}={hash}");
     let out = docker(&[
         "build",
@@ -97,21 +148,17 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<Built> {
         "--label",
         &label,
         "--tag",
-        &opts.tag,
-        &context.path().to_string_lossy(),
+        tag,
+        &context.to_string_lossy(),
     ])?;
     if !out.status.success() {
-        anyhow::bail!(
-            "docker build of {} failed: {}",
-            opts.tag,
-            last_line(&out.stderr)
-        );
+        anyhow::bail!("docker build of {tag} failed: {}", last_line(&out.stderr));
     }
     // The image the tag named before is left untagged by the build: remove it, so rebuilding at
     // every changed binary does not pile up images. Only when no other tag names it (identical
     // content builds to the same image under several tags), and a container still using it
     // keeps it.
-    if let Some(old) = previous.filter(|old| id_of(&opts.tag).as_ref() != Some(old)) {
+    if let Some(old) = previous.filter(|old| id_of(tag).as_ref() != Some(old)) {
         let tags = docker(&["image", "inspect", "--format", "{{len .RepoTags}}", &old]);
         if tags
             .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "0")
@@ -120,8 +167,8 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<Built> {
         }
     }
     Ok(Built {
-        tag: opts.tag.clone(),
-        size: size_of(&opts.tag)?,
+        tag: tag.to_string(),
+        size: size_of(tag)?,
         rebuilt: true,
     })
 }
@@ -137,21 +184,29 @@ fn id_of(tag: &str) -> Option<String> {
 /// Lays out the image's root file system under `root`.
 fn assemble_rootfs(opts: &BuildOptions, root: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let bin = root.join("usr/local/bin/ppvnet");
-    copy_file(&opts.binary, &bin)?;
-    for lib in shared_libraries(&opts.binary)? {
+    add_program(&opts.binary, &root.join("usr/local/bin/ppvnet"), root)?;
+    copy_tree(&opts.scenarios, &root.join("scenarios"))?;
+    let path = root.join("ppvnet");
+    std::fs::create_dir_all(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+/// A program at `at` under `root` with what it needs to run there: the libraries `ldd` lists at
+/// their paths, the machine's CA bundle ([`CA_BUNDLE`]) and an empty `/tmp`.
+fn add_program(binary: &Path, at: &Path, root: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    copy_file(binary, at)?;
+    for lib in shared_libraries(binary)? {
         let relative = lib.strip_prefix("/").unwrap_or(&lib);
         copy_file(&lib, &root.join(relative))?;
     }
-    copy_tree(&opts.scenarios, &root.join("scenarios"))?;
     if Path::new(CA_BUNDLE).is_file() {
         copy_file(Path::new(CA_BUNDLE), &root.join(&CA_BUNDLE[1..]))?;
     }
-    for (dir, mode) in [("tmp", 0o1777), ("ppvnet", 0o755)] {
-        let path = root.join(dir);
-        std::fs::create_dir_all(&path)?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
-    }
+    let tmp = root.join("tmp");
+    std::fs::create_dir_all(&tmp)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777))?;
     Ok(())
 }
 

@@ -157,6 +157,7 @@ mod tests {
             azure_address: "198.51.100.10".parse().unwrap(),
             namespace: None,
             proxy: proxy.map(|p| p.parse().unwrap()),
+            container: None,
         }
     }
 

@@ -92,6 +92,7 @@ pub struct Running {
 /// Starts the landscape and writes the ready file once every component is healthy.
 pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Running> {
     let s = &landscape.scenario;
+    services::container::check_fabric(landscape, opts.network)?;
     let clock = Clock::new();
     let (created_dirs, claim, pki) = claim_and_pki(landscape, opts)?;
     // Before the fabric: a published proxy on 0.0.0.0:3128 would collide with the internet
@@ -126,6 +127,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
     let entra = services::entra::start(run, &mut tasks).await?;
     let key_vaults = services::keyvault::start(run, &entra, &mut tasks)?;
     let apis = services::api::start(run, &entra, &mut tasks).await?;
+    let team_hosts = services::container::start_hosts(run, &entra)?;
     let arm = services::arm::start(run, &entra, &mut tasks)?;
     // Probe from the public internet host: in the netns fabric faces live inside namespaces.
     let probe = fabric.http_client(crate::landscape::INTERNET, pki.ca_pem().as_bytes())?;
@@ -186,7 +188,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         apis: apis.entries,
         apps: ready::app_entries(s),
         users: ready::user_entries(s),
-        hosts: fabric.hosts(),
+        hosts: with_containers(fabric.hosts(), team_hosts),
         power_platform: power_platform.map(|started| {
             let mut entry = started.entry;
             entry.control_url = format!("http://{control_addr}/powerplatform");
@@ -209,6 +211,19 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         stubs: apis.stubs,
         dashboard,
     })
+}
+
+/// The fabric's hosts, each host `{kind: container}` with its team container.
+fn with_containers(
+    mut hosts: std::collections::BTreeMap<String, crate::fabric::HostEntry>,
+    containers: std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, crate::fabric::HostEntry> {
+    for (host, container) in containers {
+        if let Some(entry) = hosts.get_mut(&host) {
+            entry.container = Some(container);
+        }
+    }
+    hosts
 }
 
 /// Where this process reaches a listener bound at `bound`: one on every interface (a

@@ -132,12 +132,14 @@ pub fn landscape_to_start(name: &str) -> PathBuf {
     path
 }
 
-/// The fabric a step names (`loopback`, `netns`), or the run's default when it names none.
+/// The fabric a step names (`loopback`, `netns`, `docker`), or the run's default when it names
+/// none.
 pub fn fabric_named(name: Option<&str>) -> FabricKind {
     match name {
         None => settings().network,
         Some("loopback") => FabricKind::Loopback,
         Some("netns") => FabricKind::Netns,
-        Some(other) => panic!("unknown fabric '{other}' (loopback or netns)"),
+        Some("docker") => FabricKind::Docker,
+        Some(other) => panic!("unknown fabric '{other}' (loopback, netns or docker)"),
     }
 }

@@ -24,7 +24,8 @@ pub struct TestArgs {
     /// Run this landscape wherever a step starts one by name (`the contoso landscape …`).
     #[arg(long)]
     pub landscape: Option<PathBuf>,
-    /// Fabric of the steps that name none (steps that name one keep it); netns needs root.
+    /// Fabric of the steps that name none (steps that name one keep it); netns needs root,
+    /// docker also Docker and the ppvnet image (built from this binary when it is missing).
     #[arg(long, value_enum)]
     pub network: Option<FabricKind>,
     /// Cucumber tag expression: only scenarios it selects run (`'@netns and not @slow'`).
@@ -127,18 +128,21 @@ pub async fn list(args: &TestArgs) -> anyhow::Result<Vec<(PathBuf, usize, String
     Ok(out)
 }
 
+fn network_name(kind: FabricKind) -> &'static str {
+    match kind {
+        FabricKind::Loopback => "loopback",
+        FabricKind::Netns => "netns",
+        FabricKind::Docker => "docker",
+    }
+}
+
 /// Runs the selected scenarios with the built-in steps and returns what happened.
 /// `ppvnet_exe` is the program steps run as `ppvnet` (the test binary is not it).
 pub async fn execute(args: &TestArgs, ppvnet_exe: PathBuf) -> anyhow::Result<Report> {
     let paths = args.feature_paths()?;
     let network = args.network.unwrap_or(FabricKind::Loopback);
-    if network == FabricKind::Docker {
-        bail!("--network docker: the docker fabric is not implemented yet (loopback or netns)");
-    }
-    if network == FabricKind::Netns
-        && let Some(why) = super::steps::network::netns_unavailable()
-    {
-        bail!("--network netns: {why}");
+    if let Some(why) = super::steps::network::fabric_unavailable(network) {
+        bail!("--network {}: {why}", network_name(network));
     }
     if let Some(l) = &args.landscape {
         crate::scenario::load(l).map_err(|e| anyhow::anyhow!("--landscape: {e}"))?;
@@ -160,7 +164,7 @@ pub async fn execute(args: &TestArgs, ppvnet_exe: PathBuf) -> anyhow::Result<Rep
         Default::default();
     cli.runner.concurrency = args
         .concurrency
-        .or((network == FabricKind::Netns).then_some(NETNS_CONCURRENCY));
+        .or(network.namespaced().then_some(NETNS_CONCURRENCY));
     let selection = args.selection();
     PpvWorld::cucumber::<&Path>()
         .with_parser(FeatureSet)

@@ -11,6 +11,7 @@
 //! | `up-cold` | start to ready without a cache | aws-lc RSA-2048 key generation |
 //! | `up-warm` | start to ready with a warm cache | `up-cold` of the same run |
 //! | `relay-connect` | connect + 4-byte echo through a private endpoint's relay | the same on a direct loopback connection |
+//! | `up-docker` | start to ready on the docker fabric, warm cache (only with `--only`: root, Docker) | the same start on the netns fabric |
 //!
 //! The measuring helpers (load generator, references) are [`ppvnet_common::bench`]'s, shared
 //! with the crates' criterion benches. Modules: [`rows`] (the HTTP rows and how their clients
@@ -51,6 +52,7 @@ pub enum RowName {
     UpCold,
     UpWarm,
     RelayConnect,
+    UpDocker,
 }
 
 impl RowName {
@@ -77,6 +79,7 @@ impl RowName {
             RowName::UpCold => "up-cold",
             RowName::UpWarm => "up-warm",
             RowName::RelayConnect => "relay-connect",
+            RowName::UpDocker => "up-docker",
         }
     }
 
@@ -84,7 +87,7 @@ impl RowName {
     fn needs_landscape(self) -> bool {
         !matches!(
             self,
-            RowName::UpCold | RowName::UpWarm | RowName::RelayConnect
+            RowName::UpCold | RowName::UpWarm | RowName::RelayConnect | RowName::UpDocker
         )
     }
 }
@@ -94,7 +97,8 @@ impl RowName {
 pub struct BenchOptions {
     pub landscape: PathBuf,
     /// Bounded durations, for CI: fewer requests and starts, and no 1,000,000-case database
-    /// unless `search-1m` is named in `only`.
+    /// unless `search-1m` is named in `only`. `up-docker` (root, Docker, the ppvnet image) is
+    /// measured only when `only` names it.
     pub quick: bool,
     /// The rows to measure; empty: all of them.
     pub only: Vec<RowName>,
@@ -170,6 +174,9 @@ pub async fn run(landscape: &Landscape, opts: &BenchOptions) -> anyhow::Result<R
     let mut report = Report::start(opts.quick);
     if selected.contains(&RowName::RelayConnect) {
         report.push(startup::relay_connect(landscape, sizes).await?);
+    }
+    if selected.contains(&RowName::UpDocker) {
+        report.push(startup::up_docker(landscape, sizes, dir.path()).await?);
     }
     let up_rows: Vec<RowName> = selected
         .iter()

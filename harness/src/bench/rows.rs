@@ -229,7 +229,7 @@ impl<'a> Ctx<'a> {
             RowName::KvGet | RowName::KvSet => self.key_vault(row).await,
             RowName::Search10k | RowName::Search1m => self.search(row).await,
             RowName::Invoke => super::invoke::row(self.running, self.sizes).await,
-            RowName::UpCold | RowName::UpWarm | RowName::RelayConnect => {
+            RowName::UpCold | RowName::UpWarm | RowName::RelayConnect | RowName::UpDocker => {
                 anyhow::bail!("{} starts its own landscape", row.as_str())
             }
         }

@@ -35,8 +35,19 @@ async fn one_start(
     cache: Option<&Path>,
     round: usize,
 ) -> anyhow::Result<Duration> {
+    start_on(landscape, FabricKind::Loopback, dir, cache, round).await
+}
+
+/// [`one_start`] on the fabric `kind`.
+async fn start_on(
+    landscape: &Landscape,
+    kind: FabricKind,
+    dir: &Path,
+    cache: Option<&Path>,
+    round: usize,
+) -> anyhow::Result<Duration> {
     let ready = dir.join(format!("up-{round}")).join("ready.json");
-    let mut opts = UpOptions::new(FabricKind::Loopback, ready);
+    let mut opts = UpOptions::new(kind, ready);
     opts.cache = cache.map(Path::to_path_buf);
     let started = Instant::now();
     let running = up::start(landscape, &opts).await?;
@@ -111,6 +122,48 @@ pub(super) async fn up_cold_and_warm(
         )?);
     }
     Ok(out)
+}
+
+/// `up-docker`: starts on the docker fabric against starts on the netns fabric, alternating,
+/// both with a warm cache of their own (so both measure the fabric, not key generation); the
+/// detail names the sizes of the images involved.
+pub(super) async fn up_docker(
+    landscape: &Landscape,
+    sizes: Sizes,
+    dir: &Path,
+) -> anyhow::Result<Row> {
+    let image = crate::image::default_tag();
+    crate::fabric::docker::check_image(&image)?;
+    let cache = dir.join("cache-fabrics");
+    start_on(landscape, FabricKind::Netns, dir, Some(&cache), 0).await?;
+    let (mut docker, mut netns) = (Vec::new(), Vec::new());
+    for round in 1..=sizes.starts {
+        let at = 100 + 2 * round;
+        docker.push(start_on(landscape, FabricKind::Docker, dir, Some(&cache), at).await?);
+        netns.push(start_on(landscape, FabricKind::Netns, dir, Some(&cache), at + 1).await?);
+    }
+    let mut images = serde_json::Map::new();
+    images.insert(image.clone(), crate::image::size_of(&image)?.into());
+    for api in &landscape.scenario.apis {
+        if let crate::scenario::model::ApiImplementation::Container { image, .. } =
+            &api.implementation
+        {
+            images.insert(image.clone(), crate::image::size_of(image)?.into());
+        }
+    }
+    Row::new(
+        RowName::UpDocker,
+        format!(
+            "start of '{}' on the docker fabric to its ready file, warm cache (median of {})",
+            landscape.scenario.name, sizes.starts
+        ),
+        ms(median(docker)),
+        "ms",
+        "the same start on the netns fabric (ms)",
+        ms(median(netns)),
+        false,
+        json!({ "starts": sizes.starts, "image_bytes": images }),
+    )
 }
 
 /// `relay-connect`: a new connection and a 4-byte echo through the loopback relay of the

@@ -122,18 +122,30 @@ impl ClientEnv {
 }
 
 /// `ppvnet exec`: runs `argv` as `host` of the landscape described by `ready_file` (inside its
-/// namespace on netns, through its proxy on loopback); returns the program's exit code (128 +
+/// namespace on netns and Docker, in its team container for a host `{kind: container}`, through
+/// its proxy on loopback); returns the program's exit code (128 +
 /// signal number when a signal ended it).
 pub fn exec(ready_file: &Path, host: &str, argv: &[String]) -> anyhow::Result<i32> {
     let (program, args) = argv.split_first().context("no command to run")?;
     let ready = ReadyFile::read(ready_file)?;
     let env = ClientEnv::for_host(&ready, host)?;
-    let mut cmd = Command::new(program);
+    let mut cmd = match ready.hosts.get(host).and_then(|h| h.container.as_deref()) {
+        // A host `{kind: container}`: its own image has the programs and the environment.
+        Some(container) => {
+            let mut cmd = Command::new("docker");
+            cmd.args(["exec", "--interactive", container, program]);
+            cmd
+        }
+        None => {
+            let mut cmd = Command::new(program);
+            env.apply(&mut cmd);
+            if let Some(ns) = &env.namespace {
+                super::netns::exec::enter_namespace(&mut cmd, ns)?;
+            }
+            cmd
+        }
+    };
     cmd.args(args);
-    env.apply(&mut cmd);
-    if let Some(ns) = &env.namespace {
-        super::netns::exec::enter_namespace(&mut cmd, ns)?;
-    }
     let status = cmd
         .status()
         .with_context(|| format!("cannot run {program} as host {host}"))?;
@@ -159,6 +171,7 @@ mod tests {
                 azure_address: "198.51.100.10".parse().unwrap(),
                 namespace: namespace.map(String::from),
                 proxy: proxy.map(|p| p.parse().unwrap()),
+                container: None,
             },
         );
         r

@@ -395,6 +395,7 @@ impl LoopbackFabric {
                         azure_address: IpAddr::V4(h.azure),
                         namespace: None,
                         proxy: h.proxy,
+                        container: None,
                     },
                 )
             })

@@ -8,6 +8,8 @@
 //! - [`netns`]: every host is a Linux network namespace, every vNet a router namespace; peering
 //!   is a veth link with routes, NSGs and egress rules are nftables rules, each vNet has a DNS
 //!   server for its private zones. Needs root.
+//! - [`docker`]: the netns fabric's topology with every namespace a Docker container's (hosts,
+//!   vNet routers, the internet router), and team images joined to them. Needs root and Docker.
 //! - [`flowlog`]: VNet flow log records of every connection attempt and Prometheus metrics.
 //! - [`control`]: the shared [`FabricHandle`] (runtime changes: peering, NSG rules, region
 //!   outage, active region) and its JSON router for the harness control API.
@@ -25,6 +27,7 @@
 pub mod client;
 pub mod client_env;
 pub mod control;
+pub mod docker;
 pub mod flowlog;
 pub mod loopback;
 pub mod netns;
@@ -33,6 +36,8 @@ pub mod oracle;
 pub mod proxy;
 
 use std::collections::BTreeMap;
+
+use anyhow::Context;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
@@ -54,8 +59,16 @@ pub enum FabricKind {
     Loopback,
     /// A Linux network namespace per host (root).
     Netns,
-    /// Containers on Docker networks.
+    /// A Docker container per host and router, wired as the netns fabric (root, Docker).
     Docker,
+}
+
+impl FabricKind {
+    /// True where hosts are network namespaces (netns, and Docker, whose containers' namespaces
+    /// the netns wiring joins): names resolve by each vNet's DNS, programs run inside a host.
+    pub fn namespaced(self) -> bool {
+        matches!(self, FabricKind::Netns | FabricKind::Docker)
+    }
 }
 
 /// A service face, bound: where the service takes its connections, and the address clients
@@ -92,6 +105,10 @@ pub struct HostEntry {
     /// (`ppvnet exec`, `ppvnet env`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<SocketAddr>,
+    /// The team image's container of a host `{kind: container}` (Docker fabric): `ppvnet exec`
+    /// runs commands in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 /// Tunables of a fabric.
@@ -107,6 +124,8 @@ pub struct FabricOptions {
     pub continue_interval: std::time::Duration,
     /// How long a loopback host's proxy waits for a request head (tests shorten it).
     pub proxy_head_timeout: std::time::Duration,
+    /// The image of the Docker fabric's host and router containers (`ppvnet image build`).
+    pub docker_image: String,
 }
 
 impl Default for FabricOptions {
@@ -116,6 +135,7 @@ impl Default for FabricOptions {
             flow_log_file: None,
             continue_interval: flowlog::AZURE_CONTINUE_INTERVAL,
             proxy_head_timeout: proxy::HEAD_TIMEOUT,
+            docker_image: crate::image::default_tag(),
         }
     }
 }
@@ -128,6 +148,7 @@ enum Backend {
 /// A materialized fabric.
 pub struct Fabric {
     handle: FabricHandle,
+    kind: FabricKind,
     backend: Backend,
 }
 
@@ -156,19 +177,24 @@ impl Fabric {
             FabricKind::Loopback => {
                 Backend::Loopback(loopback::LoopbackFabric::new(handle.clone(), &options)?)
             }
-            FabricKind::Netns => Backend::Netns(netns::NetnsFabric::new(handle.clone()).await?),
-            FabricKind::Docker => anyhow::bail!(
-                "the docker fabric is not available in this build; use --network loopback or netns"
+            FabricKind::Netns => Backend::Netns(
+                netns::NetnsFabric::new(handle.clone(), netns::Backing::Namespaces).await?,
             ),
+            FabricKind::Docker => {
+                let image = options.docker_image.clone();
+                let backing = netns::Backing::Containers { image };
+                Backend::Netns(netns::NetnsFabric::new(handle.clone(), backing).await?)
+            }
         };
-        Ok(Self { handle, backend })
+        Ok(Self {
+            handle,
+            kind,
+            backend,
+        })
     }
 
     pub fn kind(&self) -> FabricKind {
-        match self.backend {
-            Backend::Loopback(_) => FabricKind::Loopback,
-            Backend::Netns(_) => FabricKind::Netns,
-        }
+        self.kind
     }
 
     /// The shared handle: oracle, runtime control, flow log (the control router uses it).
@@ -209,6 +235,23 @@ impl Fabric {
         match &self.backend {
             Backend::Loopback(f) => f.peer_directory(),
             Backend::Netns(f) => f.peer_directory(),
+        }
+    }
+
+    /// Where a team container joins `host` in the Docker fabric: the run's label and the host's
+    /// pause container (whose name is the host's namespace). Other fabrics have no containers.
+    pub fn sandbox_of(&self, host: &str) -> anyhow::Result<(String, String)> {
+        match &self.backend {
+            Backend::Netns(f) if self.kind == FabricKind::Docker => {
+                let sandbox = f
+                    .namespace(host)
+                    .with_context(|| format!("host '{host}' is not part of the landscape"))?;
+                Ok((f.run_label().to_string(), sandbox.to_string()))
+            }
+            _ => anyhow::bail!(
+                "team images run in the docker fabric only (this is {:?}): use --network docker",
+                self.kind
+            ),
         }
     }
 

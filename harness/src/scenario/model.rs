@@ -492,6 +492,20 @@ pub enum ApiImplementation {
     /// (see `services::program::spawn_external`).
     #[serde(rename_all = "camelCase")]
     Command { argv: Vec<String> },
+    /// A team's image, run by the Docker fabric in the `internet` host's network namespace (as
+    /// App Service's outbound traffic), listening on `port` with TLS from the same environment
+    /// a command gets; the API's faces forward to it (see `services::container`).
+    #[serde(rename_all = "camelCase")]
+    Container {
+        image: String,
+        port: u16,
+        /// Replaces the image's command when given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<Vec<String>>,
+        /// More environment for the container (its own settings), after ppvnet's.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        env: BTreeMap<String, String>,
+    },
     /// A stubbed third-party API: request matchers and canned responses from `mappings` (a
     /// YAML/JSON file relative to the landscape; see `services::stub`), or none until a test
     /// adds them.
@@ -577,4 +591,31 @@ pub struct DeclaredHost {
     pub vnet: Option<String>,
     #[serde(default)]
     pub subnet: Option<String>,
+    /// `container`: the host runs a team's `image` in its network namespace (Docker fabric).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<DeclaredHostKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Replaces the image's command when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// More environment for the container, after ppvnet's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+/// What a declared host runs besides being an address.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum DeclaredHostKind {
+    Container,
+}
+
+impl DeclaredHost {
+    /// The team image the host runs, when it is a container host.
+    pub fn container_image(&self) -> Option<&str> {
+        (self.kind == Some(DeclaredHostKind::Container))
+            .then_some(self.image.as_deref())
+            .flatten()
+    }
 }

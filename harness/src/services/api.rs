@@ -1,5 +1,6 @@
 //! The landscape's APIs on their faces: the builtin case search API in-process
-//! ([`crate::services::search`]) or a team's own program ([`crate::services::program`]).
+//! ([`crate::services::search`]), a team's own program ([`crate::services::program`]) or image
+//! ([`crate::services::container`]).
 
 use std::collections::BTreeMap;
 
@@ -60,6 +61,23 @@ pub async fn start(
             ApiImplementation::Command { argv } => {
                 let program = crate::services::program::Program { api, app, argv };
                 crate::services::program::start(run, entra, program, endpoints, &leaf, tasks)?;
+            }
+            ApiImplementation::Container {
+                image,
+                port,
+                command,
+                env,
+            } => {
+                let c = crate::services::container::ContainerApi {
+                    api,
+                    app,
+                    image,
+                    port: *port,
+                    command: command.as_deref(),
+                    env,
+                };
+                crate::services::container::start_api(run, entra, c, endpoints, &leaf, tasks)
+                    .await?;
             }
             ApiImplementation::Stub { mappings } => {
                 let stub = crate::services::stub::start(

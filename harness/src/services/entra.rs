@@ -4,7 +4,7 @@
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::fabric::{FabricKind, Face};
+use crate::fabric::Face;
 use crate::landscape::Landscape;
 use crate::scenario::model::{App, ServicePrincipal};
 use crate::services::launch::{Launch, Tasks, https_url};
@@ -336,7 +336,7 @@ pub async fn start(run: Launch<'_>, tasks: &mut Tasks) -> anyhow::Result<Started
     let port_443 = address.port() == 443 || bind_port_443(fabric, address, &mut endpoints);
     // Inside namespaces `login.microsoftonline.com` resolves to the mock (the vNet's DNS), and
     // MSAL accepts only well-known authority hosts by name; on loopback, the address is the name.
-    let authority_host = if fabric.kind() == FabricKind::Netns {
+    let authority_host = if fabric.kind().namespaced() {
         format!("https://{}", crate::landscape::ENTRA_HOST_NAME)
     } else {
         https_url(address)

@@ -8,7 +8,7 @@ use anyhow::Context;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::fabric::{Fabric, FabricKind};
+use crate::fabric::Fabric;
 use crate::landscape::Landscape;
 use crate::pki::Pki;
 use crate::up::UpOptions;
@@ -75,7 +75,7 @@ pub fn https_url(addr: SocketAddr) -> String {
 /// The URL of a service face for the ready file: its address on loopback; in the netns fabric
 /// its Azure host name, which each namespace's DNS resolves to the face that host may use.
 pub fn face_url(fabric: &Fabric, address: SocketAddr, host_name: &str) -> String {
-    if fabric.kind() == FabricKind::Netns {
+    if fabric.kind().namespaced() {
         format!("https://{host_name}")
     } else {
         https_url(address)

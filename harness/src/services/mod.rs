@@ -9,6 +9,7 @@
 //! - [`api`]: each API of the landscape on its faces, builtin or a team's program.
 //! - [`search`]: builtin case search APIs: audiences, case owners by team, public access.
 //! - [`program`]: a team's own API program, handed its faces by socket activation.
+//! - [`container`]: team images (Docker fabric): an API behind its faces, hosts in subnets.
 //! - [`stub`]: a stubbed third-party API: wiremock behind the API's faces, mappings from a file
 //!   or from steps.
 //! - [`powerplatform`]: environments, their variables, connectors read from their files.
@@ -17,6 +18,7 @@
 
 pub mod api;
 pub mod arm;
+pub mod container;
 pub mod entra;
 pub mod keyvault;
 pub mod launch;

@@ -33,28 +33,7 @@ pub fn start(
     tasks: &mut Tasks,
 ) -> anyhow::Result<()> {
     let Program { api, app, argv } = program;
-    let public_enabled =
-        api.public_network_access == crate::scenario::model::PublicNetworkAccess::Enabled;
-    let cert_dir = run.opts.run_dir.join("apis").join(&api.name);
-    ppvnet_common::private_fs::create_dir_all(&cert_dir)?;
-    ready::write_atomically(&cert_dir.join("tls.crt"), leaf.cert_pem.as_bytes())?;
-    ready::write_atomically(&cert_dir.join("tls.key"), leaf.key_pem.as_bytes())?;
-    // App Service evaluates public network access before the app sees a request: with it
-    // disabled, the public face answers App Service's 403 page and the program never gets it
-    // (as the builtin search API does in its own middleware).
-    let (refused, faces): (Vec<_>, Vec<_>) = endpoints
-        .into_iter()
-        .partition(|e| !public_enabled && e.ingress == crate::fabric::Face::Public);
-    if !refused.is_empty() {
-        let tls = run.pki.server_config(leaf)?;
-        let front = run.stopped();
-        let name = api.name.clone();
-        tasks.spawn(async move {
-            ppvnet_common::serve(refused, app_service_forbidden(), Some(tls), front)
-                .await
-                .with_context(|| format!("api {name}: public face"))
-        });
-    }
+    let (cert_dir, faces) = prepare(run, api, leaf, endpoints, tasks)?;
     let env = program_env(
         run.landscape,
         api,
@@ -82,8 +61,44 @@ pub fn start(
     Ok(())
 }
 
-/// The environment of a team's API program besides its faces (README, "The landscape format").
-fn program_env(
+/// What a team's API (a program, or an image: `services::container`) needs besides being
+/// started: its leaf certificate written to the run's folder (returned), and its faces minus a
+/// disabled public face, which App Service answers itself with its 403 page, served here.
+pub(crate) fn prepare(
+    run: Launch<'_>,
+    api: &Api,
+    leaf: &crate::pki::Leaf,
+    endpoints: Vec<ppvnet_common::Endpoint>,
+    tasks: &mut Tasks,
+) -> anyhow::Result<(PathBuf, Vec<ppvnet_common::Endpoint>)> {
+    let public_enabled =
+        api.public_network_access == crate::scenario::model::PublicNetworkAccess::Enabled;
+    let cert_dir = run.opts.run_dir.join("apis").join(&api.name);
+    ppvnet_common::private_fs::create_dir_all(&cert_dir)?;
+    ready::write_atomically(&cert_dir.join("tls.crt"), leaf.cert_pem.as_bytes())?;
+    ready::write_atomically(&cert_dir.join("tls.key"), leaf.key_pem.as_bytes())?;
+    // App Service evaluates public network access before the app sees a request: with it
+    // disabled, the public face answers App Service's 403 page and the program never gets it
+    // (as the builtin search API does in its own middleware).
+    let (refused, faces): (Vec<_>, Vec<_>) = endpoints
+        .into_iter()
+        .partition(|e| !public_enabled && e.ingress == crate::fabric::Face::Public);
+    if !refused.is_empty() {
+        let tls = run.pki.server_config(leaf)?;
+        let front = run.stopped();
+        let name = api.name.clone();
+        tasks.spawn(async move {
+            ppvnet_common::serve(refused, app_service_forbidden(), Some(tls), front)
+                .await
+                .with_context(|| format!("api {name}: public face"))
+        });
+    }
+    Ok((cert_dir, faces))
+}
+
+/// The environment of a team's API program besides its faces (README, "The landscape format"),
+/// with the CA bundle and the certificate folder at the paths the program sees them.
+pub(crate) fn program_env(
     landscape: &Landscape,
     api: &Api,
     app: &App,

@@ -28,6 +28,7 @@ mod dashboard;
 mod e2e;
 mod e2e_connector;
 mod e2e_tokens;
+mod fabric_docker;
 mod fabric_established;
 mod fabric_faces_only;
 mod fabric_loopback;

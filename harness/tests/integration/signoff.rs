@@ -71,9 +71,6 @@ fn exit_code_is_zero_only_when_every_selected_scenario_passes() {
         err.contains("no feature file or folder /no/such/features"),
         "{err}"
     );
-    let (code, _, err) = ppvnet_test(&[path_arg(&passing), "--network", "docker"]);
-    assert_eq!(code, 2);
-    assert!(err.contains("docker fabric is not implemented"), "{err}");
     let (code, _, err) = ppvnet_test(&[path_arg(&passing), "--tags", "@a and"]);
     assert_eq!(code, 2);
     assert!(err.contains("is not a tag expression"), "{err}");

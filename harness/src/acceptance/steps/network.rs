@@ -68,12 +68,44 @@ pub fn netns_unavailable() -> Option<String> {
     }
 }
 
+/// Why the docker fabric cannot run here, if it cannot: it needs what the netns fabric needs,
+/// Docker, and the ppvnet image of the binary the steps run as `ppvnet` (built once per run; an
+/// image with the same content is kept).
+pub fn docker_unavailable() -> Option<String> {
+    static IMAGE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if let Some(why) = netns_unavailable() {
+        return Some(format!(
+            "the docker fabric wires containers as netns does: {why}"
+        ));
+    }
+    IMAGE
+        .get_or_init(|| {
+            let opts = crate::image::BuildOptions {
+                binary: crate::acceptance::settings().ppvnet_exe,
+                tag: crate::image::default_tag(),
+                scenarios: crate::acceptance::default_scenarios_dir(),
+                force: false,
+            };
+            crate::image::build(&opts)
+                .err()
+                .map(|e| format!("the docker fabric needs the ppvnet image: {e:#}"))
+        })
+        .clone()
+}
+
+/// Why `kind` cannot run here, if it cannot.
+pub fn fabric_unavailable(kind: FabricKind) -> Option<String> {
+    match kind {
+        FabricKind::Loopback => None,
+        FabricKind::Netns => netns_unavailable(),
+        FabricKind::Docker => docker_unavailable(),
+    }
+}
+
 #[given(expr = "the {word} network on the {word} fabric")]
 async fn network_on(w: &mut PpvWorld, scenario: String, fabric: String) {
     let kind = crate::acceptance::fabric_named(Some(&fabric));
-    if kind == FabricKind::Netns
-        && let Some(why) = netns_unavailable()
-    {
+    if let Some(why) = fabric_unavailable(kind) {
         panic!("{why}");
     }
     let path = crate::acceptance::landscape_to_start(&scenario);

@@ -85,6 +85,10 @@ struct PeerLink {
 }
 
 struct Plan {
+    /// The run's namespace prefix (`ppv-<pid>-<n>`), also the Docker fabric's run label.
+    prefix: String,
+    /// Where the namespaces come from.
+    backing: Backing,
     inet_ns: String,
     vnet_ns: BTreeMap<String, String>,
     hosts: BTreeMap<String, HostPlan>,
@@ -95,7 +99,53 @@ struct Plan {
     applied: Mutex<Oracle>,
 }
 
+/// Where a fabric's namespaces come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backing {
+    /// `ip netns add`: the netns fabric.
+    Namespaces,
+    /// A paused container of this image per namespace: the Docker fabric ([`super::docker`]).
+    Containers { image: String },
+}
+
 impl Plan {
+    /// The containers of the Docker fabric, one per namespace, labelled with what they hold.
+    fn sandboxes(&self) -> Vec<super::docker::Sandbox> {
+        let sandbox = |name: &str, role: &str, subnet: String| super::docker::Sandbox {
+            name: name.to_string(),
+            role: role.to_string(),
+            subnet,
+        };
+        let mut v = vec![sandbox(
+            &self.inet_ns,
+            "router-internet",
+            crate::landscape::INTERNET.into(),
+        )];
+        for (vnet, ns) in &self.vnet_ns {
+            v.push(sandbox(ns, &format!("router-{vnet}"), vnet.clone()));
+        }
+        for (name, h) in &self.hosts {
+            let subnet = h.subnet.as_ref().map_or_else(
+                || crate::landscape::INTERNET.to_string(),
+                |r| format!("{}/{}", r.vnet, r.subnet),
+            );
+            v.push(sandbox(&h.ns, name, subnet));
+        }
+        v
+    }
+
+    /// Removes every namespace (and, in the Docker fabric, first every container) of the run.
+    fn remove(&self) -> anyhow::Result<()> {
+        let containers = match self.backing {
+            Backing::Namespaces => Ok(()),
+            Backing::Containers { .. } => {
+                super::docker::remove_containers(&super::docker::containers_of(&self.prefix))
+            }
+        };
+        let namespaces = remove_namespaces(&self.all_namespaces());
+        containers.and(namespaces)
+    }
+
     fn all_namespaces(&self) -> Vec<String> {
         let mut v = vec![self.inet_ns.clone()];
         v.extend(self.vnet_ns.values().cloned());
@@ -378,7 +428,7 @@ pub struct NetnsFabric {
     removed: std::sync::atomic::AtomicBool,
 }
 
-fn build_plan(oracle: &Oracle, prefix: &str) -> Plan {
+fn build_plan(oracle: &Oracle, prefix: &str, backing: Backing) -> Plan {
     let ns = |suffix: &str| format!("{prefix}-{suffix}");
     let vnet_ns: BTreeMap<String, String> = oracle
         .vnets()
@@ -422,6 +472,8 @@ fn build_plan(oracle: &Oracle, prefix: &str) -> Plan {
         });
     }
     Plan {
+        prefix: prefix.to_string(),
+        backing,
         inet_ns: ns("router-internet"),
         vnet_ns,
         hosts,
@@ -432,9 +484,9 @@ fn build_plan(oracle: &Oracle, prefix: &str) -> Plan {
 }
 
 impl NetnsFabric {
-    pub(crate) async fn new(handle: FabricHandle) -> anyhow::Result<Self> {
+    pub(crate) async fn new(handle: FabricHandle, backing: Backing) -> anyhow::Result<Self> {
         let h = handle.clone();
-        let plan = tokio::task::spawn_blocking(move || create(&h)).await??;
+        let plan = tokio::task::spawn_blocking(move || create(&h, backing)).await??;
         let plan = Arc::new(plan);
         handle.set_enforcer(plan.clone());
         let mut by_address: HashMap<Ipv4Addr, (Option<String>, Option<SubnetRef>)> = handle
@@ -557,10 +609,16 @@ impl NetnsFabric {
                         azure_address: IpAddr::V4(h.address),
                         namespace: Some(h.ns.clone()),
                         proxy: None,
+                        container: None,
                     },
                 )
             })
             .collect()
+    }
+
+    /// The run's namespace prefix, which labels the Docker fabric's containers.
+    pub fn run_label(&self) -> &str {
+        &self.plan.prefix
     }
 
     /// The namespace of a host.
@@ -629,9 +687,9 @@ impl NetnsFabric {
             t.abort();
             let _ = t.await;
         }
-        let names = self.plan.all_namespaces();
+        let plan = self.plan.clone();
         self.removed.store(true, Ordering::Relaxed);
-        tokio::task::spawn_blocking(move || remove_namespaces(&names)).await?
+        tokio::task::spawn_blocking(move || plan.remove()).await?
     }
 }
 
@@ -643,7 +701,7 @@ impl Drop for NetnsFabric {
             t.abort();
         }
         if !self.removed.swap(true, Ordering::Relaxed)
-            && let Err(e) = remove_namespaces(&self.plan.all_namespaces())
+            && let Err(e) = self.plan.remove()
         {
             tracing::warn!("netns fabric dropped without teardown: {e:#}");
         }
@@ -665,9 +723,15 @@ fn remove_namespaces(names: &[String]) -> anyhow::Result<()> {
 }
 
 /// Creates every namespace, link, address, route and ruleset.
-fn create(handle: &FabricHandle) -> anyhow::Result<Plan> {
+fn create(handle: &FabricHandle, backing: Backing) -> anyhow::Result<Plan> {
     for n in clean_stale() {
         tracing::info!("removed stale namespace {n} of a previous run");
+    }
+    if let Backing::Containers { image } = &backing {
+        super::docker::check_image(image)?;
+        for n in super::docker::clean_stale() {
+            tracing::info!("removed stale container {n} of a previous run");
+        }
     }
     let oracle = handle.oracle();
     let prefix = format!(
@@ -675,13 +739,16 @@ fn create(handle: &FabricHandle) -> anyhow::Result<Plan> {
         std::process::id(),
         NEXT_RUN.fetch_add(1, Ordering::Relaxed)
     );
-    let plan = build_plan(&oracle, &prefix);
+    let plan = build_plan(&oracle, &prefix, backing);
     let result = (|| -> anyhow::Result<()> {
+        if let Backing::Containers { image } = &plan.backing {
+            super::docker::start_sandboxes(&plan.prefix, image, &plan.sandboxes())?;
+        }
         wire(&plan, &oracle)?;
         plan.apply(&oracle)
     })();
     if let Err(e) = result {
-        let _ = remove_namespaces(&plan.all_namespaces());
+        let _ = plan.remove();
         return Err(e);
     }
     Ok(plan)
@@ -689,8 +756,11 @@ fn create(handle: &FabricHandle) -> anyhow::Result<Plan> {
 
 fn wire(plan: &Plan, oracle: &Oracle) -> anyhow::Result<()> {
     let mut root = Vec::new();
-    for ns in plan.all_namespaces() {
-        root.push(format!("netns add {ns}"));
+    // The Docker fabric's namespaces are its containers', attached already.
+    if plan.backing == Backing::Namespaces {
+        for ns in plan.all_namespaces() {
+            root.push(format!("netns add {ns}"));
+        }
     }
     let router_of = |h: &HostPlan| match &h.subnet {
         Some(r) => plan.vnet_ns[&r.vnet].clone(),

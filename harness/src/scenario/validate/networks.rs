@@ -220,6 +220,40 @@ pub(super) fn check_hosts(s: &Scenario, ix: &Index, f: &mut Findings) {
                 ),
             ),
         }
+        check_container_host(h, i, f);
+    }
+}
+
+/// `kind: container` needs an image; an image or a command needs `kind: container`.
+fn check_container_host(h: &crate::scenario::model::DeclaredHost, i: usize, f: &mut Findings) {
+    let container = h.kind.is_some();
+    let image = h.image.as_deref().map(str::trim);
+    if container && image.is_none_or(str::is_empty) {
+        f.add(
+            "InvalidHost",
+            format!("hosts[{i}].image"),
+            format!(
+                "Host '{}' is a container: give the image it runs (image: my-client:dev).",
+                h.name
+            ),
+        );
+    }
+    if !container && (h.image.is_some() || h.command.is_some() || !h.env.is_empty()) {
+        f.add(
+            "InvalidHost",
+            format!("hosts[{i}].kind"),
+            format!(
+                "Host '{}' names an image, a command or an environment: add kind: container.",
+                h.name
+            ),
+        );
+    }
+    if h.command.as_ref().is_some_and(Vec::is_empty) {
+        f.add(
+            "InvalidCommand",
+            format!("hosts[{i}].command"),
+            format!("Host '{}' has an empty command.", h.name),
+        );
     }
 }
 

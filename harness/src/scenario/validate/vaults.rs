@@ -172,9 +172,55 @@ pub(super) fn check_apis(s: &Scenario, ix: &Index, f: &mut Findings) {
                 "An external API needs a command to run (argv is empty).",
             );
         }
+        check_container_api(s, i, f);
     }
     // A resource with public access disabled and no private endpoint is unreachable by design;
     // that is legal in Azure, so it is not an error here.
+}
+
+/// A container API names an image and a port (1-65535) no other container API of the landscape
+/// uses: they all share the `internet` host's network namespace.
+fn check_container_api(s: &Scenario, i: usize, f: &mut Findings) {
+    let ApiImplementation::Container {
+        image,
+        port,
+        command,
+        ..
+    } = &s.apis[i].implementation
+    else {
+        return;
+    };
+    let path = format!("apis[{i}].implementation");
+    if image.trim().is_empty() {
+        f.add(
+            "InvalidCommand",
+            format!("{path}.image"),
+            "A container API needs the image it runs (image: my-api:dev).",
+        );
+    }
+    if command.as_ref().is_some_and(Vec::is_empty) {
+        f.add(
+            "InvalidCommand",
+            format!("{path}.command"),
+            "A container API's command is empty.",
+        );
+    }
+    let clash = s.apis[..i].iter().find(
+        |o| matches!(&o.implementation, ApiImplementation::Container { port: p, .. } if p == port),
+    );
+    if *port == 0 || clash.is_some() {
+        let why = clash.map_or("port 0 cannot be reached".to_string(), |o| {
+            format!(
+                "API '{}' listens on it too, and container APIs share the internet host's network",
+                o.name
+            )
+        });
+        f.add(
+            "InvalidCommand",
+            format!("{path}.port"),
+            format!("Port {port} cannot be this container API's: {why}."),
+        );
+    }
 }
 
 /// Key Vault object names: "1-127 character string, starting with a letter and containing only
