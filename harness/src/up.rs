@@ -158,17 +158,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
             .merge(dashboard.clone().router());
     // Last, so the guard covers every nested router and the fallback.
     let control_router = control::guard::layer(control_router, guard);
-    let shutdown = services::launch::stopped(&stop_rx);
-    tasks.spawn(async move {
-        ppvnet_common::serve(
-            vec![ppvnet_common::Endpoint::public(control_listener)],
-            control_router,
-            None,
-            shutdown,
-        )
-        .await
-        .context("control API")
-    });
+    serve_control(&mut tasks, control_listener, control_router, &stop_rx);
 
     let ready = ReadyFile {
         scenario: s.name.clone(),
@@ -211,6 +201,26 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
         stubs: apis.stubs,
         dashboard,
     })
+}
+
+/// Serves the control API on its listener until the run stops.
+fn serve_control(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    listener: std::net::TcpListener,
+    router: axum::Router,
+    stop_rx: &watch::Receiver<bool>,
+) {
+    let shutdown = services::launch::stopped(stop_rx);
+    tasks.spawn(async move {
+        ppvnet_common::serve(
+            vec![ppvnet_common::Endpoint::public(listener)],
+            router,
+            None,
+            shutdown,
+        )
+        .await
+        .context("control API")
+    });
 }
 
 /// The fabric's hosts, each host `{kind: container}` with its team container.
