@@ -692,10 +692,9 @@ async fn handle(State(kv): State<KeyVault>, request: Request) -> Response {
     }
 }
 
-/// A fresh `x-ms-request-id`: a random (version 4) UUID from the thread's generator, which
-/// costs no system call per request as `Uuid::new_v4` does without uuid's `fast-rng`.
+/// A fresh `x-ms-request-id` ([`crate::names::random_uuid`]).
 fn request_id() -> Option<HeaderValue> {
-    let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let id = crate::names::random_uuid();
     HeaderValue::from_str(
         id.hyphenated()
             .encode_lower(&mut uuid::Uuid::encode_buffer()),
