@@ -3,8 +3,10 @@
 //!
 //! - [`closed_loop`] and [`Distribution`]: the load generator (N workers, each sending its next
 //!   request when the previous one is answered) and its latency percentiles and rate;
-//! - [`serve_bare`]: the reference "bare axum over rustls": the same serve loop and TLS
-//!   configuration as every service, answering a fixed body with no other work;
+//! - [`serve_bare`] and [`serve_bare_with`]: the reference "bare axum over rustls": the same
+//!   serve loop and TLS configuration as every service, answering a fixed body with no other
+//!   work, or the body of the service's own work minus its HTTP stack (the search rows' store
+//!   query, `ppvnet_search_api::bench::SearchReference`);
 //! - [`rsa_sign_rate`] and [`rsa_key_generation`]: the aws-lc reference for work that is one
 //!   RSA-2048 signature (a token) or one key (a cold start's signing key);
 //! - [`echo`] and [`echo_round_trip`]: a 4-byte echo, the reference for a connection's cost
@@ -21,7 +23,8 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use axum::Router;
-use axum::http::header;
+use axum::body::Bytes;
+use axum::http::{StatusCode, header};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 
@@ -126,16 +129,36 @@ impl Served {
 /// The named reference "bare axum over rustls": [`crate::serve`] with `tls`, answering every
 /// request with `body` as JSON and no other work. Spawns on the current runtime.
 pub fn serve_bare(body: Vec<u8>, tls: Arc<rustls::ServerConfig>) -> std::io::Result<Served> {
+    let body = Bytes::from(body);
+    serve_bare_with(move || std::future::ready(Ok(body.clone())), tls)
+}
+
+/// [`serve_bare`] answering every request with the JSON body `answer` produces: the reference
+/// for a service whose work is more than its HTTP stack (a search runs the same store query
+/// here, so the ratio is what authentication, middleware and routing add). An `Err` answers
+/// 500 with its text, which fails a measurement that expects 200.
+pub fn serve_bare_with<F, Fut>(answer: F, tls: Arc<rustls::ServerConfig>) -> std::io::Result<Served>
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Bytes, String>> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    let body = axum::body::Bytes::from(body);
     let router = Router::new().fallback(move || {
-        let body = body.clone();
+        let answer = answer.clone();
         async move {
-            (
-                [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-                body,
-            )
+            match answer().await {
+                Ok(body) => (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+                    body,
+                ),
+                Err(message) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    Bytes::from(message),
+                ),
+            }
         }
     });
     let (served, shutdown) = Served::until_dropped(addr);

@@ -251,11 +251,18 @@ impl Claims {
     }
 
     fn str_list(&self, name: &str) -> Vec<&str> {
-        match self.raw.get(name) {
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-            Some(Value::String(one)) => vec![one.as_str()],
-            _ => Vec::new(),
-        }
+        self.str_items(name).collect()
+    }
+
+    /// The strings of a claim that is one string or an array of them, without collecting them
+    /// (the audience check runs on every request).
+    fn str_items(&self, name: &str) -> impl Iterator<Item = &str> {
+        let (one, many) = match self.raw.get(name) {
+            Some(Value::Array(items)) => (None, items.as_slice()),
+            Some(Value::String(one)) => (Some(one.as_str()), &[][..]),
+            _ => (None, &[][..]),
+        };
+        one.into_iter().chain(many.iter().filter_map(Value::as_str))
     }
 
     /// The caller's object id: the user, or the client's service principal for app-only tokens.
@@ -277,7 +284,7 @@ impl Claims {
 
     /// The `aud` claim (a single string in Entra tokens; the first entry of an array otherwise).
     pub fn audience(&self) -> Option<&str> {
-        self.str_list("aud").first().copied()
+        self.str_items("aud").next()
     }
 
     pub fn expires_at(&self) -> Option<i64> {
@@ -641,13 +648,12 @@ impl Validator {
         if !issuer.is_some_and(|iss| config.issuers.iter().any(|ok| ok == iss)) {
             return Err(TokenError::InvalidIssuer(issuer.map(str::to_owned)));
         }
-        let audiences = claims.str_list("aud");
-        if !audiences
-            .iter()
+        if !claims
+            .str_items("aud")
             .any(|aud| config.audiences.iter().any(|ok| ok == aud))
         {
             return Err(TokenError::InvalidAudience(
-                audiences.first().map(|a| (*a).to_owned()),
+                claims.audience().map(str::to_owned),
             ));
         }
         let now = self.inner.clock.unix();

@@ -4,13 +4,22 @@
 //! are measured at the store (SQLite) level, which is where a search spends its time (token
 //! validation with cached keys is an RSA verify, tens of microseconds).
 //!
+//! [`SearchReference`] is the reference of the HTTP-level search figures (`ppvnet bench`'s
+//! `search-10k` and `search-1m`): the same store query served by the bare axum+rustls server.
+//!
 //! The report states the target ([`TARGET_P99_MS`]) and, at 1,000,000 cases, the
 //! numbers this bench gave before the index was partitioned by team and ranked by
 //! [`crate::rank`] ([`REFERENCE`]), so a run can be read against both.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
+use axum::body::Bytes;
+use ppvnet_common::bench::{Served, serve_bare_with};
+
+use crate::continuation;
+use crate::error::ApiError;
 use crate::generator::{self, CaseOwner, DataConfig};
 use crate::store::{CaseStore, SearchQuery, StoreError, Viewer};
 
@@ -138,6 +147,60 @@ impl std::fmt::Display for BenchReport {
         } else {
             write!(f, "reference:        none at {} cases", self.cases)
         }
+    }
+}
+
+/// One search request's work without the HTTP stack around it: `query` run for `viewer` on
+/// `store` and its page rendered as `/cases/search` renders it ([`crate::http::search_page`],
+/// continuation token included). Served by the bare axum+rustls server it is the reference of
+/// a search through the API, so their ratio is what token validation, authorization, parameter
+/// parsing, the middleware (and in `ppvnet bench` the fabric's relay) add, not the query.
+#[derive(Clone)]
+pub struct SearchReference {
+    store: Arc<CaseStore>,
+    query: Arc<SearchQuery>,
+    viewer: Arc<Viewer>,
+    fingerprint: Arc<str>,
+}
+
+impl SearchReference {
+    pub fn new(store: Arc<CaseStore>, query: SearchQuery, viewer: Viewer) -> Self {
+        let fingerprint = continuation::fingerprint(
+            store.generation(),
+            query.text.as_deref(),
+            query.status.as_deref(),
+            &viewer,
+        );
+        Self {
+            store,
+            query: Arc::new(query),
+            viewer: Arc::new(viewer),
+            fingerprint: fingerprint.into(),
+        }
+    }
+
+    /// The body the API answers for the query (the copies are the handler's too: it builds
+    /// its query and viewer per request).
+    pub async fn answer(&self) -> Result<Bytes, ApiError> {
+        crate::http::search_page(
+            self.store.clone(),
+            SearchQuery::clone(&self.query),
+            Viewer::clone(&self.viewer),
+            &self.fingerprint,
+        )
+        .await
+    }
+
+    /// Serves [`SearchReference::answer`] to every request on the bare axum+rustls server
+    /// ([`serve_bare_with`]), on the current runtime until the handle is dropped.
+    pub fn serve(self, tls: Arc<rustls::ServerConfig>) -> std::io::Result<Served> {
+        serve_bare_with(
+            move || {
+                let reference = self.clone();
+                async move { reference.answer().await.map_err(|e| e.to_string()) }
+            },
+            tls,
+        )
     }
 }
 

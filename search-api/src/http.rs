@@ -1,8 +1,10 @@
 //! Routes, and the two layers in front of them: App Service's network access check and the
 //! request log.
 
+use std::sync::Arc;
 use std::time::Instant;
 
+use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -18,7 +20,7 @@ use crate::SearchApi;
 use crate::auth::Caller;
 use crate::continuation::{self, ContinuationError};
 use crate::error::ApiError;
-use crate::store::{SearchQuery, canonical_status, case_number, query_terms};
+use crate::store::{CaseStore, SearchQuery, Viewer, canonical_status, case_number, query_terms};
 use crate::swagger::{self, DEFAULT_TOP, MAX_TOP};
 
 /// Longest accepted search text, in characters.
@@ -63,47 +65,38 @@ struct CallerId(String);
 /// `x-ms-client-request-id` (echoed back, as Azure services do) and W3C `traceparent`.
 async fn request_log(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
     let client_request_id = request
         .headers()
         .get("x-ms-client-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.len() <= 256)
         .map(str::to_owned);
-    let trace_id = request
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(trace_id);
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let ingress = request
-        .extensions()
-        .get::<Face>()
-        .map(|i| match i {
-            Face::Public => "public".to_owned(),
-            Face::PrivateEndpoint(name) => format!("private_endpoint:{name}"),
-        })
-        .unwrap_or_default();
+    let request_id = request_id();
+    // The line's other fields are only gathered when it is written (the default filter is
+    // `warn`): copying the path and rendering the ingress were most of this layer's cost.
+    let logged = tracing::enabled!(target: "ppvnet_search_api::request", tracing::Level::INFO)
+        .then(|| LoggedRequest::of(&request));
     let mut response = next.run(request).await;
-    let caller = response
-        .extensions()
-        .get::<CallerId>()
-        .map(|c| c.0.clone())
-        .unwrap_or_default();
-    tracing::info!(
-        target: "ppvnet_search_api::request",
-        method = %method,
-        path = %path,
-        status = response.status().as_u16(),
-        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-        request_id = %request_id,
-        client_request_id = client_request_id.as_deref().unwrap_or(""),
-        trace_id = trace_id.as_deref().unwrap_or(""),
-        caller = %caller,
-        ingress = %ingress,
-        "request"
-    );
+    if let Some(logged) = logged {
+        let caller = response
+            .extensions()
+            .get::<CallerId>()
+            .map(|c| c.0.as_str())
+            .unwrap_or_default();
+        tracing::info!(
+            target: "ppvnet_search_api::request",
+            method = %logged.method,
+            path = %logged.path,
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            request_id = %request_id,
+            client_request_id = client_request_id.as_deref().unwrap_or(""),
+            trace_id = logged.trace_id.as_deref().unwrap_or(""),
+            caller = %caller,
+            ingress = %logged.ingress,
+            "request"
+        );
+    }
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert("x-ms-request-id", v);
@@ -112,6 +105,45 @@ async fn request_log(request: Request, next: Next) -> Response {
         headers.insert("x-ms-client-request-id", v);
     }
     response
+}
+
+/// What the request log says of a request besides its ids.
+struct LoggedRequest {
+    method: axum::http::Method,
+    path: String,
+    trace_id: Option<String>,
+    ingress: String,
+}
+
+impl LoggedRequest {
+    fn of(request: &Request) -> Self {
+        Self {
+            method: request.method().clone(),
+            path: request.uri().path().to_owned(),
+            trace_id: request
+                .headers()
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .and_then(trace_id),
+            ingress: request
+                .extensions()
+                .get::<Face>()
+                .map(|i| match i {
+                    Face::Public => "public".to_owned(),
+                    Face::PrivateEndpoint(name) => format!("private_endpoint:{name}"),
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A fresh `x-ms-request-id`: a random (version 4) UUID from the thread's generator, which
+/// costs no system call per request as `Uuid::new_v4` does without uuid's `fast-rng`.
+fn request_id() -> String {
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .hyphenated()
+        .to_string()
 }
 
 /// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), if well-formed.
@@ -234,15 +266,35 @@ async fn search(
         top,
         after,
     };
-    let viewer = caller.viewer.clone();
+    let body = search_page(store, query, caller.viewer.clone(), &fingerprint).await?;
+    Ok(with_caller(
+        &caller,
+        ([(header::CONTENT_TYPE, JSON_CONTENT_TYPE)], body),
+    ))
+}
+
+/// What `Json` responses carry, and so the search route too.
+const JSON_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/json");
+
+/// The body `/cases/search` answers: `query` run for `viewer` off the async workers, its page as
+/// JSON, with a continuation token bound to `fingerprint` when more results follow. The bench's
+/// reference ([`crate::bench::SearchReference`]) runs exactly this without the HTTP stack.
+pub async fn search_page(
+    store: Arc<CaseStore>,
+    query: SearchQuery,
+    viewer: Viewer,
+    fingerprint: &str,
+) -> Result<Bytes, ApiError> {
     let page = tokio::task::spawn_blocking(move || store.search(&query, &viewer))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
     let mut body = json!({ "value": page.cases });
     if let Some(next) = page.next {
-        body["continuationToken"] = Value::String(continuation::encode(next, &fingerprint));
+        body["continuationToken"] = Value::String(continuation::encode(next, fingerprint));
     }
-    Ok(with_caller(&caller, Json(body)))
+    serde_json::to_vec(&body)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 async fn get_case(

@@ -385,6 +385,32 @@ impl CaseStore {
             build(&file, data, &generation)?;
             true
         };
+        Self::load(file, temp, generation, rebuilt, started)
+    }
+
+    /// Opens the complete database another [`CaseStore`] built at `path` (one a running API
+    /// serves, for the bench's reference), whatever data it holds, and never builds or writes:
+    /// an error when `path` holds no complete case database.
+    pub fn open_existing(path: &Path) -> Result<Self, StoreError> {
+        let started = std::time::Instant::now();
+        let generation = stored_generation(path).ok_or_else(|| StoreError::File {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no complete case database there",
+            ),
+        })?;
+        Self::load(path.to_path_buf(), None, generation, false, started)
+    }
+
+    /// The readers, ranking data and report of the complete database `file` of `generation`.
+    fn load(
+        file: PathBuf,
+        temp: Option<tempfile::TempDir>,
+        generation: String,
+        rebuilt: bool,
+        started: std::time::Instant,
+    ) -> Result<Self, StoreError> {
         let first = open_reader(&file)?;
         let partitions = Partitions::load(&first)?;
         let lengths = Arc::new(RowLengths::load(&first)?);
@@ -1027,6 +1053,39 @@ mod tests {
                 "{words}: every score equal proves little"
             );
         }
+    }
+
+    /// The bench's reference reads the database a running API built: same generation, same
+    /// answers, and nothing written; a path without a complete database is refused, not built.
+    #[test]
+    fn an_existing_database_opens_as_built_and_a_missing_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cases.sqlite");
+        let built = CaseStore::open(Some(&file), &data(500)).unwrap();
+        let written = std::fs::metadata(&file).unwrap().modified().unwrap();
+        let opened = CaseStore::open_existing(&file).unwrap();
+        assert_eq!(opened.generation(), built.generation());
+        assert!(!opened.report().rebuilt);
+        assert_eq!(opened.report().cases, 500);
+        let query = SearchQuery {
+            text: Some("printer".into()),
+            status: None,
+            top: 10,
+            after: None,
+        };
+        let page = opened.search(&query, &Viewer::All).unwrap();
+        assert!(!page.cases.is_empty());
+        assert_eq!(page, built.search(&query, &Viewer::All).unwrap());
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().modified().unwrap(),
+            written
+        );
+        let missing = dir.path().join("none.sqlite");
+        assert!(matches!(
+            CaseStore::open_existing(&missing),
+            Err(StoreError::File { .. })
+        ));
+        assert!(!missing.exists(), "nothing is built at a missing path");
     }
 
     fn all_pages(store: &CaseStore, text: Option<&str>, viewer: &Viewer) -> Vec<Case> {

@@ -6,7 +6,12 @@
 //! |---|---|---|
 //! | `token` | client-credentials tokens/s from the internet host | aws-lc RSA-2048 signatures/s, one thread |
 //! | `kv-get`, `kv-set` | Key Vault requests/s through the fabric | bare axum over rustls answering the same body |
-//! | `search-10k`, `search-1m` | case searches/s at 10,000 and 1,000,000 cases | bare axum over rustls |
+//! | `search-10k`, `search-1m` | case searches/s at 10,000 and 1,000,000 cases | bare axum over rustls running the same store query (the API's database, same text and viewer) and answering its JSON |
+//!
+//! The search rows' reference does the search itself, so their ratio is what token validation,
+//! authorization, the middleware and the fabric add to a search (the overhead issue 16 asks
+//! about), not the cost of the full-text query; the bare server answering the same body without
+//! searching is measured too and reported in the row's JSON detail (`bare_same_body`).
 //! | `invoke` | connector `POST /invoke` p50 | the same call sent directly to the API from the runtime's host |
 //! | `up-cold` | start to ready without a cache | aws-lc RSA-2048 key generation |
 //! | `up-warm` | start to ready with a warm cache | `up-cold` of the same run |
@@ -14,7 +19,8 @@
 //! | `up-docker` | start to ready on the docker fabric, warm cache (only with `--only`: root, Docker) | the same start on the netns fabric |
 //!
 //! The measuring helpers (load generator, references) are [`ppvnet_common::bench`]'s, shared
-//! with the crates' criterion benches. Modules: [`rows`] (the HTTP rows and how their clients
+//! with the crates' criterion benches; the search reference is
+//! [`ppvnet_search_api::bench::SearchReference`] served by it. Modules: [`rows`] (the HTTP rows and how their clients
 //! find an identity the landscape lets through), [`invoke`] (the connector row, also the
 //! `connector` criterion bench's), [`startup`] (`up` cold and warm, the relay), [`report`]
 //! (table and JSON).
@@ -243,7 +249,7 @@ async fn measure_landscape(
         startup::wait_for_key_pool(cache).await;
     }
     let measured = async {
-        let ctx = rows::Ctx::new(&running, landscape, sizes, dir)?;
+        let ctx = rows::Ctx::new(&running, landscape, &opts.run_dir, sizes, dir)?;
         let mut out = Vec::new();
         for &row in rows {
             out.push(

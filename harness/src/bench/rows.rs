@@ -1,8 +1,12 @@
 //! The HTTP rows (`token`, `kv-get`, `kv-set`, `search-10k`, `search-1m`; `invoke` is
 //! [`super::invoke`]'s): a [`Target`] repeats one request from a host of the running landscape
 //! through the fabric, as a user's client would, under the closed-loop load of
-//! [`ppvnet_common::bench`]; its reference repeats the same request against the bare axum server
-//! answering the body the service answered.
+//! [`ppvnet_common::bench`]; its reference repeats the same request against a bare axum+rustls
+//! server on loopback doing the work the service does besides its HTTP stack: for Key Vault none
+//! (it answers the body the vault answered), for a search the same store query on the API's own
+//! database for the same viewer ([`SearchReference`]), so that ratio is what authentication,
+//! middleware and the fabric add, not the full-text query. The search rows also measure the bare
+//! server answering the same body without searching (`bare_same_body` in their detail).
 //!
 //! Nothing here knows the seed landscape's names: each row finds a subject the landscape lets
 //! through by trying the apps that have a secret, from the internet host for a service with
@@ -15,7 +19,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::body::Bytes;
-use ppvnet_common::bench::{Distribution, closed_loop, serve_bare};
+use ppvnet_common::bench::{Distribution, Served, closed_loop, serve_bare};
+use ppvnet_search_api::bench::SearchReference;
+use ppvnet_search_api::store::{CaseStore, SearchQuery, Viewer};
 use reqwest::Method;
 use serde_json::json;
 
@@ -30,7 +36,8 @@ const KEY_VAULT_API: &str = "api-version=2025-07-01";
 const SECRET: &str = "ppvnet-bench";
 /// The search the search rows repeat: a one-word query and a page of 25, as the connector's
 /// `SearchCases` sends it.
-const SEARCH: &str = "/cases/search?q=outage&top=25";
+const SEARCH_TEXT: &str = "outage";
+const SEARCH_TOP: u32 = 25;
 /// How long a probe for a working subject may take (a refused connection can be held).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -189,6 +196,8 @@ pub(crate) fn detail(d: &Distribution) -> serde_json::Value {
 pub(super) struct Ctx<'a> {
     pub running: &'a Running,
     landscape: &'a Landscape,
+    /// The run's folder (`UpOptions::run_dir`), where the search APIs keep their databases.
+    run_dir: std::path::PathBuf,
     pub sizes: Sizes,
     ca: Vec<u8>,
     bare_tls: Arc<rustls::ServerConfig>,
@@ -199,6 +208,7 @@ impl<'a> Ctx<'a> {
     pub(super) fn new(
         running: &'a Running,
         landscape: &'a Landscape,
+        run_dir: &std::path::Path,
         sizes: Sizes,
         dir: &std::path::Path,
     ) -> anyhow::Result<Self> {
@@ -212,6 +222,7 @@ impl<'a> Ctx<'a> {
         Ok(Self {
             running,
             landscape,
+            run_dir: run_dir.to_path_buf(),
             sizes,
             ca,
             bare_tls: pki.server_config(&leaf)?,
@@ -328,10 +339,18 @@ impl<'a> Ctx<'a> {
         )
     }
 
-    /// `target` at the row's concurrency, then the same request against the bare server
-    /// answering `body`.
-    /// A throughput row: `target` through the fabric at the run's concurrency, beside a bare
-    /// axum+rustls server answering the same body to the same request.
+    /// The same request as `target`'s, sent to the reference server `served` on loopback by
+    /// the reference's client.
+    fn reference_target(&self, served: &Served, target: &Target) -> Target {
+        Target::new(
+            self.bare_client.clone(),
+            &format!("https://{}", served.addr),
+            target.request.clone(),
+        )
+    }
+
+    /// `target` at the run's concurrency, then the same request against the bare axum+rustls
+    /// server answering `body`.
     async fn against_bare(
         &self,
         row: RowName,
@@ -342,12 +361,10 @@ impl<'a> Ctx<'a> {
         let c = self.sizes.concurrency;
         let measured = target.measure(self.sizes, c).await?;
         let bare = serve_bare(body.to_vec(), self.bare_tls.clone())?;
-        let reference = Target::new(
-            self.bare_client.clone(),
-            &format!("https://{}", bare.addr),
-            target.request.clone(),
-        );
-        let reference = reference.measure(self.sizes, c).await?;
+        let reference = self
+            .reference_target(&bare, target)
+            .measure(self.sizes, c)
+            .await?;
         Row::new(
             row,
             what,
@@ -458,14 +475,71 @@ impl<'a> Ctx<'a> {
             format!("https://{}", entry.host_name),
             entry.public_network_access == "Enabled",
         )];
+        let path = format!("/cases/search?q={SEARCH_TEXT}&top={SEARCH_TOP}");
         let (client, base, request, body) = self
-            .find_subject(&services, &tokens, &Request::new(Method::GET, SEARCH))
+            .find_subject(&services, &tokens, &Request::new(Method::GET, path))
             .await?;
         let target = Target::new(client, &base, request);
-        let what = format!(
-            "case search at {want} cases ({}), {} in flight",
-            api.name, self.sizes.concurrency
+        let reference = self.search_reference(&api.name, &body).await?;
+        let c = self.sizes.concurrency;
+        let measured = target.measure(self.sizes, c).await?;
+        let query_server = reference.serve(self.bare_tls.clone())?;
+        let same_query = self
+            .reference_target(&query_server, &target)
+            .measure(self.sizes, c)
+            .await?;
+        drop(query_server);
+        let body_server = serve_bare(body.to_vec(), self.bare_tls.clone())?;
+        let same_body = self
+            .reference_target(&body_server, &target)
+            .measure(self.sizes, c)
+            .await?;
+        Row::new(
+            row,
+            format!("case search at {want} cases ({}), {c} in flight", api.name),
+            measured.per_second,
+            "req/s",
+            "bare axum+rustls, same store query (req/s)",
+            same_query.per_second,
+            true,
+            json!({
+                "measured": detail(&measured),
+                "reference": detail(&same_query),
+                "bare_same_body": detail(&same_body),
+            }),
+        )
+    }
+
+    /// The reference of a search row: the API's own database (opened read-only beside the
+    /// running API) searched with the row's query for an app's viewer. The subjects call with
+    /// app-only tokens, which the API lets through only with `Cases.Read.All`: every case. The
+    /// reference's first answer must be the API's `body` byte for byte (its continuation token
+    /// binds query, viewer and data set), so the two do the same search.
+    async fn search_reference(&self, api: &str, body: &Bytes) -> anyhow::Result<SearchReference> {
+        // Where `services::search::start` builds the API's database: `Launch::state_dir("apis")`,
+        // which is the run folder when no data folder is set (the bench sets none).
+        let database = self.run_dir.join("apis").join(format!("{api}.sqlite"));
+        let store = tokio::task::spawn_blocking(move || CaseStore::open_existing(&database))
+            .await?
+            .with_context(|| format!("the database of the search API {api}"))?;
+        let query = SearchQuery {
+            text: Some(SEARCH_TEXT.to_string()),
+            status: None,
+            top: SEARCH_TOP,
+            after: None,
+        };
+        let reference = SearchReference::new(std::sync::Arc::new(store), query, Viewer::All);
+        let answered = reference
+            .answer()
+            .await
+            .map_err(|e| anyhow::anyhow!("the reference search failed: {e}"))?;
+        anyhow::ensure!(
+            answered == *body,
+            "the reference search of {api} answers another body than the API ({} bytes, the \
+             API {} bytes): not the same query, viewer or data",
+            answered.len(),
+            body.len()
         );
-        self.against_bare(row, what, &target, body).await
+        Ok(reference)
     }
 }

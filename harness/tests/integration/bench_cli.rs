@@ -1,4 +1,4 @@
-//! `ppvnet bench` as a user runs it: the quick run of a cheap row or two prints its table and
+//! `ppvnet bench` as a user runs it: the quick run of a few cheap rows prints its table and
 //! writes JSON with every row's figure beside its reference, a finite positive ratio and the
 //! machine's facts; a landscape that cannot load is one line on stderr and exit code 2. No
 //! timing thresholds here: the figures' targets live in the README's benchmark section.
@@ -19,7 +19,7 @@ fn quick_bench_writes_each_row_beside_its_reference() {
         .arg(contoso())
         .arg("--json")
         .arg(&json)
-        .args(["--only", "relay-connect", "kv-get"])
+        .args(["--only", "relay-connect", "kv-get", "search-10k"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -36,7 +36,11 @@ fn quick_bench_writes_each_row_beside_its_reference() {
     assert!(machine["version"].is_string());
     let rows = report["rows"].as_array().unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r["row"].as_str().unwrap()).collect();
-    assert_eq!(names, ["kv-get", "relay-connect"], "table order");
+    assert_eq!(
+        names,
+        ["kv-get", "search-10k", "relay-connect"],
+        "table order"
+    );
     for row in rows {
         for field in ["figure", "reference_figure", "ratio"] {
             let x = row[field].as_f64().unwrap_or(f64::NAN);
@@ -55,6 +59,22 @@ fn quick_bench_writes_each_row_beside_its_reference() {
     }
     assert_eq!(rows[0]["unit"], "req/s");
     assert_eq!(rows[0]["detail"]["measured"]["requests"], 200);
+    // The search row's reference runs the same query (its first answer had to be the API's
+    // body byte for byte); the bare server answering that body without searching is a detail.
+    let search = &rows[1];
+    assert!(
+        search["reference"]
+            .as_str()
+            .unwrap()
+            .contains("same store query"),
+        "{search}"
+    );
+    for part in ["measured", "reference", "bare_same_body"] {
+        assert_eq!(
+            search["detail"][part]["requests"], 200,
+            "{part} of {search}"
+        );
+    }
 }
 
 #[test]

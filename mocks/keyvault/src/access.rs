@@ -126,14 +126,15 @@ pub fn assignment_id(vault: &VaultConfig, assignment: &RoleAssignment) -> String
         .to_string()
 }
 
-/// Allows or refuses `operation` for `caller`. On success under RBAC returns the id of the
-/// assignment that granted it.
+/// Allows or refuses `operation` for `caller`. On success under RBAC returns the index (in
+/// `role_assignments`) of the assignment that granted it, whose [`assignment_id`] the response
+/// names: the service computes those ids once per vault rather than hashing one per request.
 pub fn authorize(
     vault: &VaultConfig,
     caller: &Caller,
     operation: &Operation,
-) -> Result<Option<String>, KeyVaultError> {
-    let label = VaultLabel {
+) -> Result<Option<usize>, KeyVaultError> {
+    let label = || VaultLabel {
         name: vault.name.clone(),
         region: vault.region.clone(),
     };
@@ -142,17 +143,17 @@ pub fn authorize(
             let action = operation.data_action();
             role_assignments
                 .iter()
-                .find(|a| {
+                .position(|a| {
                     a.principal_id.eq_ignore_ascii_case(&caller.object_id)
                         && role_grants(a.role, action)
                         && in_scope(a, operation)
                 })
-                .map(|a| Some(assignment_id(vault, a)))
+                .map(Some)
                 .ok_or_else(|| KeyVaultError::ForbiddenByRbac {
                     caller: Box::new(caller.clone()),
                     action,
                     resource: resource_id(vault, operation.secret()),
-                    vault: label,
+                    vault: label(),
                 })
         }
         Authorization::AccessPolicies { access_policies } => {
@@ -169,7 +170,7 @@ pub fn authorize(
                 Err(KeyVaultError::ForbiddenByPolicy {
                     caller: Box::new(caller.clone()),
                     permission,
-                    vault: label,
+                    vault: label(),
                 })
             }
         }
@@ -213,6 +214,32 @@ mod tests {
         let e = authorize(&v, &caller("u"), &Operation::Set { name: "a".into() }).unwrap_err();
         assert!(e.to_string().contains("setSecret/action"));
         assert!(authorize(&v, &caller("other"), &get("a")).is_err());
+    }
+
+    #[test]
+    fn the_granting_assignment_is_named_by_its_index() {
+        let v = rbac(vec![
+            RoleAssignment {
+                principal_id: "someone-else".into(),
+                role: KeyVaultRole::SecretsOfficer,
+                secret: None,
+            },
+            RoleAssignment {
+                principal_id: "U".into(),
+                role: KeyVaultRole::Reader,
+                secret: None,
+            },
+            RoleAssignment {
+                principal_id: "u".into(),
+                role: KeyVaultRole::SecretsUser,
+                secret: None,
+            },
+        ]);
+        assert_eq!(
+            authorize(&v, &caller("u"), &Operation::List).unwrap(),
+            Some(1)
+        );
+        assert_eq!(authorize(&v, &caller("u"), &get("a")).unwrap(), Some(2));
     }
 
     #[test]

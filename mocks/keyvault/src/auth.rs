@@ -104,7 +104,13 @@ impl AccessTokenCheck for EntraTokenCheck {
         token: &'a str,
     ) -> BoxFuture<'a, Result<Caller, TokenRejection>> {
         Box::pin(async move {
-            let Some(validator) = self.validators.get(&tenant_id.to_ascii_lowercase()) else {
+            // Tenant ids are configured in lower case: no copy for them.
+            let validator = if tenant_id.bytes().any(|b| b.is_ascii_uppercase()) {
+                self.validators.get(&tenant_id.to_ascii_lowercase())
+            } else {
+                self.validators.get(tenant_id)
+            };
+            let Some(validator) = validator else {
                 return Err(TokenRejection {
                     message: rejection_message(&TokenError::InvalidIssuer(None), tenant_id, token),
                 });
