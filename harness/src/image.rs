@@ -14,10 +14,12 @@
 //! binary is always rebuilt, so tests can call [`build`] at every run.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
+
+use crate::fabric::docker::{docker, first_line};
 
 /// The Dockerfile of the image (`docker/Dockerfile` in the checkout).
 pub const DOCKERFILE: &str = include_str!("../../docker/Dockerfile");
@@ -331,22 +333,6 @@ pub fn size_of(tag: &str) -> anyhow::Result<u64> {
     text.trim()
         .parse()
         .with_context(|| format!("docker reported the size of {tag} as {text:?}"))
-}
-
-fn docker(args: &[&str]) -> anyhow::Result<Output> {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .with_context(|| format!("cannot run docker {}", args.first().unwrap_or(&"")))
-}
-
-fn first_line(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("no message")
-        .to_string()
 }
 
 fn last_line(bytes: &[u8]) -> String {

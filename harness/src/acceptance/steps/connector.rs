@@ -261,7 +261,7 @@ fn both_teams(w: &mut PpvWorld) {
 }
 
 #[then(expr = "the flow log shows the call leaving {string} for {string}")]
-fn flow_log_shows(w: &mut PpvWorld, host: String, service: String) {
+async fn flow_log_shows(w: &mut PpvWorld, host: String, service: String) {
     let l = live(w);
     let (_, body) = last(l);
     let correlation = body["headers"]
@@ -272,11 +272,22 @@ fn flow_log_shows(w: &mut PpvWorld, host: String, service: String) {
         .and_then(|h| h[1].as_str())
         .unwrap_or_else(|| panic!("the runtime echoes no correlation id: {body}"))
         .to_string();
-    // The connections that carried this very call, by its correlation id.
-    let flows = l.running.fabric().handle().flows(&FlowFilter {
+    // The connections that carried this very call, by its correlation id. The netns fabric
+    // logs a flow when its router's reader gets to it, which may be after the call returned:
+    // wait for the record (woken by each new one), never a fixed time.
+    let filter = FlowFilter {
         correlation_id: Some(correlation.clone()),
         ..Default::default()
-    });
+    };
+    let flows = l
+        .running
+        .fabric()
+        .handle()
+        .flow_log()
+        .wait_for(&filter, std::time::Duration::from_secs(10), |f| {
+            !f.is_empty()
+        })
+        .await;
     assert!(!flows.is_empty(), "no flow carried the call {correlation}");
     for f in &flows {
         assert_eq!(
