@@ -3,8 +3,10 @@ Feature: Network isolation
   only on their private endpoints in vnet-prod-westus. The prod environment's delegated subnets
   (westus, and eastus over the peering) reach them; the public internet, the dev environment
   (no vNet: it egresses from the Power Platform service on the internet) and the test
-  environment (its own, unpeered vNets) do not. Each scenario runs on both fabrics: loopback
-  (a relay per face asks the reachability oracle) and netns (namespaces, routes, nftables).
+  environment (its own, unpeered vNets) do not. Each scenario runs on every fabric: loopback
+  (a relay per face asks the reachability oracle), netns (namespaces, routes, nftables) and
+  docker (the netns wiring in containers; @serial: each starts 16 containers, so they run one at
+  a time rather than among 64 concurrent scenarios).
   A plain TCP echo answers on every face, so "reach" means a real connection carries data.
 
   Scenario Outline: The public internet cannot reach the prod API or vault
@@ -24,7 +26,7 @@ Feature: Network isolation
       | fabric |
       | netns  |
 
-    @docker
+    @docker @serial
     Examples: docker
       | fabric |
       | docker |
@@ -45,7 +47,7 @@ Feature: Network isolation
       | fabric |
       | netns  |
 
-    @docker
+    @docker @serial
     Examples: docker
       | fabric |
       | docker |
@@ -67,7 +69,7 @@ Feature: Network isolation
       | fabric |
       | netns  |
 
-    @docker
+    @docker @serial
     Examples: docker
       | fabric |
       | docker |
@@ -90,7 +92,7 @@ Feature: Network isolation
       | fabric |
       | netns  |
 
-    @docker
+    @docker @serial
     Examples: docker
       | fabric |
       | docker |
@@ -112,7 +114,7 @@ Feature: Network isolation
       | fabric |
       | netns  |
 
-    @docker
+    @docker @serial
     Examples: docker
       | fabric |
       | docker |
@@ -134,7 +136,7 @@ Feature: Network isolation
       | fabric |
       | netns  |
 
-    @docker
+    @docker @serial
     Examples: docker
       | fabric |
       | docker |
@@ -158,7 +160,7 @@ Feature: Network isolation
       | fabric |
       | netns  |
 
-    @docker
+    @docker @serial
     Examples: docker
       | fabric |
       | docker |
@@ -187,7 +189,7 @@ Feature: Network isolation
       | fabric |
       | netns  |
 
-    @docker
+    @docker @serial
     Examples: docker
       | fabric |
       | docker |
@@ -208,7 +210,7 @@ Feature: Network isolation
       | fabric |
       | netns  |
 
-    @docker
+    @docker @serial
     Examples: docker
       | fabric |
       | docker |

@@ -174,9 +174,15 @@ async fn carry(
             a = acceptor.accept() => a,
             _ = &mut stop => return Ok(()),
         };
-        let Ok(Some(mut accepted)) = accepted else {
-            // A failed accept (a reset before it) concerns that connection only.
-            continue;
+        let mut accepted = match accepted {
+            Ok(Some(a)) => a,
+            Ok(None) => return Ok(()),
+            // A reset before the accept concerns that connection only; out of descriptors, a
+            // short pause lets connections end instead of spinning on the error.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
         };
         let Ok(permit) = limit.clone().acquire_owned().await else {
             return Ok(());
