@@ -127,7 +127,7 @@ pub async fn start(landscape: &Landscape, opts: &UpOptions) -> anyhow::Result<Ru
     let entra = services::entra::start(run, &mut tasks).await?;
     let key_vaults = services::keyvault::start(run, &entra, &mut tasks)?;
     let apis = services::api::start(run, &entra, &mut tasks).await?;
-    let team_hosts = services::container::start_hosts(run, &entra)?;
+    let team_hosts = services::container::start_hosts(run, &entra).await?;
     let arm = services::arm::start(run, &entra, &mut tasks)?;
     // Probe from the public internet host: in the netns fabric faces live inside namespaces.
     let probe = fabric.http_client(crate::landscape::INTERNET, pki.ca_pem().as_bytes())?;

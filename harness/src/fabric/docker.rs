@@ -218,25 +218,25 @@ pub fn containers_of(run: &str) -> Vec<String> {
 }
 
 /// A team's image joined to a sandbox's network namespace.
-pub struct TeamContainer<'a> {
+pub struct TeamContainer {
     /// The run's label ([`LABEL_RUN`]): the fabric's teardown removes the container with the rest.
-    pub run: &'a str,
+    pub run: String,
     /// The pause container whose namespace it joins.
-    pub sandbox: &'a str,
+    pub sandbox: String,
     pub name: String,
     /// What the container is, for its label and messages (`api cases-api-prod`, `host client`).
     pub role: String,
-    pub image: &'a str,
+    pub image: String,
     /// Replaces the image's command.
-    pub command: Option<&'a [String]>,
+    pub command: Option<Vec<String>>,
     pub env: Vec<(String, String)>,
     /// Read-only bind mounts: file or folder of the machine → path in the container.
     pub mounts: Vec<(std::path::PathBuf, &'static str)>,
 }
 
 /// Starts a team container; one-line errors name the image and the fix.
-pub fn run_team(c: &TeamContainer<'_>) -> anyhow::Result<()> {
-    let out = docker(&["image", "inspect", "--format", "{{.Id}}", c.image])?;
+pub fn run_team(c: &TeamContainer) -> anyhow::Result<()> {
+    let out = docker(&["image", "inspect", "--format", "{{.Id}}", &c.image])?;
     anyhow::ensure!(
         out.status.success(),
         "{}: image {} is not on this machine (nothing can be pulled here): build it, e.g. `ppvnet image wrap BINARY --tag {}`",
@@ -265,7 +265,7 @@ pub fn run_team(c: &TeamContainer<'_>) -> anyhow::Result<()> {
         ]);
     }
     args.push(c.image.to_string());
-    args.extend(c.command.unwrap_or_default().iter().cloned());
+    args.extend(c.command.iter().flatten().cloned());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = docker(&args)?;
     anyhow::ensure!(
@@ -276,28 +276,6 @@ pub fn run_team(c: &TeamContainer<'_>) -> anyhow::Result<()> {
         first_line(&out.stderr)
     );
     Ok(())
-}
-
-/// A container's exit code once it has stopped, `None` while it runs.
-pub fn exit_code(name: &str) -> anyhow::Result<Option<i64>> {
-    let out = docker(&[
-        "inspect",
-        "--format",
-        "{{.State.Running}} {{.State.ExitCode}}",
-        name,
-    ])?;
-    anyhow::ensure!(
-        out.status.success(),
-        "container {name} is gone: {}",
-        first_line(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut words = text.split_whitespace();
-    match (words.next(), words.next().and_then(|c| c.parse().ok())) {
-        (Some("true"), _) => Ok(None),
-        (Some("false"), Some(code)) => Ok(Some(code)),
-        _ => anyhow::bail!("docker inspect of {name} said {text:?}"),
-    }
 }
 
 /// The last lines a container wrote (standard output and error), for an error message.

@@ -96,19 +96,20 @@ pub async fn start_api(
     env.push(("PPVNET_BIND".into(), format!("0.0.0.0:{}", c.port)));
     env.extend(c.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     let name = format!("{run_label}-api-{}", c.api.name);
-    docker::run_team(&TeamContainer {
-        run: &run_label,
-        sandbox: &sandbox,
+    let team = TeamContainer {
+        run: run_label,
+        sandbox: sandbox.clone(),
         name: name.clone(),
         role: role.clone(),
-        image: c.image,
-        command: c.command,
+        image: c.image.to_string(),
+        command: c.command.map(<[String]>::to_vec),
         env,
         mounts: vec![
             (run.pki.ca_path().to_path_buf(), CA_PATH),
             (cert_dir, TLS_DIR),
         ],
-    })?;
+    };
+    tokio::task::spawn_blocking(move || docker::run_team(&team)).await??;
     // The sandbox's name is the internet host's namespace.
     let target = SocketAddr::from((Ipv4Addr::LOCALHOST, c.port));
     wait_listening(&name, &role, &sandbox, target).await?;
@@ -128,9 +129,9 @@ pub async fn start_api(
     Ok(())
 }
 
-/// Waits until the container accepts connections on its port, or fails when it exits first or
-/// the deadline passes. A container gives no event for "listening", so this tries to connect,
-/// from its namespace, every 50 ms.
+/// Waits until the container accepts connections on its port, or fails when it exits first
+/// (`docker wait` returns: an event) or the deadline passes. Nothing announces "listening", so
+/// that is tried, from its namespace, every 50 ms.
 async fn wait_listening(
     name: &str,
     role: &str,
@@ -138,26 +139,57 @@ async fn wait_listening(
     target: SocketAddr,
 ) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + LISTEN_DEADLINE;
+    let exited = docker_wait(name);
+    tokio::pin!(exited);
     loop {
-        if let Some(code) = docker::exit_code(name)? {
-            anyhow::bail!(
-                "{role}: the container exited early with code {code}: {}",
-                docker::last_output(name, 5)
+        let attempt = async {
+            let connect = crate::fabric::netns::connect_from(ns.to_string(), target);
+            let connected = matches!(
+                tokio::time::timeout(Duration::from_secs(1), connect).await,
+                Ok(Ok(_))
             );
-        }
-        let attempt = crate::fabric::netns::connect_from(ns.to_string(), target);
-        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), attempt).await {
+            if !connected {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            connected
+        };
+        let connected = tokio::select! {
+            code = &mut exited => anyhow::bail!(
+                "{role}: the container exited early with code {code}: {}",
+                output_of(name).await
+            ),
+            connected = attempt => connected,
+        };
+        if connected {
             return Ok(());
         }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{role}: the container does not listen on port {} after {}s: {}",
-            target.port(),
-            LISTEN_DEADLINE.as_secs(),
-            docker::last_output(name, 5)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "{role}: the container does not listen on port {} after {}s: {}",
+                target.port(),
+                LISTEN_DEADLINE.as_secs(),
+                output_of(name).await
+            );
+        }
     }
+}
+
+/// Resolves when the container stops, with its exit code as `docker wait` prints it.
+async fn docker_wait(name: &str) -> String {
+    let mut wait = tokio::process::Command::new("docker");
+    wait.args(["wait", name]).kill_on_drop(true);
+    match wait.output().await {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        Err(e) => format!("unknown ({e})"),
+    }
+}
+
+/// The container's last lines, read off the runtime's threads.
+async fn output_of(name: &str) -> String {
+    let name = name.to_string();
+    tokio::task::spawn_blocking(move || docker::last_output(&name, 5))
+        .await
+        .unwrap_or_else(|e| format!("its output cannot be read: {e}"))
 }
 
 /// Carries each connection of one face to the container, until the run stops.
@@ -204,24 +236,17 @@ async fn watch_exit(
     role: String,
     stop: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let mut wait = tokio::process::Command::new("docker");
-    wait.args(["wait", &name]).kill_on_drop(true);
-    let waited = wait.output();
     tokio::select! {
-        out = waited => {
-            let code = out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-            anyhow::bail!(
-                "{role}: the container exited (code {}): {}",
-                code.unwrap_or_else(|e| format!("unknown: {e}")),
-                docker::last_output(&name, 5)
-            )
-        }
+        code = docker_wait(&name) => anyhow::bail!(
+            "{role}: the container exited (code {code}): {}",
+            output_of(&name).await
+        ),
         _ = stop => Ok(()),
     }
 }
 
 /// Starts every host `{kind: container}` in its host's namespace; returns host → container.
-pub fn start_hosts(
+pub async fn start_hosts(
     run: Launch<'_>,
     entra: &crate::services::entra::Started,
 ) -> anyhow::Result<BTreeMap<String, String>> {
@@ -246,16 +271,17 @@ pub fn start_hosts(
         env.push(("PPVNET_HOST".into(), h.name.clone()));
         env.extend(h.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         let name = format!("{run_label}-host-{}", h.name);
-        docker::run_team(&TeamContainer {
-            run: &run_label,
-            sandbox: &sandbox,
+        let team = TeamContainer {
+            run: run_label,
+            sandbox,
             name: name.clone(),
             role: format!("host {}", h.name),
-            image,
-            command: h.command.as_deref(),
+            image: image.to_string(),
+            command: h.command.clone(),
             env,
             mounts: vec![(run.pki.ca_path().to_path_buf(), CA_PATH)],
-        })?;
+        };
+        tokio::task::spawn_blocking(move || docker::run_team(&team)).await??;
         started.insert(h.name.clone(), name);
     }
     Ok(started)
